@@ -1,0 +1,25 @@
+# Two commands do everything on a fresh machine:
+#   make demo   set up .venv, then run the whole journey on the built-in demo corpus
+#   make test   set up .venv, then run the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/audioclr demo --out demo_out
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+clean:
+	rm -rf demo_out .pytest_cache

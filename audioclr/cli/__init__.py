@@ -1,0 +1,58 @@
+"""The ``audioclr`` command: argument parsing and dispatch, nothing else.
+
+Each ``audioclr.cli.<area>`` module has ``register(subparsers)``, which adds its subcommands and
+sets ``func`` to a handler taking the parsed ``argparse.Namespace``. Handlers import heavy
+modules (torch, faiss) lazily so ``audioclr --help`` stays fast.
+
+Example:
+    $ audioclr prepare my_music/ cache/ --sample-rate 22050
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from audioclr import __version__
+from audioclr.cli import augment, data, evaluate, journey, pretrain, retrieval
+from audioclr.errors import AudioclrError
+
+AREAS = (data, augment, pretrain, evaluate, retrieval, journey)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="audioclr",
+        description="Self-supervised contrastive pretraining for audio: prepare a clip cache, "
+        "pretrain (SimCLR/CPC), embed, probe against baselines, and query similar tracks.",
+    )
+    parser.add_argument("--version", action="version", version=f"audioclr {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for area in AREAS:
+        area.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except AudioclrError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished work is kept; rerun the same command to resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from audioclr.cli import main
+
+sys.exit(main())

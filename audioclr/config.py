@@ -1,0 +1,128 @@
+"""Typed configs: dataclasses loaded from YAML with dotted overrides (OmegaConf structured configs).
+
+Unknown keys and wrongly typed values are errors naming the key. Value ranges are checked in
+each dataclass's ``__post_init__`` with :func:`require`, which raises ``ConfigError`` naming the key.
+
+Example:
+    >>> @dataclass
+    ... class Train:
+    ...     lr: float = 1e-3
+    ...     def __post_init__(self) -> None:
+    ...         require(self.lr > 0, "lr", self.lr, "must be > 0")
+    >>> cfg = load_config(Train, None, ["lr=0.01"])
+    >>> cfg.lr
+    0.01
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+from audioclr.errors import ConfigError
+
+T = TypeVar("T")
+
+CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
+
+
+def require(ok: bool, key: str, value: Any, what: str) -> None:
+    """Raise ``ConfigError`` naming ``key`` and ``value`` unless ``ok``.
+
+    Example:
+        >>> require(48 > 0, "batch_size", 48, "must be > 0")
+    """
+    if not ok:
+        raise ConfigError(f"config key '{key}' {what}, got {value!r}", hint=f"fix '{key}' in the YAML or pass {key}=...")
+
+
+def resolve_config_path(name_or_path: str | Path, kind: str) -> Path:
+    """A config given as a path, or as a name under ``configs/<kind>/`` (``simclr_melcnn``).
+
+    Example:
+        >>> resolve_config_path("simclr_melcnn", "pretrain").name
+        'simclr_melcnn.yaml'
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    named = CONFIG_ROOT / kind / f"{Path(name_or_path).stem}.yaml"
+    if named.is_file():
+        return named
+    choices = sorted(p.stem for p in (CONFIG_ROOT / kind).glob("*.yaml"))
+    raise ConfigError(f"config {str(name_or_path)!r} not found", hint=f"give a YAML path or one of {choices}")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path} must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def _key_of(exc: OmegaConfBaseException) -> str:
+    return str(getattr(exc, "full_key", None) or getattr(exc, "key", None) or "?")
+
+
+def load_config(schema: type[T], path: str | Path | None, overrides: Sequence[str] = ()) -> T:
+    """Build ``schema`` from defaults, then the YAML at ``path``, then ``key.sub=value`` overrides.
+
+    Raises ``ConfigError`` naming the key for unknown keys, wrong types and failed range checks.
+    """
+    layers = [OmegaConf.structured(schema)]
+    source = str(path) if path is not None else "overrides"
+    if path is not None:
+        layers.append(OmegaConf.create(_read_yaml(Path(path))))
+    for item in overrides:
+        if "=" not in item or item.startswith("="):
+            raise ConfigError(f"override {item!r} is not of the form key=value", hint="e.g. train.max_steps=200")
+    try:
+        layers.append(OmegaConf.from_dotlist(list(overrides)))
+        merged = OmegaConf.merge(*layers)
+        return OmegaConf.to_object(merged)  # type: ignore[return-value]
+    except (ConfigKeyError, ConfigAttributeError) as exc:
+        raise ConfigError(
+            f"unknown config key '{_key_of(exc)}' (from {source})",
+            hint=f"valid top-level keys: {[f.name for f in dataclasses.fields(schema)]}",  # type: ignore[arg-type]
+        ) from exc
+    except OmegaConfBaseException as exc:
+        cause = exc.__cause__ if isinstance(exc.__cause__, ConfigError) else None
+        if cause is not None:
+            raise cause from exc
+        msg = str(exc).splitlines()[0]
+        raise ConfigError(f"bad value for config key '{_key_of(exc)}' (from {source}): {msg}") from exc
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain nested dict of a config dataclass (for checkpoints, JSON and exported encoders)."""
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(schema: type[T], data: dict[str, Any]) -> T:
+    """Rebuild a config dataclass from :func:`config_to_dict` output, with the same validation."""
+    layers = [OmegaConf.structured(schema), OmegaConf.create(data)]
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(*layers))  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"stored config does not match {schema.__name__}: {exc}") from exc
+
+
+def save_config(cfg: Any, path: str | Path) -> None:
+    """Write the resolved config as YAML (atomically)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    tmp.replace(path)

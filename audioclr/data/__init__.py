@@ -1,0 +1,1 @@
+"""Data layer: scan, decode, resample, clip cache, labelled sets, demo corpus."""

@@ -1,0 +1,1 @@
+"""Evaluation: frozen embeddings, probes, baselines, retrieval, reports."""

@@ -1,0 +1,1 @@
+"""Self-supervised learning: encoders, heads, losses, the LightningModule, export."""
