@@ -1,0 +1,93 @@
+"""``melcnn``: log-mel front-end plus a compact 2D CNN, the fast default encoder on CPU.
+
+Blocks are Conv3x3 -> BatchNorm -> ReLU -> MaxPool(2 in frequency, ``time_strides[i]`` in time).
+Frame latents for CPC are the last block averaged over frequency; the embedding is their mean
+over time (global pooling, so any input of at least ``min_samples`` works).
+
+Layer names and shapes (defaults: widths 32-64-128-256, 64 mels, hop 512, time strides 2-2-2-2):
+``block1`` (batch, 32, 32, F/2) ... ``block4`` (batch, 256, 4, F/16), ``embedding``
+(batch, 256), where F = 1 + samples // hop_length.
+
+Example:
+    >>> enc = MelCNN(22050, widths=[8, 16], n_mels=16)
+    >>> [k for k in enc.features(torch.zeros(1, enc.input_samples))]
+    ['block1', 'block2', 'embedding']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from torch import Tensor, nn
+
+from audioclr.errors import ConfigError
+from audioclr.ssl.base import Encoder, ints
+from audioclr.ssl.frontend import LogMel
+
+
+def conv_block(c_in: int, c_out: int, time_stride: int) -> nn.Sequential:
+    """Conv3x3 -> BN -> ReLU -> MaxPool((2, time_stride)) on ``(batch, c, mels, frames)``."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(kernel_size=(2, time_stride), stride=(2, time_stride)),
+    )
+
+
+class MelCNN(Encoder):
+    """Log-mel + CNN encoder: ``(batch, samples)`` -> ``(batch, widths[-1])``."""
+
+    name = "melcnn"
+
+    def __init__(self, sample_rate: int, widths: list[int] = (32, 64, 128, 256),
+                 time_strides: list[int] | None = None, n_fft: int = 1024,
+                 hop_length: int = 512, n_mels: int = 64, f_min: float = 0.0,
+                 f_max: float | None = None, input_samples: int | None = None) -> None:
+        widths = ints("widths", widths)
+        time_strides = ints("time_strides", time_strides or [2] * len(widths))
+        if len(time_strides) != len(widths):
+            raise ConfigError(f"encoder key 'time_strides' needs one entry per width "
+                              f"({len(widths)}), got {time_strides}")
+        if n_mels < 2 ** len(widths):
+            raise ConfigError(f"encoder key 'n_mels' must be >= 2**len(widths) = "
+                              f"{2 ** len(widths)}, got {n_mels}")
+        super().__init__(sample_rate, dict(
+            widths=widths, time_strides=time_strides, n_fft=n_fft, hop_length=hop_length,
+            n_mels=n_mels, f_min=f_min, f_max=f_max, input_samples=input_samples))
+        self.frontend = LogMel(sample_rate, n_fft, hop_length, n_mels, f_min, f_max)
+        self.input_norm = nn.BatchNorm2d(1)
+        chans = [1, *widths]
+        self.blocks = nn.ModuleList(conv_block(chans[i], chans[i + 1], time_strides[i])
+                                    for i in range(len(widths)))
+        self.output_dim = self.frame_dim = widths[-1]
+        self.frame_hop = hop_length * math.prod(time_strides)
+        min_frames = math.prod(time_strides)
+        self.min_samples = max((min_frames - 1) * hop_length, n_fft // 2 + 1)
+        default_input = round(sample_rate * 59049 / 22050)  # 2.68 s, the CLMR window
+        self.input_samples = int(input_samples or default_input)
+        if self.input_samples < self.min_samples:
+            raise ConfigError(f"encoder key 'input_samples' must be >= min_samples="
+                              f"{self.min_samples}, got {self.input_samples}")
+        self.layer_names = [f"block{i + 1}" for i in range(len(widths))] + ["embedding"]
+
+    def _maps(self, x: Tensor) -> Iterator[tuple[str, Tensor]]:
+        h = self.input_norm(self.frontend(x).unsqueeze(1))
+        for i, block in enumerate(self.blocks):
+            h = block(h)
+            yield f"block{i + 1}", h
+
+    def _layers(self, x: Tensor) -> Iterator[tuple[str, Tensor]]:
+        h = x
+        for name, h in self._maps(x):
+            yield name, h
+        yield "embedding", h.mean(dim=(2, 3))
+
+    def frames(self, x: Tensor) -> Tensor:
+        """``(batch, samples)`` -> ``(batch, widths[-1], frames / prod(time_strides))``."""
+        self.check_input(x)
+        h = x
+        for _, h in self._maps(x):
+            pass
+        return h.mean(dim=2)
