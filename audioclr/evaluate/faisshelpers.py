@@ -1,0 +1,145 @@
+"""Thin FAISS helpers: cosine via L2 norm + inner product, factory defaults, parameters, memory.
+
+Vectors are ``xb (n, dim)`` base and ``xq (nq, dim)`` queries, float32; searches return
+``D (nq, k)`` scores (cosine similarity) and ``I (nq, k)`` int64 ids, ``-1`` where fewer than
+``k`` results exist. Every index is ``faiss.index_factory(dim, factory, METRIC_INNER_PRODUCT)``
+wrapped in ``IndexIDMap2``, so ids are arbitrary int64 and ``reconstruct(id)`` works.
+
+Example:
+    >>> xb = normalize(np.eye(3, dtype="float32"))
+    >>> index = make_index("Flat", 3); index.add_with_ids(xb, np.array([7, 8, 9]))
+    >>> index.search(xb[:1], 1)[1].tolist()
+    [[7]]
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from audioclr.config import require
+from audioclr.errors import RetrievalError
+
+EXACT_MAX = 50_000  # up to here, exact search is fast enough: "Flat"
+HNSW_MAX = 300_000  # up to here "HNSW32,Flat"; above, IVF-PQ (4-bit fast scan) with exact re-ranking
+
+
+@dataclass
+class SearchParams:
+    """Search-time knobs of approximate indexes (ignored where the index has no such knob)."""
+
+    nprobe: int = 32  # IVF: inverted lists visited per query
+    ef_search: int = 64  # HNSW: candidate list size
+    k_factor: float = 4.0  # Refine/RFlat: re-rank k * k_factor candidates with exact vectors
+
+    def __post_init__(self) -> None:
+        require(self.nprobe >= 1, "nprobe", self.nprobe, "must be >= 1")
+        require(self.ef_search >= 1, "ef_search", self.ef_search, "must be >= 1")
+        require(self.k_factor >= 1, "k_factor", self.k_factor, "must be >= 1")
+
+
+def default_factory(n: int, dim: int) -> str:
+    """A factory string for ``n`` vectors of ``dim``: exact when small, approximate when large.
+
+    Example:
+        >>> default_factory(1000, 256), default_factory(1_000_000, 256)
+        ('Flat', 'IVF4096,PQ128x4fs,RFlat')
+    """
+    if n <= EXACT_MAX:
+        return "Flat"
+    if n <= HNSW_MAX:
+        return "HNSW32,Flat"
+    nlist = 2 ** round(math.log2(4 * math.sqrt(n)))
+    m = dim // 2 if dim % 2 == 0 else dim
+    return f"IVF{nlist},PQ{m}x4fs,RFlat"
+
+
+def normalize(x: np.ndarray, what: str = "vectors") -> np.ndarray:
+    """L2-normalised float32 copy of ``x (n, dim)``; zero or non-finite rows are errors."""
+    x = np.array(x, dtype=np.float32, order="C", copy=True)
+    if x.ndim != 2:
+        raise RetrievalError(f"{what} must be 2-d (n, dim), got shape {x.shape}")
+    norms = np.linalg.norm(x, axis=1)
+    bad = np.flatnonzero(~np.isfinite(norms) | (norms == 0))
+    if bad.size:
+        raise RetrievalError(f"{what}: row {int(bad[0])} is zero or not finite ({bad.size} such rows)",
+                             hint="re-embed those tracks; silent or broken audio gives empty vectors")
+    faiss.normalize_L2(x)
+    return x
+
+
+def make_index(factory: str, dim: int) -> faiss.IndexIDMap2:
+    """An empty cosine index (``IndexIDMap2`` around ``index_factory``); bad strings are errors."""
+    try:
+        inner = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:
+        raise RetrievalError(f"bad index factory string {factory!r} for dim {dim}",
+                             hint="e.g. Flat, HNSW32,Flat, IVF1024,Flat, IVF4096,PQ64x4fs,RFlat") from exc
+    return faiss.IndexIDMap2(inner)  # the Python wrapper keeps ``inner`` alive
+
+
+def inner_index(index: faiss.Index) -> faiss.Index:
+    """The index inside the ``IndexIDMap2`` wrapper, downcast to its real type."""
+    return faiss.downcast_index(index.index)
+
+
+def set_search_params(index: faiss.Index, params: SearchParams) -> None:
+    """Apply ``nprobe`` / ``efSearch`` / ``k_factor`` to whichever parts of ``index`` have them."""
+    inner = inner_index(index)
+    ivf = faiss.try_extract_index_ivf(inner)
+    if ivf is not None:
+        ivf.nprobe = min(params.nprobe, ivf.nlist)
+    if isinstance(inner, faiss.IndexHNSW):
+        inner.hnsw.efSearch = params.ef_search
+    if isinstance(inner, faiss.IndexRefine):
+        inner.k_factor = params.k_factor
+
+
+def stores_exact(index: faiss.Index) -> bool:
+    """True when exact vectors can be read back (needed to remove by rebuilding)."""
+    inner = inner_index(index)
+    exact = (faiss.IndexFlat, faiss.IndexHNSWFlat, faiss.IndexIVFFlat, faiss.IndexRefineFlat)
+    return isinstance(inner, exact) or (
+        isinstance(inner, faiss.IndexRefine) and isinstance(faiss.downcast_index(inner.refine_index), faiss.IndexFlat))
+
+
+def reconstruct_all(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
+    """All stored vectors ``(n, dim)`` and their int64 ids ``(n,)``, in storage order."""
+    inner = inner_index(index)
+    ivf = faiss.try_extract_index_ivf(inner)
+    if ivf is not None and isinstance(inner, faiss.IndexIVF):
+        ivf.make_direct_map()
+    xb = inner.reconstruct_n(0, inner.ntotal) if inner.ntotal else np.zeros((0, index.d), np.float32)
+    return xb, faiss.vector_to_array(index.id_map).astype(np.int64)
+
+
+def estimate_memory_bytes(factory: str, n: int, dim: int) -> int:
+    """A rough RAM (and file) size of an index of ``n`` vectors built from ``factory``.
+
+    Example:
+        >>> estimate_memory_bytes("Flat", 1000, 256) // 1000   # 4 bytes/float + id maps
+        1080
+    """
+    per = 56.0  # IndexIDMap2: id_map (8) + rev_map hash entry (~48)
+    fixed = 0.0
+    if m := re.search(r"IVF(\d+)", factory):
+        fixed += int(m.group(1)) * dim * 4
+        per += 8  # ids in the inverted lists
+    if m := re.search(r"HNSW(\d+)", factory):
+        per += int(m.group(1)) * 2 * 4 * 1.1  # level-0 links plus upper levels
+    if m := re.search(r"PQ(\d+)(x4fs|x(\d+))?", factory):
+        bits = 4 if m.group(2) == "x4fs" else int(m.group(3) or 8)
+        per += int(m.group(1)) * bits / 8
+    elif "SQ8" in factory:
+        per += dim
+    elif "SQfp16" in factory:
+        per += 2 * dim
+    elif "Flat" in factory.replace("RFlat", "").replace("Refine(Flat)", ""):
+        per += 4 * dim
+    if "RFlat" in factory or "Refine(Flat)" in factory:
+        per += 4 * dim
+    return int(fixed + per * n)

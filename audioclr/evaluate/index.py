@@ -1,0 +1,173 @@
+"""A track index: FAISS vectors (cosine) plus a side table of track ids and provenance.
+
+Build from an embeddings folder, add more folders, remove tracks, search, save and load.
+Approximate types are trained on a seeded sample. Removal is native for ``Flat`` and a
+re-add of the remaining exact vectors (no retraining) for other exact-storage types.
+
+Example:
+    >>> emb = load_embeddings("emb/")                       # vectors (tracks, dim)
+    >>> tix = TrackIndex.build(emb)                         # "Flat" for a small catalogue
+    >>> D, I = tix.search(tix.vector_of("piano/a.wav")[None], k=5, exclude=[tix.table.id_of("piano/a.wav")])
+    >>> tix.save("my_index/"); TrackIndex.load("my_index/").table.track_of(int(I[0, 0]))
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import faiss
+import numpy as np
+from tqdm import tqdm
+
+from audioclr.errors import RetrievalError
+from audioclr.evaluate import faisshelpers as fh
+from audioclr.evaluate.sidetable import SideTable, read_table, write_table
+from audioclr.evaluate.store import EmbeddingSet
+
+ADD_CHUNK = 65_536
+
+
+class TrackIndex:
+    """A FAISS ``IndexIDMap2`` (cosine) and its :class:`SideTable`, kept in step."""
+
+    def __init__(self, index: faiss.Index, table: SideTable) -> None:
+        self.index = index
+        self.table = table
+        fh.set_search_params(index, self.params)
+
+    @property
+    def params(self) -> fh.SearchParams:
+        """Search parameters recorded in the side table."""
+        return fh.SearchParams(**self.table.params)
+
+    def set_params(self, params: fh.SearchParams) -> None:
+        """Change nprobe / ef_search / k_factor (recorded on the next save)."""
+        self.table.params = asdict(params)
+        fh.set_search_params(self.index, params)
+
+    @classmethod
+    def build(cls, emb: EmbeddingSet, factory: str | None = None, params: fh.SearchParams | None = None,
+              seed: int = 0, max_train: int = 65_536, progress: bool = False) -> TrackIndex:
+        """A new index over ``emb`` (``factory`` defaults by catalogue size); trains on a seeded sample."""
+        if len(emb.ids) == 0:
+            raise RetrievalError("cannot build an index from an empty embeddings set", hint="embed some tracks first")
+        factory = factory or fh.default_factory(len(emb.ids), emb.dim)
+        meta = emb.meta
+        table = SideTable(dim=emb.dim, factory=factory, encoder_id=meta.get("encoder_id"),
+                          encoder_path=meta.get("encoder_path"), layer=meta.get("layer"),
+                          sample_rate=meta.get("sample_rate"), params=asdict(params or fh.SearchParams()))
+        tix = cls(fh.make_index(factory, emb.dim), table)
+        xb = fh.normalize(emb.vectors, "embeddings")
+        if not tix.index.is_trained:
+            rng = np.random.default_rng(seed)
+            sample = rng.choice(len(xb), size=min(len(xb), max_train), replace=False)
+            tix.index.train(xb[np.sort(sample)])
+        tix._add_normalized(xb, emb.ids, emb.sources, progress)
+        return tix
+
+    def add(self, emb: EmbeddingSet, progress: bool = False) -> np.ndarray:
+        """Add another embeddings set from the same encoder and layer; returns the new int64 ids."""
+        self._check_compatible(emb)
+        return self._add_normalized(fh.normalize(emb.vectors, "embeddings"), emb.ids, emb.sources, progress)
+
+    def _add_normalized(self, xb: np.ndarray, track_ids: list[str], sources: list[str], progress: bool) -> np.ndarray:
+        ids = self.table.append(list(track_ids), list(sources))
+        for start in tqdm(range(0, len(xb), ADD_CHUNK), desc="adding", unit="chunk", disable=not progress):
+            self.index.add_with_ids(xb[start:start + ADD_CHUNK], ids[start:start + ADD_CHUNK])
+        return ids
+
+    def _check_compatible(self, emb: EmbeddingSet) -> None:
+        if emb.dim != self.table.dim:
+            raise RetrievalError(f"embeddings have dim {emb.dim} but the index has dim {self.table.dim}",
+                                 hint="use embeddings from the encoder and layer the index was built with")
+        for key in ("encoder_id", "layer"):
+            theirs, ours = emb.meta.get(key), getattr(self.table, key)
+            if theirs is not None and ours is not None and theirs != ours:
+                raise RetrievalError(f"embeddings {key} {theirs!r} differs from the index's {ours!r}",
+                                     hint="embed with the same encoder and layer, or build a new index")
+
+    def remove(self, track_ids: list[str]) -> int:
+        """Remove tracks by track id (unknown ids are errors); returns how many were removed."""
+        ids = np.array([self.table.id_of(t) for t in track_ids], dtype=np.int64)
+        if isinstance(fh.inner_index(self.index), faiss.IndexFlat):
+            self.index.remove_ids(ids)
+        elif fh.stores_exact(self.index):
+            xb, all_ids = fh.reconstruct_all(self.index)
+            keep = ~np.isin(all_ids, ids)
+            self.index.reset()
+            for start in range(0, int(keep.sum()), ADD_CHUNK):
+                self.index.add_with_ids(xb[keep][start:start + ADD_CHUNK], all_ids[keep][start:start + ADD_CHUNK])
+        else:
+            raise RetrievalError(f"index type {self.table.factory!r} keeps no exact vectors, so tracks cannot be removed",
+                                 hint="rebuild with audioclr index build, or use a type with Flat/RFlat storage")
+        self.table.drop(ids)
+        return len(ids)
+
+    def vector_of(self, track_id: str) -> np.ndarray:
+        """The stored (normalised) vector of ``track_id``, ``(dim,)``."""
+        return self.index.reconstruct(self.table.id_of(track_id))
+
+    def search(self, xq: np.ndarray, k: int, exclude: list[int | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` cosine neighbours of ``xq (nq, dim)``: ``D (nq, k)`` scores, ``I (nq, k)`` int64 ids.
+
+        ``exclude[q]`` is an id never returned for query ``q`` (the query track itself). Missing
+        results are ``-1`` ids with ``-inf`` scores.
+        """
+        if self.index.ntotal == 0:
+            raise RetrievalError("the index is empty", hint="add tracks with: audioclr index add INDEX EMBEDDINGS")
+        xq = np.atleast_2d(xq)
+        if xq.shape[1] != self.table.dim:
+            raise RetrievalError(f"query vectors have dim {xq.shape[1]} but the index has dim {self.table.dim}",
+                                 hint="embed queries with the encoder and layer the index was built with")
+        xq = fh.normalize(xq, "query vectors")
+        extra = 1 if exclude is not None else 0
+        D, I = self.index.search(xq, min(k + extra, self.index.ntotal))
+        return _drop_excluded(D, I, k, exclude)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``folder/index-<gen>.faiss`` then ``folder/table.json`` atomically; returns the folder."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        old = folder / self.table.index_file
+        self.table.generation += 1
+        path = folder / self.table.index_file
+        tmp = folder / f".{path.name}.tmp{os.getpid()}"
+        faiss.write_index(self.index, str(tmp))
+        tmp.replace(path)
+        write_table(folder, self.table)
+        if old.exists() and old != path:
+            old.unlink()
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> TrackIndex:
+        """Read an index folder written by :meth:`save`; errors name the folder."""
+        folder = Path(folder)
+        table = read_table(folder)
+        path = folder / table.index_file
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise RetrievalError(f"cannot read FAISS index {path}", hint="rebuild with: audioclr index build") from exc
+        if not isinstance(index, faiss.IndexIDMap2) or index.ntotal != len(table) or index.d != table.dim:
+            raise RetrievalError(f"{path} does not match {folder / 'table.json'} "
+                                 f"({index.ntotal} vectors of dim {index.d}, table: {len(table)} of dim {table.dim})",
+                                 hint="rebuild with: audioclr index build")
+        return cls(index, table)
+
+
+def _drop_excluded(D: np.ndarray, I: np.ndarray, k: int, exclude: list[int | None] | None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    nq = len(I)
+    out_d = np.full((nq, k), -np.inf, dtype=np.float32)
+    out_i = np.full((nq, k), -1, dtype=np.int64)
+    for q in range(nq):
+        keep = I[q] >= 0
+        if exclude is not None and exclude[q] is not None:
+            keep &= I[q] != exclude[q]
+        n = min(k, int(keep.sum()))
+        out_d[q, :n] = D[q][keep][:n]
+        out_i[q, :n] = I[q][keep][:n]
+    return out_d, out_i

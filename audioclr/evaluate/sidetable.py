@@ -1,0 +1,144 @@
+"""The side table of a track index: int64 FAISS ids -> track ids, sources and provenance.
+
+An index folder holds ``table.json`` and the FAISS file it names (``index-<generation>.faiss``).
+A save writes the new FAISS file under a fresh name, then replaces ``table.json`` atomically,
+then deletes the old FAISS file, so a reader never pairs a table with the wrong index.
+JSON only: loading never runs code.
+
+Example:
+    >>> t = SideTable(dim=2, factory="Flat", encoder_id="ab12", encoder_path="enc.pt", layer="last")
+    >>> t.append(["piano/a.wav"], ["/x/piano/a.wav"]).tolist()
+    [0]
+    >>> t.track_of(0)
+    'piano/a.wav'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audioclr.errors import RetrievalError
+
+FORMAT_VERSION = 1
+TABLE = "table.json"
+
+
+@dataclass
+class SideTable:
+    """What an index's vectors are: ids, track ids, sources, and the encoder that made them."""
+
+    dim: int
+    factory: str
+    encoder_id: str | None = None
+    encoder_path: str | None = None
+    layer: str | None = None
+    sample_rate: int | None = None
+    params: dict[str, float] = field(default_factory=dict)  # nprobe / efSearch / k_factor_rf
+    ids: list[int] = field(default_factory=list)
+    track_ids: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    next_id: int = 0
+    generation: int = 0
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        self._row = {int(i): r for r, i in enumerate(self.ids)}
+        self._by_track = {t: int(i) for t, i in zip(self.track_ids, self.ids, strict=True)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def index_file(self) -> str:
+        """Name of the FAISS file this table goes with."""
+        return f"index-{self.generation:06d}.faiss"
+
+    def append(self, track_ids: list[str], sources: list[str]) -> np.ndarray:
+        """Give new tracks fresh int64 ids; returns them ``(n,)``. Duplicate track ids are errors."""
+        dup = [t for t in track_ids if t in self._by_track] or _duplicates(track_ids)
+        if dup:
+            raise RetrievalError(
+                f"track id {dup[0]!r} is already in the index ({len(dup)} duplicates)",
+                hint="remove it first (audioclr index remove) or add only new tracks",
+            )
+        new = np.arange(self.next_id, self.next_id + len(track_ids), dtype=np.int64)
+        for i, t, s in zip(new.tolist(), track_ids, sources, strict=True):
+            self._row[i] = len(self.ids)
+            self._by_track[t] = i
+            self.ids.append(i)
+            self.track_ids.append(t)
+            self.sources.append(s)
+        self.next_id += len(track_ids)
+        return new
+
+    def drop(self, ids: np.ndarray) -> None:
+        """Forget the given int64 ids (already removed from the FAISS index)."""
+        gone = set(np.asarray(ids).tolist())
+        keep = [r for r, i in enumerate(self.ids) if i not in gone]
+        self.ids = [self.ids[r] for r in keep]
+        self.track_ids = [self.track_ids[r] for r in keep]
+        self.sources = [self.sources[r] for r in keep]
+        self.__post_init__()
+
+    def id_of(self, track_id: str) -> int:
+        """The int64 id of ``track_id``; ``RetrievalError`` naming it when unknown."""
+        if track_id not in self._by_track:
+            raise RetrievalError(
+                f"unknown track id {track_id!r} (index has {len(self)} tracks)",
+                hint="list the ids with: audioclr index info INDEX --ids",
+            )
+        return self._by_track[track_id]
+
+    def track_of(self, i: int) -> str:
+        """The track id behind int64 id ``i``."""
+        return self.track_ids[self._row[int(i)]]
+
+    def source_of(self, i: int) -> str:
+        """The source path behind int64 id ``i``."""
+        return self.sources[self._row[int(i)]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict."""
+        return asdict(self)
+
+
+def _duplicates(items: list[str]) -> list[str]:
+    seen: set[str] = set()
+    return [t for t in items if t in seen or seen.add(t)]  # type: ignore[func-returns-value]
+
+
+def write_table(folder: Path, table: SideTable) -> None:
+    """Replace ``folder/table.json`` atomically."""
+    tmp = folder / f".{TABLE}.tmp{os.getpid()}"
+    with open(tmp, "w") as fh:
+        json.dump(table.to_dict(), fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(folder / TABLE)
+
+
+def read_table(folder: Path) -> SideTable:
+    """Read ``folder/table.json``; ``RetrievalError`` if missing, damaged or of another version."""
+    path = folder / TABLE
+    if not path.is_file():
+        raise RetrievalError(f"{folder} is not an index folder (no {TABLE})", hint="build one with: audioclr index build")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RetrievalError(f"{path} is damaged ({exc})", hint="rebuild with: audioclr index build") from exc
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise RetrievalError(
+            f"{path} has format_version {version}; this audioclr reads version {FORMAT_VERSION}",
+            hint="rebuild the index with this version of audioclr",
+        )
+    try:
+        return SideTable(**data)
+    except TypeError as exc:
+        raise RetrievalError(f"{path} has unexpected fields ({exc})", hint="rebuild the index") from exc

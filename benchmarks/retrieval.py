@@ -1,0 +1,144 @@
+"""Retrieval benchmark: build time, memory, queries/s and recall@k vs exact, per index type.
+
+Synthetic clustered embeddings (seeded): ``--clusters`` unit centres in ``--dim`` dimensions,
+each point a centre plus Gaussian noise (``--spread`` per dimension), L2-normalised. Queries are
+fresh points from the same distribution. Exact ground truth comes from brute-force inner product.
+Each type is swept over its search knobs; the fastest setting with recall@k >= ``--target`` is
+printed last. Target at 1e6 x 256 on 2 threads: recall@10 >= 0.95 at >= 5,000 queries/s.
+
+    python benchmarks/retrieval.py --sizes 100000                 # quick (about a minute)
+    python benchmarks/retrieval.py --sizes 1000000 --types ivfpq  # the scale target
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import faiss
+import numpy as np
+
+from audioclr.evaluate import faisshelpers as fh
+
+TYPES = {  # name -> (factory for n, dim) and the knob sweep as SearchParams keyword dicts
+    "flat": lambda n, d: "Flat",
+    "hnsw": lambda n, d: "HNSW32,Flat",
+    "ivfflat": lambda n, d: f"IVF{_nlist(n)},Flat",
+    "ivfpq": lambda n, d: f"IVF{_nlist(n)},PQ{d // 2}x4fs,RFlat",
+}
+
+
+def _nlist(n: int) -> int:
+    return int(2 ** round(np.log2(4 * np.sqrt(n))))  # as in faisshelpers.default_factory
+
+
+def sweep(name: str, args: argparse.Namespace) -> list[dict]:
+    """The search settings tried for index type ``name``."""
+    if name == "hnsw":
+        return [{"ef_search": e} for e in args.ef_search]
+    if name == "ivfflat":
+        return [{"nprobe": p} for p in args.nprobe]
+    if name == "ivfpq":
+        return [{"nprobe": p, "k_factor": f} for p in args.nprobe for f in args.k_factor]
+    return [{}]
+
+
+def clustered(n: int, dim: int, centres: np.ndarray, spread: float, rng: np.random.Generator) -> np.ndarray:
+    """``(n, dim)`` normalised points around random ``centres``; built in chunks to bound memory."""
+    out = np.empty((n, dim), dtype=np.float32)
+    for s in range(0, n, 100_000):
+        m = min(100_000, n - s)
+        out[s:s + m] = centres[rng.integers(0, len(centres), m)] + spread * rng.standard_normal((m, dim), np.float32)
+    faiss.normalize_L2(out)
+    return out
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def timed_search(index: faiss.Index, xq: np.ndarray, k: int, batch: int) -> tuple[np.ndarray, float]:
+    """Ids ``(nq, k)`` and queries/s of batched search."""
+    t0 = time.perf_counter()
+    ids = np.vstack([index.search(xq[s:s + batch], k)[1] for s in range(0, len(xq), batch)])
+    return ids, len(xq) / (time.perf_counter() - t0)
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean fraction of the exact top-k that the approximate top-k recovers."""
+    return float(np.mean([len(np.intersect1d(f, t)) / truth.shape[1] for f, t in zip(found, truth, strict=True)]))
+
+
+def run_type(name: str, xb: np.ndarray, xq: np.ndarray, gt: np.ndarray, args: argparse.Namespace) -> None:
+    """Build one index type, then sweep its knobs; prints one row per setting."""
+    n, d = xb.shape
+    factory = TYPES[name](n, d)
+    print(f"  {factory}: estimated memory {fh.estimate_memory_bytes(factory, n, d) / 2**20:.0f} MiB", flush=True)
+    rss0 = rss_bytes()
+    index = fh.make_index(factory, d)
+    t0 = time.perf_counter()
+    if not index.is_trained:
+        sample = np.random.default_rng(args.seed).choice(n, min(n, args.max_train), replace=False)
+        index.train(xb[np.sort(sample)])
+    t_train = time.perf_counter() - t0
+    for s in range(0, n, 65_536):
+        index.add_with_ids(xb[s:s + 65_536], np.arange(s, min(n, s + 65_536), dtype=np.int64))
+    t_build = time.perf_counter() - t0
+    mem = (rss_bytes() - rss0) / 2**20
+    print(f"  built in {t_build:.1f} s (train {t_train:.1f} s), RSS +{mem:.0f} MiB", flush=True)
+    best = None
+    for knobs in sweep(name, args):
+        fh.set_search_params(index, fh.SearchParams(**knobs))
+        queries = xq[: len(gt)] if name == "flat" else xq
+        ids, qps = timed_search(index, queries, args.k, args.batch)
+        rec = recall_at_k(ids[: len(gt)], gt)
+        print(f"  {name:8s} {str(knobs):36s} recall@{args.k}={rec:.4f}  {qps:9.0f} q/s", flush=True)
+        if rec >= args.target and (best is None or qps > best[1]):
+            best = (knobs, qps, rec)
+    print(f"  best {name}: {best if best else 'none reached the target recall'}", flush=True)
+    del index
+
+
+def main() -> None:
+    """Parse flags, make the data, run each size and type."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ints = lambda s: [int(v) for v in s.split(",")]  # noqa: E731
+    p.add_argument("--sizes", type=ints, default=[100_000, 1_000_000])
+    p.add_argument("--types", default="flat,hnsw,ivfflat,ivfpq")
+    p.add_argument("--dim", type=int, default=256)
+    p.add_argument("--clusters", type=int, default=10_000)
+    p.add_argument("--spread", type=float, default=0.05, help="noise std per dimension around a unit centre")
+    p.add_argument("--queries", type=int, default=10_000)
+    p.add_argument("--gt-queries", type=int, default=2_000, help="queries with exact ground truth")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--batch", type=int, default=1_000)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--max-train", type=int, default=65_536)
+    p.add_argument("--nprobe", type=ints, default=[8, 16, 32])
+    p.add_argument("--k-factor", type=lambda s: [float(v) for v in s.split(",")], default=[4.0, 8.0, 16.0])
+    p.add_argument("--ef-search", type=ints, default=[32, 64, 128])
+    p.add_argument("--target", type=float, default=0.95)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    faiss.omp_set_num_threads(args.threads)
+    for n in args.sizes:
+        rng = np.random.default_rng(args.seed)
+        centres = rng.standard_normal((args.clusters, args.dim), np.float32)
+        faiss.normalize_L2(centres)
+        t0 = time.perf_counter()
+        xb = clustered(n, args.dim, centres, args.spread, rng)
+        xq = clustered(args.queries, args.dim, centres, args.spread, rng)
+        t_gt = time.perf_counter()
+        gt = faiss.knn(xq[: args.gt_queries], xb, args.k, metric=faiss.METRIC_INNER_PRODUCT)[1]
+        print(f"n={n} dim={args.dim} clusters={args.clusters} threads={args.threads}: data "
+              f"{t_gt - t0:.1f} s, exact ground truth for {len(gt)} queries {time.perf_counter() - t_gt:.1f} s",
+              flush=True)
+        for name in args.types.split(","):
+            run_type(name, xb, xq, gt, args)
+
+
+if __name__ == "__main__":
+    main()
