@@ -1,0 +1,102 @@
+"""Probe inputs: embeddings aligned with labels and splits, and stratified label fractions.
+
+``ProbeData`` holds rows (tracks, or windows of tracks) and per-track targets and splits;
+``row_track`` maps each row to its track, so window predictions can be averaged per track.
+
+Example:
+    >>> data = align(load_embeddings("emb/"), load_labelled_set("labels.csv"))
+    >>> train = sample_fraction(data.targets, data.split_indices("train"), 0.1, seed=0, multilabel=False)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audioclr.errors import LabelError
+from audioclr.evaluate.store import EmbeddingSet
+
+
+@dataclass
+class ProbeData:
+    """Rows ``x`` ``(rows, dim)``; ``targets`` ``(tracks,)`` or ``(tracks, classes)``; ``splits`` ``(tracks,)``."""
+
+    x: np.ndarray
+    row_track: np.ndarray
+    targets: np.ndarray
+    splits: np.ndarray
+    classes: list[str]
+    multilabel: bool
+
+    def split_indices(self, name: str) -> np.ndarray:
+        """Track indices of split ``name`` ("train", "valid", "test")."""
+        return np.flatnonzero(self.splits == name)
+
+    def rows_of(self, tracks: np.ndarray) -> np.ndarray:
+        """Row indices belonging to the given track indices."""
+        return np.flatnonzero(np.isin(self.row_track, tracks))
+
+
+def _key(p: Any) -> str:
+    return str(Path(p).resolve())
+
+
+def align(emb: EmbeddingSet, labelled: Any, windows: EmbeddingSet | None = None) -> ProbeData:
+    """Match labelled tracks to embeddings by source path (then by id); per-window rows if given."""
+    by_source = {_key(s): i for i, s in enumerate(emb.sources)}
+    by_id = {t: i for i, t in enumerate(emb.ids)}
+    rows = []
+    for p in labelled.paths:
+        i = by_source.get(_key(p))
+        if i is None:
+            parts = Path(_key(p)).parts
+            i = next((by_id[k] for k in ("/".join(parts[j:]) for j in range(1, len(parts))) if k in by_id), None)
+        if i is None:
+            raise LabelError(f"labelled track {p} has no embedding", hint="embed the same data you probe with")
+        rows.append(i)
+    idx = np.asarray(rows, dtype=np.int64)
+    splits = np.asarray(labelled.splits)
+    for name in ("train", "test"):
+        if not np.any(splits == name):
+            raise LabelError(f"labelled set has no '{name}' tracks", hint="give a split column or more tracks")
+    if windows is None:
+        x, row_track = emb.vectors[idx], np.arange(len(idx))
+    else:
+        owner = np.asarray(windows.meta["track_index"], dtype=np.int64)
+        emb_to_label = np.full(len(emb.ids), -1, dtype=np.int64)
+        emb_to_label[idx] = np.arange(len(idx))
+        keep = emb_to_label[owner] >= 0
+        x, row_track = windows.vectors[keep], emb_to_label[owner[keep]]
+    return ProbeData(np.asarray(x, np.float32), row_track, labelled.targets(), splits,
+                     list(labelled.classes), bool(labelled.multilabel))
+
+
+def _per_class(targets: np.ndarray, multilabel: bool) -> list[np.ndarray]:
+    if multilabel:
+        return [np.flatnonzero(targets[:, c] > 0) for c in range(targets.shape[1])]
+    return [np.flatnonzero(targets == c) for c in np.unique(targets)]
+
+
+def sample_fraction(targets: np.ndarray, train: np.ndarray, fraction: float, seed: int,
+                    multilabel: bool) -> np.ndarray:
+    """A stratified ``fraction`` of the ``train`` track indices, at least one per class, sorted.
+
+    Deterministic for a given seed. Single-label: ``max(1, round(fraction * n_c))`` of each class.
+    Multi-label: one positive of each class, then random tracks up to ``round(fraction * n)``.
+    """
+    if not 0 < fraction <= 1:
+        raise LabelError(f"label fraction must be in (0, 1], got {fraction}", hint="e.g. fractions: [0.1, 1.0]")
+    if fraction == 1:
+        return np.sort(train)
+    rng = np.random.default_rng(seed)
+    local = _per_class(targets[train], multilabel)
+    if not multilabel:
+        picks = [rng.permutation(m)[: max(1, round(fraction * len(m)))] for m in local]
+        return np.sort(train[np.concatenate(picks)])
+    chosen = {int(rng.choice(m)) for m in local if len(m)}
+    rest = [i for i in rng.permutation(len(train)) if i not in chosen]
+    need = max(0, round(fraction * len(train)) - len(chosen))
+    return np.sort(train[np.asarray(sorted(chosen) + rest[:need], dtype=np.int64)])

@@ -1,0 +1,95 @@
+"""The tracks to embed: a folder of audio, a labels CSV or a clip cache, as one list of ``Track``.
+
+Each ``Track`` has an id (posix path relative to the data root, matching ``ClipCache`` ids),
+its source path and a ``read()`` returning float32 mono samples at the encoder's rate. A cache
+at another sample rate is an error (``SampleRateMismatch``); decoded files are resampled on decode.
+
+Example:
+    >>> tracks = open_tracks("my_music/", sample_rate=22050)
+    >>> tracks[0].id, tracks[0].read().shape
+    ('piano/a.wav', (66150,))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audioclr.errors import AudioReadError, SampleRateMismatch
+
+
+@dataclass
+class Track:
+    """One track to embed: ``read()`` -> ``(samples,)`` float32 at the requested rate."""
+
+    id: str
+    source: str
+    read: Callable[[], np.ndarray]
+
+
+def _is_cache(path: Path) -> bool:
+    return path.is_dir() and (path / "manifest.json").is_file()
+
+
+def _from_cache(path: Path, sample_rate: int) -> list[Track]:
+    from audioclr.data.cache import ClipCache
+
+    cache = ClipCache(path)
+    if int(cache.sample_rate) != int(sample_rate):
+        raise SampleRateMismatch(
+            f"clip cache {path} is at {cache.sample_rate} Hz but the encoder expects {sample_rate} Hz",
+            hint=f"prepare a cache at the encoder's rate: audioclr prepare SRC OUT --sample-rate {sample_rate}",
+        )
+    return [
+        Track(t.track_id, str(t.source), (lambda i=i: np.asarray(cache.read(i), dtype=np.float32)))
+        for i, t in enumerate(cache.tracks)
+    ]
+
+
+def _from_files(paths: list[Path], root: Path, sample_rate: int) -> list[Track]:
+    from audioclr.data.decode import decode_audio
+
+    tracks = []
+    for p in paths:
+        p = Path(p).resolve()
+        try:
+            tid = p.relative_to(root).as_posix()
+        except ValueError:
+            tid = p.as_posix()
+        tracks.append(Track(tid, str(p), (lambda p=p: decode_audio(p, sample_rate))))
+    return tracks
+
+
+def common_root(paths: list[Path]) -> Path:
+    """The deepest folder holding every path (ids are relative to it)."""
+    import os
+
+    if not paths:
+        return Path(".").resolve()
+    return Path(os.path.commonpath([str(Path(p).resolve().parent) for p in paths]))
+
+
+def open_tracks(data: str | Path, sample_rate: int) -> list[Track]:
+    """Tracks of a clip cache, a labels CSV / labelled folder, or a folder of audio files."""
+    path = Path(data)
+    if not path.exists():
+        raise AudioReadError(f"data {path} does not exist", hint="give a folder of audio, a labels CSV or a clip cache")
+    if _is_cache(path):
+        return _from_cache(path, sample_rate)
+    if path.is_file():
+        from audioclr.data.labels import load_labelled_set
+
+        labelled = load_labelled_set(path)
+        root = common_root(labelled.paths)
+        tracks = _from_files(labelled.paths, root, sample_rate)
+    else:
+        from audioclr.data.scan import scan_audio
+
+        root = path.resolve()
+        tracks = _from_files(scan_audio(path).files, root, sample_rate)
+    if not tracks:
+        raise AudioReadError(f"no audio files found in {path}", hint=f"supported: .wav .flac .ogg .mp3 .aiff")
+    return tracks

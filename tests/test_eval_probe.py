@@ -1,0 +1,89 @@
+"""Probe: separable data is learnt, shuffled labels give chance, fractions are stratified."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audioclr.errors import LabelError
+from audioclr.evaluate.probe import ProbeConfig, run_probe
+from audioclr.evaluate.probe_data import ProbeData, sample_fraction
+
+
+def _blobs(rng: np.random.Generator, n_per: int = 40, classes: int = 4, dim: int = 16) -> ProbeData:
+    centres = rng.normal(0, 1, (classes, dim)) * 4
+    y = np.repeat(np.arange(classes), n_per)
+    x = centres[y] + rng.normal(0, 1, (len(y), dim))
+    splits = rng.choice(["train", "valid", "test"], size=len(y), p=[0.6, 0.2, 0.2])
+    return ProbeData(x.astype(np.float32), np.arange(len(y)), y, splits, [f"c{i}" for i in range(classes)], False)
+
+
+FAST = ProbeConfig(max_epochs=25, patience=5, weight_decays=[0.0, 1e-3])
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp", "knn"])
+def test_separable_embeddings_are_learnt(rng, head):
+    data = _blobs(rng)
+    res = run_probe(data, ProbeConfig(**{**FAST.__dict__, "head": head}), fractions=[1.0], seeds=[0, 1])
+    assert res["1.0"]["accuracy"]["mean"] >= 0.97
+    assert res["1.0"]["macro_f1"]["mean"] >= 0.97
+
+
+def test_shuffled_labels_give_chance(rng):
+    classes, data = 4, _blobs(rng, n_per=100)
+    data.targets = rng.permutation(data.targets)
+    res = run_probe(data, FAST, fractions=[1.0], seeds=[0, 1, 2])
+    # chance is 1/4; the test split holds ~80 tracks, so the binomial std is ~0.05
+    assert abs(res["1.0"]["accuracy"]["mean"] - 1 / classes) < 0.13
+
+
+def test_multilabel_probe_learns_tags(rng):
+    n, dim, tags = 300, 12, 3
+    x = rng.normal(0, 1, (n, dim)).astype(np.float32)
+    y = (x[:, :tags] > 0).astype(np.float32)  # tag c is on when feature c is positive
+    x[:, :tags] += np.where(y > 0, 1.0, -1.0)  # with a margin
+    splits = np.array(["train"] * 180 + ["valid"] * 60 + ["test"] * 60)
+    data = ProbeData(x, np.arange(n), y, splits, ["a", "b", "c"], True)
+    res = run_probe(data, FAST, fractions=[1.0], seeds=[0])
+    assert res["1.0"]["roc_auc"]["mean"] > 0.97 and res["1.0"]["pr_auc"]["mean"] > 0.9
+
+
+def test_window_predictions_are_averaged_per_track(rng):
+    # each track has 3 windows: two informative, one pure noise; track-level scoring must use all
+    base = _blobs(rng, n_per=30)
+    n = len(base.targets)
+    x = np.concatenate([base.x, base.x + rng.normal(0, 0.5, base.x.shape), rng.normal(0, 1, base.x.shape) * 4])
+    data = ProbeData(x.astype(np.float32), np.tile(np.arange(n), 3), base.targets, base.splits, base.classes, False)
+    res = run_probe(data, FAST, fractions=[1.0], seeds=[0])
+    run = res["1.0"]["runs"][0]
+    n_test = int(np.sum(base.splits == "test"))
+    # accuracy is a track-level fraction: a multiple of 1/n_test
+    assert np.isclose(run["accuracy"] * n_test, round(run["accuracy"] * n_test))
+    assert run["accuracy"] >= 0.95
+
+
+def test_fraction_sampling_is_stratified_and_deterministic(rng):
+    y = np.repeat(np.arange(5), [100, 50, 20, 10, 3])
+    train = np.arange(len(y))
+    a = sample_fraction(y, train, 0.1, seed=7, multilabel=False)
+    b = sample_fraction(y, train, 0.1, seed=7, multilabel=False)
+    c = sample_fraction(y, train, 0.1, seed=8, multilabel=False)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    counts = np.bincount(y[a], minlength=5)
+    np.testing.assert_array_equal(counts, [10, 5, 2, 1, 1])  # round(0.1 n_c), at least one per class
+
+
+def test_fraction_sampling_multilabel_covers_every_tag(rng):
+    y = (rng.random((200, 6)) < np.array([0.5, 0.3, 0.1, 0.05, 0.02, 0.01])).astype(np.float32)
+    y[0, 5] = 1  # make sure every tag has a positive
+    train = np.arange(200)
+    a = sample_fraction(y, train, 0.01, seed=3, multilabel=True)
+    np.testing.assert_array_equal(a, sample_fraction(y, train, 0.01, seed=3, multilabel=True))
+    assert (y[a].sum(axis=0) >= 1).all()
+    assert len(a) >= 2
+
+
+def test_bad_fraction_is_refused():
+    with pytest.raises(LabelError, match="fraction"):
+        sample_fraction(np.zeros(4, int), np.arange(4), 1.5, 0, False)
