@@ -6,8 +6,9 @@ than a window is one window of its own length, zero-padded up to ``min_samples``
 tracks are batched together and averaged per track.
 
 Layers: ``"last"`` is ``encoder(x)`` (``output_dim``); a name from ``layer_names`` is that layer
-averaged over time/frequency (its channels); ``"all"`` concatenates every ``layer_names`` layer so
-averaged (Choi et al. 2017), size ``sum(channels of each layer)`` (see :func:`layer_dim`).
+averaged over time/frequency (its channels); ``"all"`` concatenates every intermediate layer (all of
+``layer_names`` but the last, which is ``forward``'s output) so averaged (Choi et al. 2017), size
+``sum(channels of layer_names[:-1])``: 480 for the default melcnn (32+64+128+256); see :func:`layer_dim`.
 
 Example:
     >>> loaded = load_encoder("enc.pt")
@@ -68,7 +69,7 @@ def layer_vectors(encoder: torch.nn.Module, x: torch.Tensor, layer: str) -> torc
     if layer == "last":
         return encoder(x).float()
     feats = encoder.features(x)
-    names = list(feats) if layer == "all" else [layer]
+    names = list(feats)[:-1] if layer == "all" else [layer]
     pooled = [feats[n].float().flatten(2).mean(-1) if feats[n].dim() > 2 else feats[n].float() for n in names]
     return torch.cat(pooled, dim=1)
 
