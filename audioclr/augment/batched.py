@@ -1,0 +1,181 @@
+"""The fast path: the whole augmentation chain on a batch, on the training device.
+
+Each transform draws per-example parameters with ``randomize(batch, generator)`` (tensors on the
+generator's device) and applies them with ``apply(x, params, generator)``; no Python loop runs per
+example (pitch shift loops over the distinct shifts of the grid, at most a few dozen groups).
+
+Example:
+    >>> aug = BatchedAugment(AugmentConfig(), sample_rate=22050)
+    >>> g = torch.Generator().manual_seed(0)
+    >>> views = aug(torch.randn(8, 22050), g)        # (batch, samples) -> (batch, samples)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from audioclr.augment import functional as F
+from audioclr.augment.config import AugmentConfig, FreqMaskConfig, TimeMaskConfig
+
+Params = dict[str, Tensor]
+
+
+def coin(p: float, batch: int, generator: torch.Generator) -> Tensor:
+    """``(batch,)`` bool, each true with probability ``p``."""
+    return torch.rand(batch, generator=generator, device=generator.device) < p
+
+
+def uniform(lo: float, hi: float, batch: int, generator: torch.Generator) -> Tensor:
+    """``(batch,)`` float32 uniform in ``[lo, hi]``."""
+    return lo + (hi - lo) * torch.rand(batch, generator=generator, device=generator.device)
+
+
+def hz_to_mel(f: float) -> float:
+    """HTK mel scale (as audiomentations draws filter cutoffs)."""
+    return 2595.0 * math.log10(1.0 + f / 700.0)
+
+
+def semitone_grid(lo: float, hi: float, step: float) -> Tensor:
+    """The shifts drawn by the pitch transform: ``lo, lo + step, ... <= hi``."""
+    return lo + step * torch.arange(int(math.floor((hi - lo) / step + 1e-6)) + 1)
+
+
+class BatchedAugment(nn.Module):
+    """The chain of :class:`AugmentConfig` on ``(batch, samples)``; same device and dtype out.
+
+    ``sample_params`` and ``apply`` are public so a caller (``augment-preview``) can show what
+    was drawn; ``forward`` is the two in a row.
+    """
+
+    def __init__(self, cfg: AugmentConfig, sample_rate: int) -> None:
+        super().__init__()
+        self.cfg, self.sample_rate = cfg, sample_rate
+        self.ir_samples = max(1, int(math.ceil(cfg.reverb.max_rt60_s * sample_rate)))
+
+    def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        """``(batch, samples) -> (batch, samples)``, parameters drawn from ``generator``."""
+        return self.apply(x, self.sample_params(x.shape[0], generator), generator)
+
+    def sample_params(self, batch: int, generator: torch.Generator) -> Params:
+        """Draw every transform's per-example parameters; keys ``<transform>.<name>``."""
+        c, g, b = self.cfg, generator, batch
+        mel_hp = (hz_to_mel(c.filter.min_highpass_hz), hz_to_mel(c.filter.max_highpass_hz))
+        mel_lp = (hz_to_mel(c.filter.min_lowpass_hz), hz_to_mel(c.filter.max_lowpass_hz))
+        highpass = coin(c.filter.highpass_share, b, g)
+        mel = torch.where(highpass, uniform(*mel_hp, b, g), uniform(*mel_lp, b, g))
+        grid = semitone_grid(c.pitch.min_semitones, c.pitch.max_semitones, c.pitch.semitone_step)
+        pick = torch.randint(len(grid), (b,), generator=g, device=g.device)
+        return {
+            "background.active": coin(c.background.p, b, g) & (b > 1),
+            "background.snr_db": uniform(c.background.min_snr_db, c.background.max_snr_db, b, g),
+            "background.partner": (torch.arange(b, device=g.device)
+                                   + torch.randint(1, max(b, 2), (b,), generator=g, device=g.device)) % b,
+            "polarity.active": coin(c.polarity.p, b, g),
+            "noise.active": coin(c.noise.p, b, g),
+            "noise.snr_db": uniform(c.noise.min_snr_db, c.noise.max_snr_db, b, g),
+            "gain.active": coin(c.gain.p, b, g),
+            "gain.gain_db": uniform(c.gain.min_gain_db, c.gain.max_gain_db, b, g),
+            "filter.active": coin(c.filter.p, b, g),
+            "filter.highpass": highpass,
+            "filter.cutoff_hz": 700.0 * (torch.pow(10.0, mel / 2595.0) - 1.0),
+            "delay.active": coin(c.delay.p, b, g),
+            "delay.delay_ms": uniform(c.delay.min_delay_ms, c.delay.max_delay_ms, b, g),
+            "delay.volume": uniform(c.delay.min_volume, c.delay.max_volume, b, g),
+            "pitch.active": coin(c.pitch.p, b, g),
+            "pitch.semitones": grid.to(g.device)[pick],
+            "reverb.active": coin(c.reverb.p, b, g),
+            "reverb.rt60_s": uniform(c.reverb.min_rt60_s, c.reverb.max_rt60_s, b, g),
+            "reverb.wet": uniform(c.reverb.min_wet, c.reverb.max_wet, b, g),
+        }
+
+    def apply(self, x: Tensor, params: Params, generator: torch.Generator) -> Tensor:
+        """Apply drawn ``params`` to ``x`` ``(batch, samples)`` in the chain order."""
+        q = {k: v.to(x.device) for k, v in params.items()}
+        sr, c = self.sample_rate, self.cfg
+        if q["background.active"].any():
+            x = F.mix_background(x, q["background.partner"], q["background.snr_db"], q["background.active"])
+        x = F.polarity(x, q["polarity.active"])
+        if q["noise.active"].any():
+            x = F.add_noise(x, q["noise.snr_db"], generator, q["noise.active"])
+        x = F.gain(x, q["gain.gain_db"] * q["gain.active"])
+        if q["filter.active"].any():
+            x = F.fft_filter(x, q["filter.cutoff_hz"], q["filter.highpass"], q["filter.active"],
+                             c.filter.rolloff_db_per_octave // 6, sr)
+        if q["delay.active"].any():
+            samples = torch.round(q["delay.delay_ms"] * sr / 1000.0).long()
+            x = F.delay(x, samples, q["delay.volume"] * q["delay.active"], c.delay.echoes)
+        if q["pitch.active"].any():
+            x = F.pitch_shift(x, q["pitch.semitones"] * q["pitch.active"], sr)
+        if q["reverb.active"].any():
+            x = self._reverb(x, q, generator)
+        return x
+
+    def _reverb(self, x: Tensor, q: Params, generator: torch.Generator) -> Tensor:
+        """Reverb on the active examples only (the FFT convolution is the costliest step)."""
+        idx = q["reverb.active"].nonzero().squeeze(1)
+        ir = F.synthetic_ir(q["reverb.rt60_s"][idx], min(self.ir_samples, x.shape[-1]),
+                            self.sample_rate, generator)
+        out = x.clone()
+        out[idx] = F.reverb(x[idx], ir, q["reverb.wet"][idx])
+        return out
+
+
+def describe(params: Params, i: int) -> str:
+    """One line naming what was applied to example ``i`` (for previews and logs)."""
+    p: dict[str, Any] = {k: v[i].item() for k, v in params.items()}
+    parts = []
+    if p["background.active"]:
+        parts.append(f"background(snr={p['background.snr_db']:.1f} dB, clip {p['background.partner']})")
+    if p["polarity.active"]:
+        parts.append("polarity")
+    if p["noise.active"]:
+        parts.append(f"noise(snr={p['noise.snr_db']:.1f} dB)")
+    if p["gain.active"]:
+        parts.append(f"gain({p['gain.gain_db']:.1f} dB)")
+    if p["filter.active"]:
+        kind = "highpass" if p["filter.highpass"] else "lowpass"
+        parts.append(f"{kind}({p['filter.cutoff_hz']:.0f} Hz)")
+    if p["delay.active"]:
+        parts.append(f"delay({p['delay.delay_ms']:.0f} ms, volume={p['delay.volume']:.2f})")
+    if p["pitch.active"] and p["pitch.semitones"] != 0:
+        parts.append(f"pitch({p['pitch.semitones']:+.1f} st)")
+    if p["reverb.active"]:
+        parts.append(f"reverb(rt60={p['reverb.rt60_s']:.2f} s, wet={p['reverb.wet']:.2f})")
+    return ", ".join(parts) or "identity"
+
+
+class SpecAugment(nn.Module):
+    """Time and frequency masking on ``(batch, mels, frames)`` with per-example masks.
+
+    Own implementation because ``torchaudio.transforms.TimeMasking`` draws from the global RNG.
+
+    Example:
+        >>> sa = SpecAugment(TimeMaskConfig(p=1.0), FreqMaskConfig(p=1.0))
+        >>> out = sa(torch.rand(4, 64, 100), torch.Generator().manual_seed(0))
+    """
+
+    def __init__(self, time_mask: TimeMaskConfig, freq_mask: FreqMaskConfig) -> None:
+        super().__init__()
+        self.time_mask, self.freq_mask = time_mask, freq_mask
+
+    def forward(self, spec: Tensor, generator: torch.Generator) -> Tensor:
+        """Mask ``spec`` ``(batch, mels, frames)``; returns a new tensor of the same shape."""
+        spec = self._mask(spec, generator, axis=1, p=self.freq_mask.p,
+                          width=self.freq_mask.max_mels, masks=self.freq_mask.masks)
+        return self._mask(spec, generator, axis=2, p=self.time_mask.p,
+                          width=self.time_mask.max_frames, masks=self.time_mask.masks)
+
+    @staticmethod
+    def _mask(spec: Tensor, g: torch.Generator, axis: int, p: float, width: int, masks: int) -> Tensor:
+        batch, size = spec.shape[0], spec.shape[axis]
+        if p == 0 or masks == 0 or width == 0:
+            return spec
+        width = min(width, size)
+        active = coin(p, batch, g)[:, None]
+        widths = torch.randint(0, width + 1, (batch, masks), generator=g, device=g.device) * active
+        starts = (torch.rand((batch, masks), generator=g, device=g.device) * (size - widths + 1)).long()
+        return F.mask_along(spec, starts.to(spec.device), widths.to(spec.device), axis)

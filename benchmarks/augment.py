@@ -1,0 +1,111 @@
+"""Views per second of the full augmentation chain, three ways, side by side on the same cores.
+
+1. plain audiomentations ``Compose`` (its transforms; delay and an IR reverb via ``Lambda`` with
+   numpy/scipy, since it has neither a delay nor an IR-free reverb), per example;
+2. our ``CPUAugment`` (audiomentations + our transforms, seeded), per example;
+3. our ``BatchedAugment`` on CPU (torch, whole batch), and on CUDA when available.
+
+Usage:
+    .venv/bin/python benchmarks/augment.py [--batch 64] [--seconds 2.7] [--sample-rate 22050] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Callable
+
+import audiomentations as am
+import numpy as np
+import torch
+from scipy.signal import fftconvolve
+
+from audioclr.augment.batched import BatchedAugment
+from audioclr.augment.config import AugmentConfig
+from audioclr.augment.cpu import CPUAugment
+
+
+def plain_chain(cfg: AugmentConfig, sr: int, rng: np.random.Generator) -> am.Compose:
+    """The CLMR chain from stock audiomentations (global RNG, as users usually write it)."""
+    irs = []
+    for rt60 in np.linspace(cfg.reverb.min_rt60_s, cfg.reverb.max_rt60_s, 8):
+        t = np.arange(int(cfg.reverb.max_rt60_s * sr)) / sr
+        ir = rng.standard_normal(len(t)) * np.exp(-math.log(1000.0) * t / rt60)
+        irs.append((ir / np.linalg.norm(ir)).astype(np.float32))
+
+    def delay(x: np.ndarray, sample_rate: int) -> np.ndarray:
+        d = int(np.random.uniform(cfg.delay.min_delay_ms, cfg.delay.max_delay_ms) * sample_rate / 1000)
+        v = np.random.uniform(cfg.delay.min_volume, cfg.delay.max_volume)
+        y = x.copy()
+        for k in range(1, cfg.delay.echoes + 1):
+            y[k * d:] += v**k * x[: len(x) - k * d]
+        return y / (1 + sum(v**k for k in range(1, cfg.delay.echoes + 1)))
+
+    def reverb(x: np.ndarray, sample_rate: int) -> np.ndarray:
+        wet = np.random.uniform(cfg.reverb.min_wet, cfg.reverb.max_wet)
+        ir = irs[np.random.randint(len(irs))]
+        return ((1 - wet) * x + wet * fftconvolve(x, ir)[: len(x)]).astype(np.float32)
+
+    f = cfg.filter
+    return am.Compose([
+        am.PolarityInversion(p=cfg.polarity.p),
+        am.AddGaussianSNR(min_snr_db=cfg.noise.min_snr_db, max_snr_db=cfg.noise.max_snr_db, p=cfg.noise.p),
+        am.Gain(min_gain_db=cfg.gain.min_gain_db, max_gain_db=cfg.gain.max_gain_db, p=cfg.gain.p),
+        am.OneOf([
+            am.HighPassFilter(min_cutoff_freq=f.min_highpass_hz, max_cutoff_freq=f.max_highpass_hz, p=1.0),
+            am.LowPassFilter(min_cutoff_freq=f.min_lowpass_hz, max_cutoff_freq=f.max_lowpass_hz, p=1.0),
+        ], p=f.p),
+        am.Lambda(transform=delay, p=cfg.delay.p),
+        am.PitchShift(min_semitones=cfg.pitch.min_semitones, max_semitones=cfg.pitch.max_semitones,
+                      p=cfg.pitch.p),
+        am.Lambda(transform=reverb, p=cfg.reverb.p),
+    ])
+
+
+def views_per_second(run: Callable[[], object], views: int, repeats: int) -> float:
+    """Best of ``repeats`` timed runs (after one warm-up) of ``run``, which makes ``views`` views."""
+    run()
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return views / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=2.7)
+    parser.add_argument("--sample-rate", type=int, default=22050)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    sr, cfg = args.sample_rate, AugmentConfig()
+    rng = np.random.default_rng(0)
+    clips = (0.1 * rng.standard_normal((args.batch, int(args.seconds * sr)))).astype(np.float32)
+    plain, ours = plain_chain(cfg, sr, rng), CPUAugment(cfg, sr)
+    batched = BatchedAugment(cfg, sr)
+    x, g = torch.from_numpy(clips), torch.Generator().manual_seed(0)
+
+    print(f"{args.batch} clips of {args.seconds} s at {sr} Hz, torch threads {torch.get_num_threads()}")
+    rates = {
+        "plain audiomentations": views_per_second(lambda: [plain(c, sr) for c in clips], args.batch, args.repeats),
+        "CPUAugment": views_per_second(lambda: [ours(c, rng) for c in clips], args.batch, args.repeats),
+        "BatchedAugment (cpu)": views_per_second(lambda: batched(x, g), args.batch, args.repeats),
+    }
+    if torch.cuda.is_available():
+        xc, gc = x.cuda(), torch.Generator(device="cuda").manual_seed(0)
+
+        def on_cuda() -> None:
+            batched(xc, gc)
+            torch.cuda.synchronize()
+        rates["BatchedAugment (cuda)"] = views_per_second(on_cuda, args.batch, args.repeats)
+    for name, rate in rates.items():
+        print(f"{name:>24}: {rate:8.1f} views/s")
+    ratio = rates["BatchedAugment (cpu)"] / rates["plain audiomentations"]
+    print(f"batched (cpu) / plain audiomentations: {ratio:.1f}x (target >= 10x)")
+
+
+if __name__ == "__main__":
+    main()
