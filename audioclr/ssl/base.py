@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -20,13 +21,16 @@ from torch import Tensor, nn
 
 from audioclr.errors import ConfigError
 
+FrontTransform = Callable[[Tensor], Tensor]
+
 
 class Encoder(nn.Module):
     """Base of every encoder: metadata plus ``forward``/``features``/``frames``.
 
     Subclasses set ``output_dim``, ``min_samples``, ``input_samples``, ``layer_names``,
-    ``frame_dim`` and ``frontend``, and implement ``_layers`` (an ordered walk over named layers)
-    and ``frames``.
+    ``frame_dim``, ``frame_hop`` and ``frontend``, and implement ``_layers`` (an ordered walk over
+    the named layers, from the front-end output; the last two are the final map and its pooled
+    ``embedding``) and ``_to_frames``.
     """
 
     name: str = "encoder"
@@ -41,6 +45,7 @@ class Encoder(nn.Module):
         self.min_samples = 1
         self.input_samples = 1
         self.frame_dim = 0
+        self.frame_hop = 1
         self.layer_names: list[str] = []
         self.frontend: nn.Module = nn.Identity()
 
@@ -61,21 +66,41 @@ class Encoder(nn.Module):
         Shapes: ``(batch, channels, ...)`` for maps, ``(batch, output_dim)`` for ``embedding``.
         """
         self.check_input(x)
-        return dict(self._layers(x))
+        return dict(self._layers(self.frontend(x)))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(batch, samples >= min_samples)`` -> ``(batch, output_dim)``."""
+    def forward(self, x: Tensor, front_transform: FrontTransform | None = None) -> Tensor:
+        """``(batch, samples >= min_samples)`` -> ``(batch, output_dim)``.
+
+        ``front_transform`` (training only) edits the front-end output before the body, e.g.
+        SpecAugment on melcnn's ``(batch, mels, frames)``.
+        """
         self.check_input(x)
-        out = x
-        for _, out in self._layers(x):
+        front = self.frontend(x)
+        if front_transform is not None:
+            front = front_transform(front)
+        out = front
+        for _, out in self._layers(front):
             pass
         return out
 
-    def _layers(self, x: Tensor):  # pragma: no cover - abstract
+    def frames(self, x: Tensor, front_transform: FrontTransform | None = None) -> Tensor:
+        """Frame latents before time pooling: ``(batch, frame_dim, frames)`` (used by CPC)."""
+        self.check_input(x)
+        front = self.frontend(x)
+        if front_transform is not None:
+            front = front_transform(front)
+        out = front
+        for name, out in self._layers(front):
+            if name == self.layer_names[-2]:
+                break
+        return self._to_frames(out)
+
+    def _layers(self, front: Tensor) -> Iterator[tuple[str, Tensor]]:  # pragma: no cover
+        """Yield ``(name, output)`` for every layer, given the front-end output."""
         raise NotImplementedError
 
-    def frames(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
-        """Frame latents before time pooling: ``(batch, frame_dim, frames)`` (used by CPC)."""
+    def _to_frames(self, last_map: Tensor) -> Tensor:  # pragma: no cover
+        """The last map before pooling -> ``(batch, frame_dim, frames)``."""
         raise NotImplementedError
 
 
@@ -98,4 +123,4 @@ def ints(key: str, value: Any, minimum: int = 1) -> list[int]:
     return out
 
 
-__all__ = ["Encoder", "conv_out_frames", "ints", "torch"]
+__all__ = ["Encoder", "FrontTransform", "conv_out_frames", "ints", "torch"]

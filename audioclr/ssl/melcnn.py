@@ -72,22 +72,13 @@ class MelCNN(Encoder):
                               f"{self.min_samples}, got {self.input_samples}")
         self.layer_names = [f"block{i + 1}" for i in range(len(widths))] + ["embedding"]
 
-    def _maps(self, x: Tensor) -> Iterator[tuple[str, Tensor]]:
-        h = self.input_norm(self.frontend(x).unsqueeze(1))
+    def _layers(self, front: Tensor) -> Iterator[tuple[str, Tensor]]:
+        h = self.input_norm(front.unsqueeze(1))
         for i, block in enumerate(self.blocks):
             h = block(h)
             yield f"block{i + 1}", h
-
-    def _layers(self, x: Tensor) -> Iterator[tuple[str, Tensor]]:
-        h = x
-        for name, h in self._maps(x):
-            yield name, h
         yield "embedding", h.mean(dim=(2, 3))
 
-    def frames(self, x: Tensor) -> Tensor:
-        """``(batch, samples)`` -> ``(batch, widths[-1], frames / prod(time_strides))``."""
-        self.check_input(x)
-        h = x
-        for _, h in self._maps(x):
-            pass
-        return h.mean(dim=2)
+    def _to_frames(self, last_map: Tensor) -> Tensor:
+        """``(batch, c, mels', frames')`` -> ``(batch, c, frames')`` (mean over frequency)."""
+        return last_map.mean(dim=2)

@@ -65,24 +65,16 @@ class SampleCNN(Encoder):
         self.layer_names = (["conv0"] + [f"block{i}" for i in range(1, len(strides))]
                             + ["final", "embedding"])
 
-    def _maps(self, x: Tensor) -> Iterator[tuple[str, Tensor]]:
-        h = self.conv0(x.unsqueeze(1))
+    def _layers(self, front: Tensor) -> Iterator[tuple[str, Tensor]]:
+        h = self.conv0(front.unsqueeze(1))
         yield "conv0", h
         for i, block in enumerate(self.blocks):
             h = block(h)
             yield f"block{i + 1}", h
-        yield "final", self.final(h)
-
-    def _layers(self, x: Tensor) -> Iterator[tuple[str, Tensor]]:
-        h = x
-        for name, h in self._maps(x):
-            yield name, h
+        h = self.final(h)
+        yield "final", h
         yield "embedding", h.mean(dim=2)
 
-    def frames(self, x: Tensor) -> Tensor:
-        """``(batch, samples)`` -> ``(batch, final_width, samples // prod(strides))``."""
-        self.check_input(x)
-        h = x
-        for _, h in self._maps(x):
-            pass
-        return h
+    def _to_frames(self, last_map: Tensor) -> Tensor:
+        """The ``final`` map ``(batch, final_width, frames)`` as it is."""
+        return last_map

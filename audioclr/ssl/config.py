@@ -1,0 +1,184 @@
+"""The pretraining config (``audioclr pretrain``): typed dataclasses, validated per key.
+
+YAML files live in ``configs/pretrain/``; any key can be overridden with ``key.sub=value``.
+The only required key is ``data.cache`` (a folder written by ``audioclr prepare``).
+
+Example:
+    >>> from audioclr.config import load_config
+    >>> cfg = load_config(PretrainConfig, "configs/pretrain/simclr_melcnn.yaml",
+    ...                   ["data.cache=cache/", "trainer.max_steps=200"])
+    >>> cfg.run_dir
+    PosixPath('runs/simclr_melcnn')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audioclr.augment.config import AugmentConfig
+from audioclr.config import require
+
+METHODS = ("simclr", "cpc")
+OPTIMIZERS = ("adamw", "lars")
+PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
+
+
+@dataclass
+class RunConfig:
+    """Run name and folder (``dir`` empty: ``runs/<name>``)."""
+
+    name: str = "pretrain"
+    dir: str = ""
+
+    def __post_init__(self) -> None:
+        require(bool(self.name.strip()), "run.name", self.name, "must not be empty")
+
+
+@dataclass
+class DataConfig:
+    """Where the clips come from and how pairs are cropped."""
+
+    cache: str = ""
+    max_distance_seconds: float | None = None  # None: the two crops may be anywhere in the track
+    short: str = "pad"  # tracks shorter than the crop: "pad" or "skip"
+    num_workers: int = 2
+
+    def __post_init__(self) -> None:
+        require(self.short in ("pad", "skip"), "data.short", self.short, "must be 'pad' or 'skip'")
+        require(self.num_workers >= 0, "data.num_workers", self.num_workers, "must be >= 0")
+        d = self.max_distance_seconds
+        require(d is None or d >= 0, "data.max_distance_seconds", d, "must be >= 0 or null")
+
+
+@dataclass
+class ModelConfig:
+    """The encoder: a registry name plus its keyword arguments (widths, strides, mels...)."""
+
+    encoder: str = "melcnn"
+    encoder_kwargs: dict[str, Any] = field(default_factory=dict)
+    spec_augment: bool = True  # melcnn: apply augment.time_mask/freq_mask on the log-mel
+
+
+@dataclass
+class SimCLRConfig:
+    """Projection head and NT-Xent loss (lightly)."""
+
+    projection_hidden: int = 512
+    projection_dim: int = 128
+    temperature: float = 0.1
+    memory_bank_size: int = 0  # > 0: MoCo-style negatives from a memory bank
+
+    def __post_init__(self) -> None:
+        require(self.projection_hidden > 0, "simclr.projection_hidden", self.projection_hidden,
+                "must be > 0")
+        require(self.projection_dim > 0, "simclr.projection_dim", self.projection_dim, "must be > 0")
+        require(self.temperature > 0, "simclr.temperature", self.temperature, "must be > 0")
+        require(self.memory_bank_size >= 0, "simclr.memory_bank_size", self.memory_bank_size,
+                "must be >= 0")
+
+
+@dataclass
+class CPCConfig:
+    """CPC: K prediction steps, GRU context size, negatives (0 = all latents of the batch)."""
+
+    prediction_steps: int = 4
+    context_dim: int = 256
+    num_negatives: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.prediction_steps >= 1, "cpc.prediction_steps", self.prediction_steps,
+                "must be >= 1")
+        require(self.context_dim >= 1, "cpc.context_dim", self.context_dim, "must be >= 1")
+        require(self.num_negatives >= 0, "cpc.num_negatives", self.num_negatives, "must be >= 0")
+
+
+@dataclass
+class OptimConfig:
+    """AdamW or LARS with linear warmup then cosine decay to ``lr * min_lr_ratio``."""
+
+    name: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    momentum: float = 0.9  # LARS only
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 1.0  # 0: no clipping
+
+    def __post_init__(self) -> None:
+        require(self.name in OPTIMIZERS, "optim.name", self.name, f"must be one of {OPTIMIZERS}")
+        require(self.lr > 0, "optim.lr", self.lr, "must be > 0")
+        require(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, "must be >= 0")
+        require(self.warmup_steps >= 0, "optim.warmup_steps", self.warmup_steps, "must be >= 0")
+        require(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio", self.min_lr_ratio,
+                "must be in [0, 1]")
+        require(self.grad_clip >= 0, "optim.grad_clip", self.grad_clip, "must be >= 0")
+
+
+@dataclass
+class TrainerConfig:
+    """Steps, batch, devices and checkpoints (Lightning Trainer settings)."""
+
+    max_steps: int = 1000
+    max_minutes: float | None = None  # stop earlier when this wall-clock budget is spent
+    batch_size: int = 48  # per device
+    seed: int = 0
+    accelerator: str = "auto"  # auto | cpu | gpu
+    devices: str = "auto"  # auto | N | "0,1"
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto | ddp | ddp_spawn | ...
+    precision: str = "auto"  # auto: bf16-mixed (or 16-mixed) on CUDA, 32 on CPU
+    checkpoint_every: int = 500
+    log_every: int = 10
+    max_bad_steps: int = 20  # consecutive non-finite losses before giving up
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        require(self.max_steps >= 1, "trainer.max_steps", self.max_steps, "must be >= 1")
+        m = self.max_minutes
+        require(m is None or m > 0, "trainer.max_minutes", m, "must be > 0 or null")
+        require(self.batch_size >= 2, "trainer.batch_size", self.batch_size, "must be >= 2")
+        require(self.accelerator in ("auto", "cpu", "gpu", "cuda"), "trainer.accelerator",
+                self.accelerator, "must be auto, cpu, gpu or cuda")
+        require(self.num_nodes >= 1, "trainer.num_nodes", self.num_nodes, "must be >= 1")
+        require(self.precision in PRECISIONS, "trainer.precision", self.precision,
+                f"must be one of {PRECISIONS}")
+        require(self.checkpoint_every >= 1, "trainer.checkpoint_every", self.checkpoint_every,
+                "must be >= 1")
+        require(self.log_every >= 1, "trainer.log_every", self.log_every, "must be >= 1")
+        require(self.max_bad_steps >= 1, "trainer.max_bad_steps", self.max_bad_steps, "must be >= 1")
+        d = self.devices
+        ok = d == "auto" or all(p.strip().isdigit() for p in d.split(",")) and d.strip() != ""
+        require(ok, "trainer.devices", d, "must be 'auto', a count like 2, or ids like '0,1'")
+
+    def devices_arg(self) -> int | str | list[int]:
+        """``devices`` as Lightning wants it."""
+        if self.devices == "auto":
+            return "auto"
+        if "," in self.devices:
+            return [int(p) for p in self.devices.split(",") if p.strip()]
+        return int(self.devices)
+
+
+@dataclass
+class PretrainConfig:
+    """Everything ``audioclr pretrain`` needs; YAML sections are the field names."""
+
+    method: str = "simclr"
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    simclr: SimCLRConfig = field(default_factory=SimCLRConfig)
+    cpc: CPCConfig = field(default_factory=CPCConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        require(self.method in METHODS, "method", self.method, f"must be one of {METHODS}")
+
+    @property
+    def run_dir(self) -> Path:
+        """``run.dir``, or ``runs/<run.name>`` when empty (a derived value, not stored)."""
+        return Path(self.run.dir) if self.run.dir else Path("runs") / self.run.name

@@ -1,0 +1,140 @@
+"""The LightningModule of pretraining: SimCLR (lightly NT-Xent) or CPC on augmented views.
+
+The training step reads top to bottom: per-step generator -> views augmented on the device ->
+forward (under the Trainer's autocast) -> non-finite guard -> backward -> clip -> step ->
+schedule -> log. Manual optimization keeps that order visible and lets the guard skip a step
+on every rank together.
+
+Example:
+    >>> module = PretrainModule(cfg, sample_rate=22050)
+    >>> trainer.fit(module, train_dataloaders=loader)
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from lightly.loss import NTXentLoss
+from lightly.models.modules import SimCLRProjectionHead
+from torch import Tensor
+
+from audioclr import __version__
+from audioclr.augment.batched import BatchedAugment, SpecAugment
+from audioclr.config import config_to_dict
+from audioclr.errors import AudioclrError
+from audioclr.ssl.checkpoint import CHECKPOINT_VERSION
+from audioclr.ssl.config import PretrainConfig
+from audioclr.ssl.cpc import CPCHead
+from audioclr.ssl.encoders import build_encoder
+from audioclr.ssl.metrics import alignment, embedding_std, positive_accuracy, uniformity
+from audioclr.ssl.schedule import build_optimizer
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    """A distinct 63-bit seed per ``(seed, step, rank)`` (so resume redraws the same views)."""
+    return (seed * 1_000_003 + step) * 1_009 + rank & (2**63 - 1)
+
+
+class PretrainModule(pl.LightningModule):
+    """Encoder + SimCLR projection/NT-Xent or CPC head, trained on two views per clip."""
+
+    def __init__(self, cfg: PretrainConfig, sample_rate: int) -> None:
+        super().__init__()
+        self.cfg, self.sample_rate = cfg, sample_rate
+        self.automatic_optimization = False
+        m = cfg.model
+        self.encoder = build_encoder(m.encoder, sample_rate, **m.encoder_kwargs)
+        self.augment = BatchedAugment(cfg.augment, sample_rate)
+        masks = cfg.augment.time_mask.p > 0 or cfg.augment.freq_mask.p > 0
+        use_spec = m.spec_augment and masks and m.encoder == "melcnn"
+        self.spec_augment = SpecAugment(cfg.augment.time_mask, cfg.augment.freq_mask) if use_spec else None
+        if cfg.method == "simclr":
+            s = cfg.simclr
+            self.projection = SimCLRProjectionHead(self.encoder.output_dim, s.projection_hidden,
+                                                   s.projection_dim)
+            bank = (s.memory_bank_size, s.projection_dim) if s.memory_bank_size else 0
+            self.criterion = NTXentLoss(s.temperature, memory_bank_size=bank,
+                                        gather_distributed=True)
+        else:
+            c = cfg.cpc
+            self.cpc = CPCHead(self.encoder.frame_dim, c.context_dim, c.prediction_steps,
+                               c.num_negatives)
+        self.bad_steps = 0
+
+    # ---- the step -------------------------------------------------------------------------
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor | None:
+        opt, sched = self.optimizers(), self.lr_schedulers()
+        g = torch.Generator(device=self.device)
+        g.manual_seed(step_seed(self.cfg.trainer.seed, self.global_step, self.global_rank))
+        x = self.views(batch, g)
+        loss, stats = self.compute_loss(x, g)
+        finite = bool(torch.isfinite(loss.detach()).item())
+        if not self.trainer.strategy.reduce_boolean_decision(finite, all=True):
+            return self.skip_step(loss)
+        self.bad_steps = 0
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.cfg.optim.grad_clip > 0:
+            self.clip_gradients(opt, gradient_clip_val=self.cfg.optim.grad_clip,
+                                gradient_clip_algorithm="norm")
+        opt.step()
+        sched.step()
+        self.log_step(loss.detach(), stats, sched.get_last_lr()[0])
+        return loss.detach()
+
+    def views(self, batch: Any, g: torch.Generator) -> Tensor:
+        """``(view_a, view_b, idx)`` -> augmented ``(2 * batch, samples)`` on the device."""
+        view_a, view_b = batch[0], batch[1]
+        with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
+            x = torch.cat([view_a, view_b]).to(self.device, torch.float32, non_blocking=True)
+            return self.augment(x, g)
+
+    def compute_loss(self, x: Tensor, g: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+        """Loss and logged statistics of the ``(2 * batch, samples)`` views ``x``."""
+        front = partial(self.spec_augment, generator=g) if self.spec_augment is not None else None
+        if self.cfg.method == "simclr":
+            h = self.encoder(x, front)
+            z_a, z_b = self.projection(h).chunk(2)
+            loss = self.criterion(z_a, z_b)
+            pos_acc = positive_accuracy(z_a.detach(), z_b.detach())
+        else:
+            z = self.encoder.frames(x, front).transpose(1, 2)  # (2B, frames, dim)
+            loss, pos_acc = self.cpc(z.float(), g)
+            h = z.mean(dim=1)
+        h_a, h_b = h.detach().float().chunk(2)
+        return loss, {"pos_acc": pos_acc, "emb_std": embedding_std(h_a),
+                      "alignment": alignment(h_a, h_b), "uniformity": uniformity(h_a)}
+
+    def skip_step(self, loss: Tensor) -> None:
+        """Non-finite loss on some rank: skip the update everywhere; give up after too many."""
+        self.bad_steps += 1
+        self.print(f"step {self.global_step}: non-finite loss {loss.item()}, update skipped "
+                   f"({self.bad_steps}/{self.cfg.trainer.max_bad_steps})")
+        if self.bad_steps >= self.cfg.trainer.max_bad_steps:
+            raise AudioclrError(
+                f"training diverged: {self.bad_steps} non-finite losses in a row at step "
+                f"{self.global_step}", hint="lower optim.lr, raise optim.warmup_steps, or use "
+                "trainer.precision=32; resume from the last checkpoint with --resume")
+        return None
+
+    def log_step(self, loss: Tensor, stats: dict[str, Tensor], lr: float) -> None:
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/lr", lr)
+        self.log("train/pos_acc", stats["pos_acc"], prog_bar=True)
+        for key in ("emb_std", "alignment", "uniformity"):
+            self.log(f"train/{key}", stats[key])
+
+    # ---- optimizer and checkpoint contract -----------------------------------------------
+    def configure_optimizers(self) -> Any:
+        opt, sched = build_optimizer(self, self.cfg.optim, self.cfg.trainer.max_steps)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["audioclr"] = {
+            "format_version": CHECKPOINT_VERSION, "encoder": self.cfg.model.encoder,
+            "encoder_kwargs": dict(self.encoder.kwargs), "sample_rate": self.sample_rate,
+            "config": config_to_dict(self.cfg), "code_version": __version__,
+        }

@@ -1,0 +1,144 @@
+"""``pretrain``: build the run (folder, data, module, Trainer) from a config and fit it.
+
+The run folder (``run.dir``, default ``runs/<run.name>``) holds ``config.yaml`` (the resolved
+config), ``tb/`` (TensorBoard logs) and ``checkpoints/`` (``last.ckpt`` and ``step-N.ckpt``).
+``resume=True`` continues from ``checkpoints/last.ckpt``: same step, optimizer state, data
+and augmentation draws (both are functions of the step), so the next loss equals an
+uninterrupted run's.
+
+Example:
+    >>> cfg = load_config(PretrainConfig, resolve_config_path("simclr_melcnn", "pretrain"),
+    ...                   ["data.cache=cache/"])
+    >>> run_dir = pretrain(cfg)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from audioclr.config import config_to_dict, save_config
+from audioclr.errors import CheckpointError, ConfigError
+from audioclr.ssl.callbacks import StepCheckpoint
+from audioclr.ssl.checkpoint import LAST, AtomicCheckpointIO, checkpoint_dir, read_run_checkpoint
+from audioclr.ssl.config import PretrainConfig
+from audioclr.ssl.data import StepBatchSampler, step_loader
+from audioclr.ssl.module import PretrainModule
+
+ARCH_SECTIONS = ("method", "model", "simclr", "cpc")
+
+
+class PairData(pl.LightningDataModule):
+    """Step-indexed batches of ``(view_a, view_b, idx)`` for this rank (see ``ssl/data.py``)."""
+
+    def __init__(self, dataset: Any, cfg: PretrainConfig) -> None:
+        super().__init__()
+        self.dataset, self.cfg = dataset, cfg
+
+    def train_dataloader(self) -> Any:
+        t = self.trainer
+        sampler = StepBatchSampler(len(self.dataset), self.cfg.trainer.batch_size,
+                                   self.cfg.trainer.seed, start_step=t.global_step,
+                                   total_steps=self.cfg.trainer.max_steps,
+                                   rank=t.global_rank, world_size=t.world_size)
+        on_cuda = isinstance(t.accelerator, pl.accelerators.CUDAAccelerator)
+        return step_loader(self.dataset, sampler, self.cfg.data.num_workers, pin_memory=on_cuda)
+
+
+def pair_dataset(cfg: PretrainConfig, crop_samples: int, sample_rate: int) -> Any:
+    """``PairDataset`` over the clip cache at ``data.cache`` (rate checked against the encoder)."""
+    from audioclr.augment.pairs import PairDataset
+    from audioclr.data.cache import ClipCache
+
+    cache = ClipCache(cfg.data.cache)
+    if cache.sample_rate != sample_rate:
+        from audioclr.errors import SampleRateMismatch
+        raise SampleRateMismatch(f"clip cache {cfg.data.cache} is at {cache.sample_rate} Hz but "
+                                 f"the encoder expects {sample_rate} Hz")
+    dist = cfg.data.max_distance_seconds
+    return PairDataset(cache, crop_samples, None if dist is None else round(dist * sample_rate),
+                       short=cfg.data.short, seed=cfg.trainer.seed)
+
+
+def cache_sample_rate(cfg: PretrainConfig) -> int:
+    """The sample rate of the clip cache (``data.cache`` is required)."""
+    if not cfg.data.cache:
+        raise ConfigError("config key 'data.cache' is required",
+                          hint="pass data.cache=PATH (a folder written by 'audioclr prepare')")
+    from audioclr.data.cache import ClipCache
+
+    return ClipCache(cfg.data.cache).sample_rate
+
+
+def precision_for(cfg: PretrainConfig) -> str:
+    """``auto``: bf16-mixed on CUDA with bf16, 16-mixed on older CUDA, 32-true elsewhere."""
+    p = cfg.trainer.precision
+    cuda = torch.cuda.is_available() and cfg.trainer.accelerator != "cpu"
+    if p == "auto":
+        if not cuda:
+            return "32-true"
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    if p != "32" and not cuda:
+        raise ConfigError(f"config key 'trainer.precision' is {p!r}, but mixed precision runs on "
+                          "CUDA only", hint="use trainer.precision=auto or 32 on CPU")
+    return "32-true" if p == "32" else p
+
+
+def check_resume(cfg: PretrainConfig, run_dir: Path) -> Path:
+    """The checkpoint to resume from; ``ConfigError`` if the architecture config changed."""
+    last = checkpoint_dir(run_dir) / LAST
+    if not last.is_file():
+        raise CheckpointError(f"--resume: no checkpoint at {last}", hint="start without --resume")
+    stored = read_run_checkpoint(last)[0]["config"]
+    now = config_to_dict(cfg)
+    for key in ARCH_SECTIONS:
+        if stored.get(key) != now[key]:
+            raise ConfigError(f"--resume: config key '{key}' differs from the run in {run_dir}",
+                              hint="resume with the run's config.yaml, or start a new run.dir")
+    return last
+
+
+def build_trainer(cfg: PretrainConfig, run_dir: Path, callbacks: Sequence[pl.Callback]
+                  ) -> pl.Trainer:
+    """The Lightning Trainer of a run (devices, precision, logs, atomic checkpoints)."""
+    t = cfg.trainer
+    return pl.Trainer(
+        accelerator="gpu" if t.accelerator == "cuda" else t.accelerator,
+        devices=t.devices_arg(), num_nodes=t.num_nodes, strategy=t.strategy,
+        precision=precision_for(cfg), max_steps=t.max_steps,
+        max_time={"minutes": t.max_minutes} if t.max_minutes else None,
+        logger=TensorBoardLogger(str(run_dir), name="", version="tb"),
+        callbacks=[StepCheckpoint(checkpoint_dir(run_dir), t.checkpoint_every), *callbacks],
+        plugins=[AtomicCheckpointIO()], enable_checkpointing=False,
+        use_distributed_sampler=False, log_every_n_steps=t.log_every,
+        enable_progress_bar=t.progress, enable_model_summary=False, default_root_dir=str(run_dir),
+    )
+
+
+def pretrain(cfg: PretrainConfig, resume: bool = False, dataset: Any | None = None,
+             sample_rate: int | None = None, callbacks: Sequence[pl.Callback] = ()) -> Path:
+    """Train per ``cfg``; returns the run folder. ``dataset``/``sample_rate`` replace the clip
+    cache (tests, custom data): items ``(view_a, view_b, idx)`` and a ``set_epoch`` method."""
+    run_dir = cfg.run_dir
+    if dataset is None:
+        sample_rate = cache_sample_rate(cfg)
+    elif sample_rate is None:
+        raise ValueError("pretrain(dataset=...) needs sample_rate")
+    ckpt = check_resume(cfg, run_dir) if resume else None
+    if not resume and (checkpoint_dir(run_dir) / LAST).is_file():
+        raise ConfigError(f"run folder {run_dir} already holds a checkpoint",
+                          hint="pass --resume to continue it, or set run.dir / run.name")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    module = PretrainModule(cfg, sample_rate)
+    if dataset is None:
+        dataset = pair_dataset(cfg, module.encoder.input_samples, sample_rate)
+    trainer = build_trainer(cfg, run_dir, callbacks)
+    trainer.fit(module, datamodule=PairData(dataset, cfg),
+                ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    return run_dir
