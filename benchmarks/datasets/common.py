@@ -34,7 +34,7 @@ class BuildError(AudioclrError):
 
 
 def data_root(out: str | Path | None) -> Path:
-    """The cache folder: ``out`` if given, else ``$AUDIOCLR_DATA``, else ``~/.cache/audioclr-data``."""
+    """The cache folder: ``out``, else ``$AUDIOCLR_DATA``, else ``~/.cache/audioclr-data``."""
     chosen = out or os.environ.get(ENV_VAR) or DEFAULT_ROOT
     return Path(chosen).expanduser().resolve()
 
@@ -49,8 +49,10 @@ def _download_deb(pkg: str, debs: Path) -> Path:
     if found:
         return found[-1]
     if shutil.which("apt-get") is None:
-        raise BuildError(f"cannot fetch Debian package {pkg!r}: apt-get not found",
-                         hint="build the data sets on a Debian/Ubuntu machine")
+        raise BuildError(
+            f"cannot fetch Debian package {pkg!r}: apt-get not found",
+            hint="build the data sets on a Debian/Ubuntu machine",
+        )
     debs.mkdir(parents=True, exist_ok=True)
     print(f"[debian] apt-get download {pkg}", flush=True)
     res = _run(["apt-get", "download", pkg], cwd=debs)
@@ -60,13 +62,15 @@ def _download_deb(pkg: str, debs: Path) -> Path:
         res = _run(["apt-get", "download", pkg], cwd=debs)
     found = sorted(debs.glob(f"{pkg}_*.deb"))
     if res.returncode != 0 or not found:
-        raise BuildError(f"apt-get download {pkg} failed: {res.stderr.strip()[-300:]}",
-                         hint="run 'apt-get update' as root, check the package name, then retry")
+        raise BuildError(
+            f"apt-get download {pkg} failed: {res.stderr.strip()[-300:]}",
+            hint="run 'apt-get update' as root, check the package name, then retry",
+        )
     return found[-1]
 
 
 def fetch_package(pkg: str, root: Path) -> Path:
-    """Download ``pkg``'s .deb and unpack it (``dpkg -x``) under ``root/debian/pkg``; returns that folder.
+    """Fetch ``pkg``'s .deb and ``dpkg -x`` it into ``root/debian/pkg``; returns that folder.
 
     Nothing is installed on the system. A finished unpack leaves a ``.unpacked`` marker, so a
     second call returns at once; an interrupted one is redone from scratch.
@@ -80,8 +84,10 @@ def fetch_package(pkg: str, root: Path) -> Path:
     tmp.mkdir(parents=True)
     res = _run(["dpkg", "-x", str(deb), str(tmp)])
     if res.returncode != 0:
-        raise BuildError(f"dpkg -x {deb} failed: {res.stderr.strip()[-300:]}",
-                         hint=f"delete {deb} so it is downloaded again")
+        raise BuildError(
+            f"dpkg -x {deb} failed: {res.stderr.strip()[-300:]}",
+            hint=f"delete {deb} so it is downloaded again",
+        )
     (tmp / ".unpacked").write_text(deb.name + "\n")
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
@@ -89,13 +95,14 @@ def fetch_package(pkg: str, root: Path) -> Path:
 
 
 def ensure_tool(command: str, package: str) -> str:
-    """Path of ``command``; installs Debian ``package`` with apt-get when missing and we are root."""
+    """Path of ``command``; installs Debian ``package`` with apt-get if missing and we are root."""
     path = shutil.which(command)
     if path:
         return path
     if os.name != "posix" or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise BuildError(f"{command!r} is not installed",
-                         hint=f"install it: sudo apt-get install {package}")
+        raise BuildError(
+            f"{command!r} is not installed", hint=f"install it: sudo apt-get install {package}"
+        )
     print(f"[debian] {command} missing: apt-get install -y {package}", flush=True)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     cmd = ["apt-get", "install", "-y", "--no-install-recommends", package]
@@ -105,8 +112,10 @@ def ensure_tool(command: str, package: str) -> str:
         res = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     path = shutil.which(command)
     if not path:
-        raise BuildError(f"apt-get install {package} did not provide {command!r}: "
-                         f"{res.stderr.strip()[-300:]}", hint=f"install it by hand: apt-get install {package}")
+        raise BuildError(
+            f"apt-get install {package} did not provide {command!r}: {res.stderr.strip()[-300:]}",
+            hint=f"install it by hand: apt-get install {package}",
+        )
     return path
 
 
@@ -157,7 +166,7 @@ def print_summary(name: str, labels: Sequence[str], splits: Sequence[str], secon
 
 
 def run_main(fn, argv: Sequence[str] | None = None) -> int:  # type: ignore[no-untyped-def]
-    """Call ``fn(argv)``, printing an ``AudioclrError`` as one line plus hint; returns the exit code."""
+    """Call ``fn(argv)``; an ``AudioclrError`` is printed as one line plus hint. Returns 0 or 1."""
     try:
         fn(argv)
     except AudioclrError as e:

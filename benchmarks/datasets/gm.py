@@ -14,8 +14,21 @@ Example:
 from __future__ import annotations
 
 GM_FAMILIES: tuple[str, ...] = (
-    "piano", "chromatic_percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass",
-    "reed", "pipe", "synth_lead", "synth_pad", "synth_effects", "ethnic", "percussive",
+    "piano",
+    "chromatic_percussion",
+    "organ",
+    "guitar",
+    "bass",
+    "strings",
+    "ensemble",
+    "brass",
+    "reed",
+    "pipe",
+    "synth_lead",
+    "synth_pad",
+    "synth_effects",
+    "ethnic",
+    "percussive",
     "sound_effects",
 )
 DROPPED_FAMILIES = frozenset({"synth_effects", "percussive", "sound_effects"})
@@ -55,4 +68,6 @@ def family_pitches(family: str) -> tuple[int, int, int]:
     try:
         return FAMILY_PITCHES[family]
     except KeyError:
-        raise KeyError(f"no pitches for GM family {family!r}; kept: {sorted(FAMILY_PITCHES)}") from None
+        raise KeyError(
+            f"no pitches for GM family {family!r}; kept: {sorted(FAMILY_PITCHES)}"
+        ) from None

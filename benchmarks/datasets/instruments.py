@@ -29,7 +29,14 @@ if __package__ in (None, ""):
 from tqdm import tqdm  # noqa: E402
 
 from benchmarks.datasets.common import (  # noqa: E402
-    BuildError, data_root, ensure_tool, fetch_package, print_summary, run_main, write_csv, write_wav,
+    BuildError,
+    data_root,
+    ensure_tool,
+    fetch_package,
+    print_summary,
+    run_main,
+    write_csv,
+    write_wav,
 )
 from benchmarks.datasets.gm import family_pitches, gm_family, kept_programs  # noqa: E402
 from benchmarks.datasets.planning import split_groups  # noqa: E402
@@ -40,7 +47,10 @@ FRACTIONS = (0.6, 0.15, 0.25)
 SOUNDFONTS = {  # key -> (Debian package, file inside it)
     "fluidr3": ("fluid-soundfont-gm", "usr/share/sounds/sf2/FluidR3_GM.sf2"),
     "timgm6mb": ("timgm6mb-soundfont", "usr/share/sounds/sf2/TimGM6mb.sf2"),
-    "musescore": ("musescore-general-soundfont-small", "usr/share/sounds/sf3/MuseScore_General_Lite.sf3"),
+    "musescore": (
+        "musescore-general-soundfont-small",
+        "usr/share/sounds/sf3/MuseScore_General_Lite.sf3",
+    ),
 }
 SOUNDFONT_A = "fluidr3"
 
@@ -103,17 +113,30 @@ def build(root: Path, soundfont_b: str = "timgm6mb", seed: int = 0) -> Path:
                 print(f"  dropped silent clip {rel}")
                 continue
             split = splits[program]
-            group = "b_test" if sf_key != SOUNDFONT_A else "a_test" if split == "test" else "a_trainvalid"
+            group = (
+                "b_test"
+                if sf_key != SOUNDFONT_A
+                else "a_test"
+                if split == "test"
+                else "a_trainvalid"
+            )
             rows[group].append((rel, gm_family(program), split))
     header = ("path", "label", "split")
     write_csv(out / "labels.csv", header, rows["a_trainvalid"] + rows["b_test"])
     write_csv(out / "cross_soundfont_test.csv", header, rows["b_test"])
     write_csv(out / "labels_same_soundfont.csv", header, rows["a_trainvalid"] + rows["a_test"])
-    write_csv(out / "programs.csv", ("program", "family", "split"),
-              [(p, gm_family(p), splits[p]) for p in sorted(splits)])
+    write_csv(
+        out / "programs.csv",
+        ("program", "family", "split"),
+        [(p, gm_family(p), splits[p]) for p in sorted(splits)],
+    )
     main_rows = rows["a_trainvalid"] + rows["b_test"]
-    print_summary(f"instruments/labels.csv (train/valid: {SOUNDFONT_A}, test: {soundfont_b})",
-                  [r[1] for r in main_rows], [r[2] for r in main_rows], CLIP_S * len(main_rows))
+    print_summary(
+        f"instruments/labels.csv (train/valid: {SOUNDFONT_A}, test: {soundfont_b})",
+        [r[1] for r in main_rows],
+        [r[2] for r in main_rows],
+        CLIP_S * len(main_rows),
+    )
     print(f"  + labels_same_soundfont.csv test: {len(rows['a_test'])} clips from {SOUNDFONT_A}")
     return out
 

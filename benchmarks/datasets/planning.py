@@ -20,8 +20,13 @@ import numpy as np
 SPLITS = ("train", "valid", "test")
 
 
-def plan_segments(duration_s: float, segment_s: float, gap_s: float = 0.0,
-                  max_segments: int = 6, margin_s: float = 0.0) -> list[tuple[float, float]]:
+def plan_segments(
+    duration_s: float,
+    segment_s: float,
+    gap_s: float = 0.0,
+    max_segments: int = 6,
+    margin_s: float = 0.0,
+) -> list[tuple[float, float]]:
     """Non-overlapping ``(start_s, duration_s)`` segments spread evenly over a track.
 
     As many segments as fit (at most ``max_segments``) with at least ``gap_s`` between
@@ -30,8 +35,10 @@ def plan_segments(duration_s: float, segment_s: float, gap_s: float = 0.0,
     segments (a track too short) gives ``[]``, since retrieval needs another segment to find.
     """
     if segment_s <= 0 or gap_s < 0 or max_segments < 1 or margin_s < 0:
-        raise ValueError(f"bad segment plan: segment_s={segment_s}, gap_s={gap_s}, "
-                         f"max_segments={max_segments}, margin_s={margin_s}")
+        raise ValueError(
+            f"bad segment plan: segment_s={segment_s}, gap_s={gap_s}, "
+            f"max_segments={max_segments}, margin_s={margin_s}"
+        )
     usable = duration_s - 2 * margin_s
     n = min(max_segments, int(math.floor((usable + gap_s) / (segment_s + gap_s) + 1e-9)))
     if n < 2:
@@ -51,8 +58,9 @@ def _split_counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, i
     return n - n_valid - n_test, n_valid, n_test
 
 
-def split_groups(strata: dict[str, str], fractions: tuple[float, float, float] = (0.6, 0.15, 0.25),
-                 seed: int = 0) -> dict[str, str]:
+def split_groups(
+    strata: dict[str, str], fractions: tuple[float, float, float] = (0.6, 0.15, 0.25), seed: int = 0
+) -> dict[str, str]:
     """Assign whole groups to ``train``/``valid``/``test``, stratified.
 
     ``strata`` maps a group (an instrument program, a speaker) to its stratum (its family, a
@@ -61,8 +69,14 @@ def split_groups(strata: dict[str, str], fractions: tuple[float, float, float] =
     inherits the group's split, so no test item has a twin in training. Deterministic, and a
     stratum's assignment does not depend on the other strata.
     """
-    if len(fractions) != 3 or min(fractions) < 0 or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+    if (
+        len(fractions) != 3
+        or min(fractions) < 0
+        or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6)
+    ):
+        raise ValueError(
+            f"fractions must be three non-negative numbers summing to 1, got {fractions}"
+        )
     by_stratum: dict[str, list[str]] = defaultdict(list)
     for group, stratum in strata.items():
         by_stratum[stratum].append(group)

@@ -8,7 +8,8 @@ Example:
     >>> notes = plan_renderings(48, (48, 60, 72))
     >>> len(notes), notes[0]
     (6, Rendering(pitch=48, velocity=70, style='note'))
-    >>> clips = render_program(Path("FluidR3_GM.sf2"), 48, notes, 22050, Path("/tmp/p48"))  # doctest: +SKIP
+    >>> sf2 = Path("FluidR3_GM.sf2")
+    >>> clips = render_program(sf2, 48, notes, 22050, Path("/tmp/p48"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ import soundfile as sf
 
 from benchmarks.datasets.common import BuildError
 
-CLIP_S = 3.0          # clip length: note(s) plus release
-SLOT_S = 4.0          # one rendering per slot; the last second is silence
-NOTE_S = 2.0          # a single note is held this long
-PHRASE_STEP_S = 0.5   # a phrase is root, major third, fifth, octave, this far apart
+CLIP_S = 3.0  # clip length: note(s) plus release
+SLOT_S = 4.0  # one rendering per slot; the last second is silence
+NOTE_S = 2.0  # a single note is held this long
+PHRASE_STEP_S = 0.5  # a phrase is root, major third, fifth, octave, this far apart
 TICKS_PER_BEAT = 480
-TEMPO_US = 500_000    # 120 bpm: 960 ticks per second
-PEAK = 0.5            # clips are peak-normalised to this (-6 dBFS)
+TEMPO_US = 500_000  # 120 bpm: 960 ticks per second
+PEAK = 0.5  # clips are peak-normalised to this (-6 dBFS)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,10 @@ def _note_events(r: Rendering, t0: float) -> list[tuple[float, str, int, int]]:
     if r.style == "note":
         spans = [(r.pitch, 0.0, NOTE_S)]
     else:
-        spans = [(r.pitch + d, k * PHRASE_STEP_S, (k + 1) * PHRASE_STEP_S) for k, d in enumerate((0, 4, 7, 12))]
+        spans = [
+            (r.pitch + d, k * PHRASE_STEP_S, (k + 1) * PHRASE_STEP_S)
+            for k, d in enumerate((0, 4, 7, 12))
+        ]
     events = []
     for pitch, on, off in spans:
         events.append((t0 + on, "note_on", min(pitch, 127), r.velocity))
@@ -71,8 +75,12 @@ def write_midi(path: Path, program: int, renderings: list[Rendering]) -> Path:
     events = [e for k, r in enumerate(renderings) for e in _note_events(r, k * SLOT_S)]
     events.append((len(renderings) * SLOT_S, "control_change", 121, 0))  # marks the end
     events.sort(key=lambda e: (e[0], e[1] != "note_off"))
-    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=TEMPO_US, time=0),
-                            mido.Message("program_change", program=program, channel=0, time=0)])
+    track = mido.MidiTrack(
+        [
+            mido.MetaMessage("set_tempo", tempo=TEMPO_US, time=0),
+            mido.Message("program_change", program=program, channel=0, time=0),
+        ]
+    )
     ticks_per_s = TICKS_PER_BEAT * 1_000_000 / TEMPO_US
     now = 0
     for t, kind, a, b in events:
@@ -90,32 +98,56 @@ def write_midi(path: Path, program: int, renderings: list[Rendering]) -> Path:
     return path
 
 
-def render_program(soundfont: Path, program: int, renderings: list[Rendering], sample_rate: int,
-                   work: Path) -> list[np.ndarray]:
+def render_program(
+    soundfont: Path, program: int, renderings: list[Rendering], sample_rate: int, work: Path
+) -> list[np.ndarray]:
     """Render ``renderings`` of ``program`` with fluidsynth; one float32 ``(clip_samples,)`` each.
 
-    Clips have their DC removed and are peak-normalised to ``PEAK``; a silent clip (the soundfont lacks the preset or
-    the note) comes back as all zeros for the caller to drop.
+    Clips have their DC removed and are peak-normalised to ``PEAK``; a silent clip (the
+    soundfont lacks the preset or the note) comes back as all zeros for the caller to drop.
     """
     mid = write_midi(work / f"program{program:03d}.mid", program, renderings)
     wav = mid.with_suffix(".wav")
-    cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(sample_rate),
-           "-O", "float", "-T", "wav", "-F", str(wav), str(soundfont), str(mid)]
+    cmd = [
+        "fluidsynth",
+        "-ni",
+        "-q",
+        "-R",
+        "0",
+        "-C",
+        "0",
+        "-g",
+        "0.5",
+        "-r",
+        str(sample_rate),
+        "-O",
+        "float",
+        "-T",
+        "wav",
+        "-F",
+        str(wav),
+        str(soundfont),
+        str(mid),
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode != 0 or not wav.is_file():
-        raise BuildError(f"fluidsynth failed on {soundfont.name} program {program}: "
-                         f"{res.stderr.strip()[-300:]}", hint="check that fluidsynth runs: fluidsynth --version")
+        raise BuildError(
+            f"fluidsynth failed on {soundfont.name} program {program}: {res.stderr.strip()[-300:]}",
+            hint="check that fluidsynth runs: fluidsynth --version",
+        )
     x, sr = sf.read(str(wav), dtype="float32", always_2d=True)
     wav.unlink()
     if sr != sample_rate:
-        raise BuildError(f"fluidsynth wrote {sr} Hz, asked for {sample_rate} Hz", hint="upgrade fluidsynth")
+        raise BuildError(
+            f"fluidsynth wrote {sr} Hz, asked for {sample_rate} Hz", hint="upgrade fluidsynth"
+        )
     mono = x.mean(axis=1)
     n_clip, n_slot = int(CLIP_S * sample_rate), int(SLOT_S * sample_rate)
     clips = []
     for k in range(len(renderings)):
         clip = np.zeros(n_clip, dtype=np.float32)
-        piece = mono[k * n_slot:k * n_slot + n_clip]
-        clip[:len(piece)] = piece - piece.mean() if len(piece) else piece
+        piece = mono[k * n_slot : k * n_slot + n_clip]
+        clip[: len(piece)] = piece - piece.mean() if len(piece) else piece
         peak = float(np.max(np.abs(clip)))
         clips.append(clip * (PEAK / peak) if peak > 1e-4 else np.zeros_like(clip))
     return clips
