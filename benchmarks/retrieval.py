@@ -26,11 +26,13 @@ TYPES = {  # name -> (factory for n, dim) and the knob sweep as SearchParams key
     "hnsw": lambda n, d: "HNSW32,Flat",
     "ivfflat": lambda n, d: f"IVF{_nlist(n)},Flat",
     "ivfpq": lambda n, d: f"IVF{_nlist(n)},PQ{d // 2}x4fs,RFlat",
+    "ivfpq1": lambda n, d: f"IVF{_nlist(n)},PQ{d}x4fs,RFlat",
 }
+NLIST: list[int] = []  # --nlist override
 
 
 def _nlist(n: int) -> int:
-    return int(2 ** round(np.log2(4 * np.sqrt(n))))  # as in faisshelpers.default_factory
+    return NLIST[0] if NLIST else int(2 ** round(np.log2(4 * np.sqrt(n))))  # as in default_factory
 
 
 def sweep(name: str, args: argparse.Namespace) -> list[dict]:
@@ -39,7 +41,7 @@ def sweep(name: str, args: argparse.Namespace) -> list[dict]:
         return [{"ef_search": e} for e in args.ef_search]
     if name == "ivfflat":
         return [{"nprobe": p} for p in args.nprobe]
-    if name == "ivfpq":
+    if name.startswith("ivfpq"):
         return [{"nprobe": p, "k_factor": f} for p in args.nprobe for f in args.k_factor]
     return [{}]
 
@@ -107,9 +109,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ints = lambda s: [int(v) for v in s.split(",")]  # noqa: E731
     p.add_argument("--sizes", type=ints, default=[100_000, 1_000_000])
-    p.add_argument("--types", default="flat,hnsw,ivfflat,ivfpq")
+    p.add_argument("--types", default="hnsw,ivfflat,ivfpq", help=f"some of {sorted(TYPES)}")
     p.add_argument("--dim", type=int, default=256)
-    p.add_argument("--clusters", type=int, default=10_000)
+    p.add_argument("--clusters", type=int, default=0, help="default: one cluster per 100 vectors")
+    p.add_argument("--nlist", type=int, help="IVF lists (default 4 sqrt(n), a power of two)")
     p.add_argument("--spread", type=float, default=0.05, help="noise std per dimension around a unit centre")
     p.add_argument("--queries", type=int, default=10_000)
     p.add_argument("--gt-queries", type=int, default=2_000, help="queries with exact ground truth")
@@ -117,24 +120,26 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1_000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-train", type=int, default=65_536)
-    p.add_argument("--nprobe", type=ints, default=[8, 16, 32])
+    p.add_argument("--nprobe", type=ints, default=[8, 16, 32, 64])
     p.add_argument("--k-factor", type=lambda s: [float(v) for v in s.split(",")], default=[4.0, 8.0, 16.0])
     p.add_argument("--ef-search", type=ints, default=[32, 64, 128])
     p.add_argument("--target", type=float, default=0.95)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     faiss.omp_set_num_threads(args.threads)
+    NLIST.extend([args.nlist] if args.nlist else [])
     for n in args.sizes:
         rng = np.random.default_rng(args.seed)
-        centres = rng.standard_normal((args.clusters, args.dim), np.float32)
+        centres = rng.standard_normal((args.clusters or max(1, n // 100), args.dim), np.float32)
         faiss.normalize_L2(centres)
         t0 = time.perf_counter()
         xb = clustered(n, args.dim, centres, args.spread, rng)
         xq = clustered(args.queries, args.dim, centres, args.spread, rng)
         t_gt = time.perf_counter()
         gt = faiss.knn(xq[: args.gt_queries], xb, args.k, metric=faiss.METRIC_INNER_PRODUCT)[1]
-        print(f"n={n} dim={args.dim} clusters={args.clusters} threads={args.threads}: data "
-              f"{t_gt - t0:.1f} s, exact ground truth for {len(gt)} queries {time.perf_counter() - t_gt:.1f} s",
+        t_exact = time.perf_counter() - t_gt
+        print(f"n={n} dim={args.dim} clusters={len(centres)} threads={args.threads}: data {t_gt - t0:.1f} s; "
+              f"exact brute force (= Flat) for {len(gt)} queries {t_exact:.1f} s = {len(gt) / t_exact:.0f} q/s",
               flush=True)
         for name in args.types.split(","):
             run_type(name, xb, xq, gt, args)

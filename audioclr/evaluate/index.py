@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from audioclr.errors import RetrievalError
 from audioclr.evaluate import faisshelpers as fh
-from audioclr.evaluate.sidetable import SideTable, read_table, write_table
+from audioclr.evaluate.sidetable import TABLE, SideTable, read_table, write_table
 from audioclr.evaluate.store import EmbeddingSet
 
 ADD_CHUNK = 65_536
@@ -57,7 +57,7 @@ class TrackIndex:
         meta = emb.meta
         table = SideTable(dim=emb.dim, factory=factory, encoder_id=meta.get("encoder_id"),
                           encoder_path=meta.get("encoder_path"), layer=meta.get("layer"),
-                          sample_rate=meta.get("sample_rate"), params=asdict(params or fh.SearchParams()))
+                          sample_rate=meta.get("sample_rate"), hop_samples=meta.get("hop_samples"), params=asdict(params or fh.SearchParams()))
         tix = cls(fh.make_index(factory, emb.dim), table)
         xb = fh.normalize(emb.vectors, "embeddings")
         if not tix.index.is_trained:
@@ -115,6 +115,8 @@ class TrackIndex:
         ``exclude[q]`` is an id never returned for query ``q`` (the query track itself). Missing
         results are ``-1`` ids with ``-inf`` scores.
         """
+        if k < 1:
+            raise RetrievalError(f"k must be >= 1, got {k}", hint="e.g. -k 10")
         if self.index.ntotal == 0:
             raise RetrievalError("the index is empty", hint="add tracks with: audioclr index add INDEX EMBEDDINGS")
         xq = np.atleast_2d(xq)
@@ -130,6 +132,8 @@ class TrackIndex:
         """Write ``folder/index-<gen>.faiss`` then ``folder/table.json`` atomically; returns the folder."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        if (folder / TABLE).is_file():  # continue after whatever index is there now
+            self.table.generation = max(self.table.generation, read_table(folder).generation)
         old = folder / self.table.index_file
         self.table.generation += 1
         path = folder / self.table.index_file

@@ -39,6 +39,7 @@ class SideTable:
     encoder_path: str | None = None
     layer: str | None = None
     sample_rate: int | None = None
+    hop_samples: int | None = None
     params: dict[str, float] = field(default_factory=dict)  # nprobe / efSearch / k_factor_rf
     ids: list[int] = field(default_factory=list)
     track_ids: list[str] = field(default_factory=list)
@@ -85,6 +86,10 @@ class SideTable:
         self.track_ids = [self.track_ids[r] for r in keep]
         self.sources = [self.sources[r] for r in keep]
         self.__post_init__()
+
+    def has(self, track_id: str) -> bool:
+        """Whether ``track_id`` is in the index."""
+        return track_id in self._by_track
 
     def id_of(self, track_id: str) -> int:
         """The int64 id of ``track_id``; ``RetrievalError`` naming it when unknown."""

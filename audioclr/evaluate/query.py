@@ -1,0 +1,130 @@
+"""Similar-track queries against a :class:`TrackIndex`: by track id, by audio file, or a list.
+
+A track-id query uses the stored vector and never returns the track itself. A file query is
+embedded with the encoder the index was built with (its path from the side table, or
+``encoder=``); an encoder whose ``encoder_id`` differs from the index's is an error.
+
+Example:
+    >>> tix = TrackIndex.load("my_index/")
+    >>> [r.track_id for r in Querier(tix).query("piano/a.wav", k=3).results]
+    ['piano/b.wav', 'piano/c.wav', 'guitar/d.wav']
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audioclr.errors import RetrievalError
+from audioclr.evaluate.index import TrackIndex
+
+
+@dataclass
+class Hit:
+    """One retrieved track."""
+
+    rank: int
+    track_id: str
+    source: str
+    score: float  # cosine similarity
+
+
+@dataclass
+class QueryResult:
+    """The ranked hits for one query (a track id or an audio path)."""
+
+    query: str
+    kind: str  # "track" | "file"
+    results: list[Hit] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict."""
+        return asdict(self)
+
+
+class Querier:
+    """Answers queries on ``tix``; loads the encoder once, on the first file query."""
+
+    def __init__(self, tix: TrackIndex, encoder: str | Path | None = None, device: str = "cpu") -> None:
+        self.tix = tix
+        self.encoder_path = encoder
+        self.device = device
+        self._loaded: Any = None
+
+    def _encoder(self) -> Any:
+        if self._loaded is None:
+            from audioclr.ssl.export import load_encoder
+
+            table = self.tix.table
+            path = self.encoder_path or table.encoder_path
+            if path is None:
+                raise RetrievalError("the index does not record which encoder made its vectors",
+                                     hint="pass --encoder ENCODER.pt (the one used for audioclr embed)")
+            loaded = load_encoder(path, map_location=self.device)
+            if table.encoder_id is not None and loaded.encoder_id != table.encoder_id:
+                raise RetrievalError(f"encoder {path} has encoder_id {loaded.encoder_id}, but the index was "
+                                     f"built from encoder_id {table.encoder_id}",
+                                     hint="query with the encoder the index was built with, or rebuild the index")
+            self._loaded = loaded
+        return self._loaded
+
+    def embed_file(self, path: str | Path) -> np.ndarray:
+        """Embed one audio file as the index's vectors were made, ``(dim,)``."""
+        from audioclr.data.decode import decode_audio
+        from audioclr.evaluate.embed import embed_waveform
+
+        loaded = self._encoder()
+        table = self.tix.table
+        x = decode_audio(path, loaded.sample_rate)
+        return embed_waveform(loaded, x, layer=table.layer or "last", hop_samples=table.hop_samples,
+                              device=self.device)
+
+    def query(self, query: str, k: int = 10) -> QueryResult:
+        """``query`` is a track id of the index, else a path to an audio file."""
+        return self.query_many([query], k)[0]
+
+    def query_many(self, queries: list[str], k: int = 10) -> list[QueryResult]:
+        """Batch of queries (track ids or audio paths), searched together."""
+        if not queries:
+            raise RetrievalError("no queries given", hint="give --track, --file or a non-empty --list")
+        vectors, exclude, kinds = [], [], []
+        for q in queries:
+            if self.tix.table.has(q):
+                vectors.append(self.tix.vector_of(q))
+                exclude.append(self.tix.table.id_of(q))
+                kinds.append("track")
+            elif Path(q).is_file():
+                vectors.append(self.embed_file(q))
+                exclude.append(None)
+                kinds.append("file")
+            else:
+                self.tix.table.id_of(q)  # raises naming the unknown id
+        D, I = self.tix.search(np.stack(vectors).astype(np.float32), k, exclude)
+        return [self._result(q, kind, d, i) for q, kind, d, i in zip(queries, kinds, D, I, strict=True)]
+
+    def _result(self, query: str, kind: str, d: np.ndarray, i: np.ndarray) -> QueryResult:
+        table = self.tix.table
+        hits = [Hit(r + 1, table.track_of(j), table.source_of(j), float(s))
+                for r, (s, j) in enumerate(zip(d, i, strict=True)) if j >= 0]
+        return QueryResult(query, kind, hits)
+
+
+def read_query_list(path: str | Path) -> list[str]:
+    """One track id or audio path per line; blank lines and ``#`` comments skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise RetrievalError(f"query list {path} not found", hint="one track id or audio path per line")
+    lines = [s.strip() for s in path.read_text().splitlines()]
+    return [s for s in lines if s and not s.startswith("#")]
+
+
+def format_table(results: list[QueryResult]) -> str:
+    """Human-readable ranked lists, one block per query."""
+    out = []
+    for res in results:
+        out.append(f"query ({res.kind}): {res.query}")
+        out += [f"  {h.rank:3d}  {h.score:7.4f}  {h.track_id}" for h in res.results]
+    return "\n".join(out)
