@@ -1,0 +1,165 @@
+"""File-level logic of the data-set builders on synthetic data: MIDI written, clips fitted,
+tracks filtered, sanity checks, cache folder choice. No Debian package, no network.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import tone, write_audio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.datasets import check, common, digits, music_pool, render  # noqa: E402
+
+
+def test_midi_read_back_has_one_rendering_per_slot(tmp_path: Path) -> None:
+    mido = pytest.importorskip("mido", reason="mido not installed: pip install mido")
+    plan = render.plan_renderings(33, (31, 38, 45))
+    path = render.write_midi(tmp_path / "p.mid", 33, plan)
+    midi = mido.MidiFile(str(path))
+    t, ons, offs, programs, sound_off = 0.0, [], [], [], []
+    for msg in midi:  # iterating a MidiFile yields delta times in seconds
+        t += msg.time
+        if msg.type == "program_change":
+            programs.append(msg.program)
+        elif msg.type == "note_on" and msg.velocity > 0:
+            ons.append((t, msg.note, msg.velocity))
+        elif msg.type == "note_off":
+            offs.append(t)
+        elif msg.type == "control_change" and msg.control == 120:
+            sound_off.append(t)
+    assert programs == [33]
+    assert all(getattr(m, "channel", 0) == 0 for m in midi.tracks[0])
+    assert len(ons) == len(offs) == 3 * (1 + 4)  # a note and a four-note phrase per pitch
+    for k, r in enumerate(plan):
+        slot = [o for o in ons if k * render.SLOT_S - 1e-3 <= o[0] < (k + 1) * render.SLOT_S - 1e-3]
+        assert slot[0][0] == pytest.approx(k * render.SLOT_S, abs=2e-3)
+        assert slot[0][1] == r.pitch and all(v == r.velocity for _, _, v in slot)
+        expected = [r.pitch] if r.style == "note" else [r.pitch + d for d in (0, 4, 7, 12)]
+        assert [n for _, n, _ in slot] == expected
+        assert sound_off[k] == pytest.approx(k * render.SLOT_S + render.CLIP_S, abs=2e-3)
+    assert max(offs) <= (len(plan) - 1) * render.SLOT_S + render.CLIP_S + 1e-3  # releases fit
+
+
+def test_fit_clip_trims_normalises_and_centres() -> None:
+    sr = 22050
+    word = tone(440.0, sr, 0.4, amplitude=0.2)
+    x = np.concatenate([np.zeros(sr // 10, np.float32), word, np.zeros(sr // 2, np.float32)])
+    out = digits.fit_clip(x, sr, clip_s=1.5)
+    assert len(out) == int(1.5 * sr)
+    assert np.max(np.abs(out)) == pytest.approx(digits.PEAK, rel=1e-3)
+    loud = np.flatnonzero(np.abs(out) > 0.01)
+    centre = (loud[0] + loud[-1]) / 2 / sr
+    assert centre == pytest.approx(0.75, abs=0.01)
+    assert (loud[-1] - loud[0]) / sr == pytest.approx(0.4, abs=0.01)
+    long_word = tone(300.0, sr, 2.0)
+    fitted = digits.fit_clip(long_word, sr, clip_s=1.5)
+    assert len(fitted) == len(long_word) - 1  # never cut: only the sine's zero first sample goes
+    with pytest.raises(ValueError, match="silent"):
+        digits.fit_clip(np.zeros(100, np.float32), sr)
+
+
+def test_find_tracks_keeps_music_and_drops_effects(tmp_path: Path) -> None:
+    sr = 8000
+    write_audio(tmp_path / "music" / "b.ogg", tone(220.0, sr, 31.0), sr)
+    write_audio(tmp_path / "music" / "a.ogg", tone(330.0, sr, 40.0), sr)
+    write_audio(tmp_path / "snd" / "coin.ogg", tone(880.0, sr, 2.0), sr)
+    write_audio(tmp_path / "snd" / "long.wav", tone(880.0, sr, 40.0), sr)  # not OGG
+    found = music_pool.find_tracks(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p, _ in found] == ["music/a.ogg", "music/b.ogg"]
+    assert [round(s, 1) for _, s in found] == [40.0, 31.0]
+    assert music_pool.track_id("audio/xmoto/menu.ogg") == "xmoto/menu"
+
+
+def _labelled(tmp_path: Path, rows: list[tuple[str, np.ndarray, int, str]]) -> Path:
+    for rel, x, sr, _ in rows:
+        write_audio(tmp_path / rel, x, sr, subtype="PCM_16")
+    lines = ["path,label,split"] + [f"{rel},{Path(rel).parent.name},{s}" for rel, _, _, s in rows]
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
+    return tmp_path / "labels.csv"
+
+
+def test_check_labelled_finds_silence_wrong_rate_and_leaky_groups(tmp_path: Path) -> None:
+    sr = 22050
+    ok = tone(440.0, sr, 1.5)
+    good = _labelled(
+        tmp_path / "good",
+        [("audio/spk1/a.wav", ok, sr, "train"), ("audio/spk2/a.wav", ok, sr, "test")],
+    )
+    report = check.check_labelled(good, check.digit_speaker)
+    assert report.problems == [] and report.clips == 2
+    assert report.seconds == pytest.approx(3.0)
+    assert report.rms_db[0] == pytest.approx(20 * np.log10(0.5 / np.sqrt(2)), abs=0.05)
+    bad = _labelled(
+        tmp_path / "bad",
+        [
+            ("audio/spk1/a.wav", ok, sr, "train"),
+            ("audio/spk1/b.wav", ok, sr, "test"),  # speaker in two splits
+            ("audio/spk2/c.wav", ok * 1e-4, sr, "test"),  # silent
+            ("audio/spk3/d.wav", tone(440.0, 16000, 1.5), 16000, "valid"),  # wrong rate
+        ],
+    )
+    problems = check.check_labelled(bad, check.digit_speaker).problems
+    assert any("spk1" in p and "splits" in p for p in problems)
+    assert any("c.wav" in p and "silent" in p for p in problems)
+    assert any("d.wav" in p and "16000 Hz" in p for p in problems)
+    assert len(problems) == 3
+    with pytest.raises(common.BuildError, match="none.csv not found"):
+        check.check_labelled(tmp_path / "none.csv", check.digit_speaker)
+
+
+def test_group_keys_parse_the_paths_the_builders_write() -> None:
+    plan = render.plan_renderings(3, (48, 60, 72))
+    from benchmarks.datasets import instruments
+
+    assert check.instrument_program(instruments.clip_path("timgm6mb", 3, 5, plan[5])) == "p003"
+    assert (
+        check.digit_speaker(f"audio/{digits.speaker_id('en-us+m1')}/one_s130_p35.wav") == "en-us_m1"
+    )
+
+
+def test_data_root_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(common.ENV_VAR, str(tmp_path / "env"))
+    assert common.data_root(tmp_path / "cli") == tmp_path / "cli"
+    assert common.data_root(None) == tmp_path / "env"
+    monkeypatch.delenv(common.ENV_VAR)
+    assert common.data_root(None) == Path("~/.cache/audioclr-data").expanduser().resolve()
+
+
+def test_missing_tool_without_root_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(common.shutil, "which", lambda cmd: None)
+    monkeypatch.setattr(common.os, "geteuid", lambda: 1000)
+    with pytest.raises(common.BuildError) as err:
+        common.ensure_tool("fluidsynth", "fluidsynth")
+    assert "apt-get install fluidsynth" in (err.value.hint or "")
+
+
+def test_unpacked_package_is_not_fetched_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    dest = tmp_path / "debian" / "xmoto-data"
+    dest.mkdir(parents=True)
+    (dest / ".unpacked").write_text("xmoto-data_1_all.deb\n")
+
+    def no_subprocess(*args: object, **kwargs: object) -> None:
+        raise AssertionError("must not call apt-get or dpkg")
+
+    monkeypatch.setattr(subprocess, "run", no_subprocess)
+    assert common.fetch_package("xmoto-data", tmp_path) == dest
+
+
+def test_write_csv_and_wav_are_atomic_and_read_back(tmp_path: Path) -> None:
+    path = common.write_csv(tmp_path / "x.csv", ("path", "label"), [("a.wav", "one")])
+    assert common.read_csv(path) == [{"path": "a.wav", "label": "one"}]
+    x = tone(1000.0, 22050, 0.5, amplitude=1.5)  # clips rather than wraps
+    wav = common.write_wav(tmp_path / "a.wav", x, 22050)
+    y, sr = sf.read(str(wav), dtype="float32")
+    assert sr == 22050 and sf.info(str(wav)).subtype == "PCM_16"
+    assert np.max(y) == pytest.approx(1.0, abs=1e-3) and np.min(y) == pytest.approx(-1.0, abs=1e-3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "x.csv"]
