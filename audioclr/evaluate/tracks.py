@@ -49,6 +49,11 @@ def _from_cache(path: Path, sample_rate: int) -> list[Track]:
     ]
 
 
+def tracks_of_files(paths: list[Path], sample_rate: int, root: Path | None = None) -> list[Track]:
+    """Tracks decoded from audio files (resampled to ``sample_rate``), ids relative to ``root``."""
+    return _from_files(paths, root or common_root(paths), sample_rate)
+
+
 def _from_files(paths: list[Path], root: Path, sample_rate: int) -> list[Track]:
     from audioclr.data.decode import decode_audio
 
