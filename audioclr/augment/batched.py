@@ -2,7 +2,7 @@
 
 Each transform draws per-example parameters with ``randomize(batch, generator)`` (tensors on the
 generator's device) and applies them with ``apply(x, params, generator)``; no Python loop runs per
-example (pitch shift loops over the distinct shifts of the grid, at most a few dozen groups).
+example; costly transforms run only on the examples they apply to.
 
 Example:
     >>> aug = BatchedAugment(AugmentConfig(), sample_rate=22050)
@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -93,7 +94,10 @@ class BatchedAugment(nn.Module):
         }
 
     def apply(self, x: Tensor, params: Params, generator: torch.Generator) -> Tensor:
-        """Apply drawn ``params`` to ``x`` ``(batch, samples)`` in the chain order."""
+        """Apply drawn ``params`` to ``x`` ``(batch, samples)`` in the chain order.
+
+        Costly transforms run on the sub-batch of examples they apply to.
+        """
         q = {k: v.to(x.device) for k, v in params.items()}
         sr, c = self.sample_rate, self.cfg
         if q["background.active"].any():
@@ -102,26 +106,28 @@ class BatchedAugment(nn.Module):
         if q["noise.active"].any():
             x = F.add_noise(x, q["noise.snr_db"], generator, q["noise.active"])
         x = F.gain(x, q["gain.gain_db"] * q["gain.active"])
-        if q["filter.active"].any():
-            x = F.fft_filter(x, q["filter.cutoff_hz"], q["filter.highpass"], q["filter.active"],
-                             c.filter.rolloff_db_per_octave // 6, sr)
-        if q["delay.active"].any():
-            samples = torch.round(q["delay.delay_ms"] * sr / 1000.0).long()
-            x = F.delay(x, samples, q["delay.volume"] * q["delay.active"], c.delay.echoes)
-        if q["pitch.active"].any():
-            x = F.pitch_shift(x, q["pitch.semitones"] * q["pitch.active"], sr)
-        if q["reverb.active"].any():
-            x = self._reverb(x, q, generator)
-        return x
+        order = c.filter.rolloff_db_per_octave // 6
+        x = on_subset(x, q["filter.active"], lambda v, i: F.fft_filter(
+            v, q["filter.cutoff_hz"][i], q["filter.highpass"][i], torch.ones_like(i, dtype=torch.bool),
+            order, sr))
+        samples = torch.round(q["delay.delay_ms"] * sr / 1000.0).long()
+        x = on_subset(x, q["delay.active"], lambda v, i: F.delay(
+            v, samples[i], q["delay.volume"][i], c.delay.echoes))
+        x = on_subset(x, q["pitch.active"] & (q["pitch.semitones"] != 0),
+                      lambda v, i: F.pitch_shift(v, q["pitch.semitones"][i]))
+        return on_subset(x, q["reverb.active"], lambda v, i: F.reverb(
+            v, F.synthetic_ir(q["reverb.rt60_s"][i], min(self.ir_samples, v.shape[-1]), sr, generator),
+            q["reverb.wet"][i]))
 
-    def _reverb(self, x: Tensor, q: Params, generator: torch.Generator) -> Tensor:
-        """Reverb on the active examples only (the FFT convolution is the costliest step)."""
-        idx = q["reverb.active"].nonzero().squeeze(1)
-        ir = F.synthetic_ir(q["reverb.rt60_s"][idx], min(self.ir_samples, x.shape[-1]),
-                            self.sample_rate, generator)
-        out = x.clone()
-        out[idx] = F.reverb(x[idx], ir, q["reverb.wet"][idx])
-        return out
+
+def on_subset(x: Tensor, mask: Tensor, fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+    """``fn(x[i], i)`` written back at the indices ``i`` where ``mask`` ``(batch,)`` is true."""
+    idx = mask.nonzero().squeeze(1)
+    if idx.numel() == 0:
+        return x
+    out = x.clone()
+    out[idx] = fn(x[idx], idx)
+    return out
 
 
 def describe(params: Params, i: int) -> str:

@@ -1,0 +1,191 @@
+"""Each transform measured on both execution paths (batched torch and per-example CPU)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import tone
+
+from audioclr.augment.batched import BatchedAugment
+from audioclr.augment.config import AugmentConfig, identity_config
+from audioclr.augment.cpu import CPUAugment
+
+SR = 16000
+PATHS = ("batched", "cpu")
+
+
+def only(name: str, **fields: float) -> AugmentConfig:
+    """A config where only transform ``name`` is on (p = 1), with ``fields`` overridden."""
+    cfg = identity_config()
+    sub = dataclasses.replace(getattr(cfg, name), p=1.0, **fields)
+    return dataclasses.replace(cfg, **{name: sub})
+
+
+def run(path: str, cfg: AugmentConfig, x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Views of ``x`` ``(batch, samples)`` through one path, as numpy ``(batch, samples)``."""
+    if path == "batched":
+        g = torch.Generator().manual_seed(seed)
+        return BatchedAugment(cfg, SR)(torch.from_numpy(x), g).numpy()
+    rng = np.random.default_rng(seed)
+    aug = CPUAugment(cfg, SR)
+    return np.stack([aug(row, rng) for row in x])
+
+
+def noise(batch: int, seconds: float = 1.0, seed: int = 0) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal((batch, int(SR * seconds)))).astype(np.float32)
+
+
+def band_db(x: np.ndarray, lo_hz: float, hi_hz: float) -> float:
+    """Mean power (dB) of ``x``'s spectrum between ``lo_hz`` and ``hi_hz``."""
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / SR)
+    return float(10 * np.log10(spec[(freqs >= lo_hz) & (freqs <= hi_hz)].mean()))
+
+
+def peak_hz(x: np.ndarray) -> float:
+    """Frequency of the spectrum's peak, refined by parabolic interpolation."""
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    k = int(np.argmax(spec))
+    a, b, c = np.log(spec[k - 1:k + 2] + 1e-12)
+    return (k + 0.5 * (a - c) / (a - 2 * b + c)) * SR / len(x)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_p0_is_identity(path: str) -> None:
+    x = noise(3)
+    np.testing.assert_array_equal(run(path, identity_config(), x), x)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_polarity_flips_sign(path: str) -> None:
+    x = noise(3)
+    np.testing.assert_allclose(run(path, only("polarity"), x), -x)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_gain_lands_in_range(path: str) -> None:
+    x = noise(12)
+    y = run(path, only("gain", min_gain_db=-12.0, max_gain_db=-6.0), x)
+    measured = 20 * np.log10(np.sqrt((y**2).mean(1)) / np.sqrt((x**2).mean(1)))
+    assert np.all((measured >= -12.001) & (measured <= -5.999))
+    assert measured.std() > 0.5  # per-example draws
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_noise_snr_in_range(path: str) -> None:
+    x = np.stack([tone(440, SR, 1.0)] * 6)
+    y = run(path, only("noise", min_snr_db=10.0, max_snr_db=20.0), x)
+    snr = 10 * np.log10((x**2).mean(1) / ((y - x) ** 2).mean(1))
+    assert np.all((snr > 9.5) & (snr < 20.5))
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_highpass_attenuates_octave_below_cutoff(path: str) -> None:
+    cfg = only("filter", highpass_share=1.0, min_highpass_hz=1000.0, max_highpass_hz=1000.0)
+    y = run(path, cfg, noise(2, 2.0))
+    for row in y:
+        assert band_db(row, 2000, 4000) - band_db(row, 450, 550) >= 20.0
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_lowpass_attenuates_octave_above_cutoff(path: str) -> None:
+    cfg = only("filter", highpass_share=0.0, min_lowpass_hz=2000.0, max_lowpass_hz=2000.0)
+    y = run(path, cfg, noise(2, 2.0))
+    for row in y:
+        assert band_db(row, 300, 1000) - band_db(row, 3800, 4200) >= 20.0
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_delay_shows_autocorrelation_peak_at_delay(path: str) -> None:
+    cfg = only("delay", min_delay_ms=150.0, max_delay_ms=150.0, min_volume=0.6, max_volume=0.6, echoes=1)
+    y = run(path, cfg, noise(2))
+    lag = int(0.150 * SR)
+    for row in y:
+        ac = np.correlate(row, row[: len(row) // 2], mode="valid")  # ac[k] = sum y[n + k] y[n]
+        assert abs(int(np.argmax(ac[50:])) + 50 - lag) <= 1
+        assert ac[lag] / ac[0] > 0.3
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("semitones", [-7.0, -2.0, 3.0, 7.0])
+def test_pitch_shift_moves_f0_and_keeps_length(path: str, semitones: float) -> None:
+    x = np.stack([tone(440, SR, 1.5)])
+    y = run(path, only("pitch", min_semitones=semitones, max_semitones=semitones), x)
+    assert y.shape == x.shape
+    moved = 12 * math.log2(peak_hz(y[0, 2000:-2000]) / 440)
+    assert abs(moved - semitones) < 0.3
+
+
+def late_energy(y: np.ndarray, onset: int) -> float:
+    """Share of energy later than 100 ms after ``onset``."""
+    return float((y[onset + int(0.1 * SR):] ** 2).sum() / (y**2).sum())
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_reverb_lengthens_impulse_decay(path: str) -> None:
+    x = np.zeros((1, SR), np.float32)
+    x[0, 100] = 1.0
+    assert late_energy(x[0], 100) == 0.0
+    short = run(path, only("reverb", min_rt60_s=0.2, max_rt60_s=0.2, min_wet=0.5, max_wet=0.5), x)
+    long = run(path, only("reverb", min_rt60_s=0.8, max_rt60_s=0.8, min_wet=0.5, max_wet=0.5), x)
+    assert np.abs(short[0, :100]).max() < 1e-6  # causal
+    assert late_energy(long[0], 100) > 0.05
+    assert late_energy(long[0], 100) > 2 * late_energy(short[0], 100)
+
+
+def all_on() -> AugmentConfig:
+    cfg = AugmentConfig()
+    for name in ("polarity", "noise", "gain", "filter", "delay", "pitch", "reverb", "background"):
+        setattr(cfg, name, dataclasses.replace(getattr(cfg, name), p=1.0))
+    return cfg
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("signal", ["silence", "noise"])
+def test_full_chain_finite_shape_dtype(path: str, signal: str) -> None:
+    x = np.zeros((4, SR), np.float32) if signal == "silence" else noise(4)
+    y = run(path, all_on(), x)
+    assert y.shape == x.shape and y.dtype == np.float32
+    assert np.isfinite(y).all()
+    if signal == "silence":
+        assert np.abs(y).max() == 0.0
+
+
+def test_batched_keeps_dtype_float64() -> None:
+    x = torch.from_numpy(noise(3)).double()
+    y = BatchedAugment(all_on(), SR)(x, torch.Generator().manual_seed(0))
+    assert y.dtype == torch.float64 and y.shape == x.shape and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_same_seed_same_views_other_seed_different(path: str) -> None:
+    x = noise(4)
+    a, b, c = run(path, AugmentConfig(), x, 5), run(path, AugmentConfig(), x, 5), run(path, AugmentConfig(), x, 6)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_background_mix_snr_in_range() -> None:
+    x = noise(6, seed=3) * np.linspace(0.5, 2.0, 6, dtype=np.float32)[:, None]
+    y = run("batched", only("background", min_snr_db=5.0, max_snr_db=10.0), x)
+    snr = 10 * np.log10((x**2).mean(1) / ((y - x) ** 2).mean(1))
+    assert np.all((snr > 4.99) & (snr < 10.01))
+    residual = y - x  # a scaled copy of another clip of the batch
+    for i, r in enumerate(residual):
+        corr = [abs(np.corrcoef(r, x[j])[0, 1]) for j in range(len(x))]
+        assert int(np.argmax(corr)) != i and max(corr) > 0.999
+
+
+def test_cpu_path_leaves_global_rng_untouched() -> None:
+    import random
+    random.seed(7)
+    np.random.seed(7)
+    expected = (random.random(), np.random.random())
+    random.seed(7)
+    np.random.seed(7)
+    CPUAugment(all_on(), SR)(noise(1)[0], np.random.default_rng(0))
+    assert (random.random(), np.random.random()) == expected
