@@ -1,0 +1,114 @@
+"""The clip-cache file format: ``manifest.json`` + append-only sample shards.
+
+A cache folder holds ``manifest.json`` (format_version, sample_rate, dtype, min_duration, shards,
+tracks, rejects), shards ``shard-00000.i16`` (or ``.f16``) of raw little-endian samples, and
+``rejects.csv``. A track is ``num_samples`` samples at ``offset`` (in samples) of one shard.
+Shards are only ever appended to; the manifest is written to a temp name and renamed, so a
+kill at any moment leaves the previous manifest pointing at complete data.
+
+Example:
+    >>> m = read_manifest(Path("cache"))
+    >>> m["sample_rate"], len(m["tracks"])
+    (22050, 160)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audioclr.errors import CacheError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+REJECTS = "rejects.csv"
+DTYPES = {"int16": ("<i2", ".i16"), "float16": ("<f2", ".f16")}
+INT16_SCALE = 32767.0
+
+
+@dataclass
+class TrackInfo:
+    """Where one track lives in the cache. ``track_id`` is the source path relative to the prepared root."""
+
+    track_id: str
+    source: str
+    num_samples: int
+    shard: int
+    offset: int
+    size: int = 0  # source file size in bytes (change detection)
+    mtime_ns: int = 0  # source file mtime (change detection)
+
+
+def shard_name(index: int, dtype: str) -> str:
+    """File name of shard ``index``: ``shard-00003.i16``."""
+    return f"shard-{index:05d}{DTYPES[dtype][1]}"
+
+
+def quantize(x: np.ndarray, dtype: str) -> np.ndarray:
+    """float32 ``(samples,)`` -> stored samples (int16 scaled by 32767 and clipped, or float16)."""
+    if dtype == "int16":
+        return np.clip(np.rint(x * INT16_SCALE), -32768, 32767).astype("<i2")
+    return x.astype("<f2")
+
+
+def dequantize(q: np.ndarray) -> np.ndarray:
+    """Stored samples -> float32 ``(samples,)``; inverse of :func:`quantize` up to rounding."""
+    if q.dtype.kind == "i":
+        return q.astype(np.float32) * np.float32(1.0 / INT16_SCALE)
+    return q.astype(np.float32)
+
+
+def empty_manifest(sample_rate: int, dtype: str, min_duration: float) -> dict[str, Any]:
+    """A manifest with no tracks."""
+    return {"format_version": FORMAT_VERSION, "sample_rate": sample_rate, "dtype": dtype,
+            "min_duration": min_duration, "root": None, "tracks": [], "rejects": []}
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """Load and check ``root/manifest.json``; ``CacheError`` naming the problem otherwise."""
+    path = root / MANIFEST
+    if not root.is_dir():
+        raise CacheError(f"clip cache {root} does not exist", hint="create it with: audioclr prepare SRC CACHE")
+    if not path.is_file():
+        raise CacheError(f"{root} is not a clip cache (no {MANIFEST})", hint="create it with: audioclr prepare SRC CACHE")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CacheError(f"{path} is damaged: {exc}", hint="delete the cache folder and run prepare again") from exc
+    version = data.get("format_version") if isinstance(data, dict) else None
+    if version != FORMAT_VERSION:
+        raise CacheError(f"{path} has format_version {version!r}; this audioclr reads version {FORMAT_VERSION}",
+                         hint="prepare the cache again with this version of audioclr")
+    if data.get("dtype") not in DTYPES or not isinstance(data.get("sample_rate"), int):
+        raise CacheError(f"{path} is damaged: bad dtype or sample_rate", hint="delete the cache and prepare again")
+    return data
+
+
+def tracks_of(manifest: dict[str, Any], path: Path) -> list[TrackInfo]:
+    """The manifest's tracks as ``TrackInfo``; ``CacheError`` if an entry is malformed."""
+    try:
+        return [TrackInfo(**{k: t[k] for k in TrackInfo.__dataclass_fields__}) for t in manifest["tracks"]]
+    except (KeyError, TypeError) as exc:
+        raise CacheError(f"{path / MANIFEST} is damaged: bad track entry ({exc})") from exc
+
+
+def write_manifest(root: Path, manifest: dict[str, Any], tracks: list[TrackInfo], durable: bool = True) -> None:
+    """Write the manifest atomically (temp name, fsync, rename)."""
+    data = dict(manifest, tracks=[asdict(t) for t in sorted(tracks, key=lambda t: t.track_id)])
+    atomic_write_text(root / MANIFEST, json.dumps(data, indent=1), durable)
+
+
+def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
+    """Write ``text`` to ``path`` via a temp file and rename, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
+    tmp.replace(path)
