@@ -46,12 +46,16 @@ def sweep(name: str, args: argparse.Namespace) -> list[dict]:
     return [{}]
 
 
-def clustered(n: int, dim: int, centres: np.ndarray, spread: float, rng: np.random.Generator) -> np.ndarray:
+def clustered(
+    n: int, dim: int, centres: np.ndarray, spread: float, rng: np.random.Generator
+) -> np.ndarray:
     """``(n, dim)`` normalised points around random ``centres``; built in chunks to bound memory."""
     out = np.empty((n, dim), dtype=np.float32)
     for s in range(0, n, 100_000):
         m = min(100_000, n - s)
-        out[s:s + m] = centres[rng.integers(0, len(centres), m)] + spread * rng.standard_normal((m, dim), np.float32)
+        out[s : s + m] = centres[rng.integers(0, len(centres), m)] + spread * rng.standard_normal(
+            (m, dim), np.float32
+        )
     faiss.normalize_L2(out)
     return out
 
@@ -62,23 +66,34 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def timed_search(index: faiss.Index, xq: np.ndarray, k: int, batch: int) -> tuple[np.ndarray, float]:
+def timed_search(
+    index: faiss.Index, xq: np.ndarray, k: int, batch: int
+) -> tuple[np.ndarray, float]:
     """Ids ``(nq, k)`` and queries/s of batched search."""
     t0 = time.perf_counter()
-    ids = np.vstack([index.search(xq[s:s + batch], k)[1] for s in range(0, len(xq), batch)])
+    ids = np.vstack([index.search(xq[s : s + batch], k)[1] for s in range(0, len(xq), batch)])
     return ids, len(xq) / (time.perf_counter() - t0)
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
     """Mean fraction of the exact top-k that the approximate top-k recovers."""
-    return float(np.mean([len(np.intersect1d(f, t)) / truth.shape[1] for f, t in zip(found, truth, strict=True)]))
+    return float(
+        np.mean(
+            [len(np.intersect1d(f, t)) / truth.shape[1] for f, t in zip(found, truth, strict=True)]
+        )
+    )
 
 
-def run_type(name: str, xb: np.ndarray, xq: np.ndarray, gt: np.ndarray, args: argparse.Namespace) -> None:
+def run_type(
+    name: str, xb: np.ndarray, xq: np.ndarray, gt: np.ndarray, args: argparse.Namespace
+) -> None:
     """Build one index type, then sweep its knobs; prints one row per setting."""
     n, d = xb.shape
     factory = TYPES[name](n, d)
-    print(f"  {factory}: estimated memory {fh.estimate_memory_bytes(factory, n, d) / 2**20:.0f} MiB", flush=True)
+    print(
+        f"  {factory}: estimated memory {fh.estimate_memory_bytes(factory, n, d) / 2**20:.0f} MiB",
+        flush=True,
+    )
     rss0 = rss_bytes()
     index = fh.make_index(factory, d)
     t0 = time.perf_counter()
@@ -87,7 +102,7 @@ def run_type(name: str, xb: np.ndarray, xq: np.ndarray, gt: np.ndarray, args: ar
         index.train(xb[np.sort(sample)])
     t_train = time.perf_counter() - t0
     for s in range(0, n, 65_536):
-        index.add_with_ids(xb[s:s + 65_536], np.arange(s, min(n, s + 65_536), dtype=np.int64))
+        index.add_with_ids(xb[s : s + 65_536], np.arange(s, min(n, s + 65_536), dtype=np.int64))
     t_build = time.perf_counter() - t0
     mem = (rss_bytes() - rss0) / 2**20
     print(f"  built in {t_build:.1f} s (train {t_train:.1f} s), RSS +{mem:.0f} MiB", flush=True)
@@ -106,14 +121,18 @@ def run_type(name: str, xb: np.ndarray, xq: np.ndarray, gt: np.ndarray, args: ar
 
 def main() -> None:
     """Parse flags, make the data, run each size and type."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ints = lambda s: [int(v) for v in s.split(",")]  # noqa: E731
     p.add_argument("--sizes", type=ints, default=[100_000, 1_000_000])
     p.add_argument("--types", default="hnsw,ivfflat,ivfpq", help=f"some of {sorted(TYPES)}")
     p.add_argument("--dim", type=int, default=256)
     p.add_argument("--clusters", type=int, default=0, help="default: one cluster per 100 vectors")
     p.add_argument("--nlist", type=int, help="IVF lists (default 4 sqrt(n), a power of two)")
-    p.add_argument("--spread", type=float, default=0.05, help="noise std per dimension around a unit centre")
+    p.add_argument(
+        "--spread", type=float, default=0.05, help="noise std per dimension around a unit centre"
+    )
     p.add_argument("--queries", type=int, default=10_000)
     p.add_argument("--gt-queries", type=int, default=2_000, help="queries with exact ground truth")
     p.add_argument("--k", type=int, default=10)
@@ -121,7 +140,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-train", type=int, default=65_536)
     p.add_argument("--nprobe", type=ints, default=[8, 16, 32, 64])
-    p.add_argument("--k-factor", type=lambda s: [float(v) for v in s.split(",")], default=[4.0, 8.0, 16.0])
+    p.add_argument(
+        "--k-factor", type=lambda s: [float(v) for v in s.split(",")], default=[4.0, 8.0, 16.0]
+    )
     p.add_argument("--ef-search", type=ints, default=[32, 64, 128])
     p.add_argument("--target", type=float, default=0.95)
     p.add_argument("--seed", type=int, default=0)
@@ -138,9 +159,13 @@ def main() -> None:
         t_gt = time.perf_counter()
         gt = faiss.knn(xq[: args.gt_queries], xb, args.k, metric=faiss.METRIC_INNER_PRODUCT)[1]
         t_exact = time.perf_counter() - t_gt
-        print(f"n={n} dim={args.dim} clusters={len(centres)} threads={args.threads}: data {t_gt - t0:.1f} s; "
-              f"exact brute force (= Flat) for {len(gt)} queries {t_exact:.1f} s = {len(gt) / t_exact:.0f} q/s",
-              flush=True)
+        print(
+            f"n={n} dim={args.dim} clusters={len(centres)} threads={args.threads}: "
+            f"data {t_gt - t0:.1f} s; "
+            f"exact brute force (= Flat) for {len(gt)} queries {t_exact:.1f} s "
+            f"= {len(gt) / t_exact:.0f} q/s",
+            flush=True,
+        )
         for name in args.types.split(","):
             run_type(name, xb, xq, gt, args)
 

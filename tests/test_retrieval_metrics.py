@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 import pytest
 
@@ -18,6 +19,15 @@ from audioclr.evaluate.retrieval import (
     recall_at_k,
 )
 from audioclr.evaluate.store import EmbeddingSet
+
+
+@pytest.fixture(autouse=True)
+def one_faiss_thread():
+    """Tests run beside other work on few cores: OpenMP spinning makes 2 threads far slower."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
 
 
 def test_metrics_equal_hand_computed_values() -> None:
@@ -37,8 +47,13 @@ def at_angles(degrees: list[float]) -> np.ndarray:
 def test_segment_mode_ignores_overlaps_and_matches_hand_values() -> None:
     names = ["s0", "s1", "s2", "s3", "s4"]
     x = at_angles([0, 5, 30, 14, 70])
-    segs = {"s0": Segment("A", 0, 10), "s1": Segment("A", 5, 15), "s2": Segment("A", 20, 30),
-            "s3": Segment("B", 0, 10), "s4": Segment("B", 10, 20)}
+    segs = {
+        "s0": Segment("A", 0, 10),
+        "s1": Segment("A", 5, 15),
+        "s2": Segment("A", 20, 30),
+        "s3": Segment("B", 0, 10),
+        "s4": Segment("B", 10, 20),
+    }
     tix = TrackIndex.build(EmbeddingSet(x, names, names, {}))
     report = evaluate_retrieval(tix, Judge(segments=segs), k=2)
     # rankings (overlapping same-source segments dropped): s0 -> s3,s2 | s1 -> s3,s2 | s2 -> s3,s1
@@ -67,10 +82,14 @@ def test_label_mode_matches_loop_reference(tmp_path) -> None:
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((4, 8))
     labels = [f"c{i % 4}" for i in range(60)]
-    x = (centres[[i % 4 for i in range(60)]] + 0.9 * rng.standard_normal((60, 8))).astype(np.float32)
+    x = (centres[[i % 4 for i in range(60)]] + 0.9 * rng.standard_normal((60, 8))).astype(
+        np.float32
+    )
     names = [f"t{i}" for i in range(60)]
     csv = tmp_path / "labels.csv"
-    csv.write_text("track_id,label\n" + "".join(f"{n},{lab}\n" for n, lab in zip(names, labels, strict=True)))
+    csv.write_text(
+        "track_id,label\n" + "".join(f"{n},{lab}\n" for n, lab in zip(names, labels, strict=True))
+    )
     tix = TrackIndex.build(EmbeddingSet(x, names, names, {}))
     report = evaluate_retrieval(tix, Judge(labels=read_labels(csv)), k=5)
     p, r, ap = reference_label_metrics(x, labels, 5)

@@ -17,14 +17,23 @@ import sys
 def _search_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nprobe", type=int, help="IVF: inverted lists visited per query")
     p.add_argument("--ef-search", type=int, help="HNSW: candidate list size")
-    p.add_argument("--k-factor", type=float, help="re-ranking: exact scores for k * k_factor candidates")
+    p.add_argument(
+        "--k-factor", type=float, help="re-ranking: exact scores for k * k_factor candidates"
+    )
 
 
 def _apply_search_flags(tix, args: argparse.Namespace) -> None:  # noqa: ANN001
     from dataclasses import asdict, replace
 
-    changes = {k: v for k, v in (("nprobe", args.nprobe), ("ef_search", args.ef_search),
-                                 ("k_factor", args.k_factor)) if v is not None}
+    changes = {
+        k: v
+        for k, v in (
+            ("nprobe", args.nprobe),
+            ("ef_search", args.ef_search),
+            ("k_factor", args.k_factor),
+        )
+        if v is not None
+    }
     if changes:
         tix.set_params(replace(tix.params, **changes))
         print(f"search parameters: {asdict(tix.params)}", file=sys.stderr)
@@ -38,7 +47,10 @@ def _build(args: argparse.Namespace) -> int:
     emb = load_embeddings(args.embeddings)
     factory = args.factory or fh.default_factory(len(emb.ids), emb.dim)
     mib = fh.estimate_memory_bytes(factory, len(emb.ids), emb.dim) / 2**20
-    print(f"building {factory!r} over {len(emb.ids)} tracks x {emb.dim}-d: about {mib:.0f} MiB", file=sys.stderr)
+    print(
+        f"building {factory!r} over {len(emb.ids)} tracks x {emb.dim}-d: about {mib:.0f} MiB",
+        file=sys.stderr,
+    )
     tix = TrackIndex.build(emb, factory, seed=args.seed, max_train=args.max_train, progress=True)
     _apply_search_flags(tix, args)
     tix.save(args.index)
@@ -77,13 +89,25 @@ def _info(args: argparse.Namespace) -> int:
 
     tix = TrackIndex.load(args.index)
     t = tix.table
-    info = {"tracks": tix.index.ntotal, "dim": t.dim, "factory": t.factory, "metric": "cosine",
-            "encoder_id": t.encoder_id, "encoder_path": t.encoder_path, "layer": t.layer,
-            "sample_rate": t.sample_rate, "params": asdict(tix.params),
-            "estimated_memory_mib": round(fh.estimate_memory_bytes(t.factory, len(t), t.dim) / 2**20, 1)}
+    info = {
+        "tracks": tix.index.ntotal,
+        "dim": t.dim,
+        "factory": t.factory,
+        "metric": "cosine",
+        "encoder_id": t.encoder_id,
+        "encoder_path": t.encoder_path,
+        "layer": t.layer,
+        "sample_rate": t.sample_rate,
+        "params": asdict(tix.params),
+        "estimated_memory_mib": round(
+            fh.estimate_memory_bytes(t.factory, len(t), t.dim) / 2**20, 1
+        ),
+    }
     if args.ids:
         info["track_ids"] = t.track_ids
-    print(json.dumps(info, indent=1) if args.json else "\n".join(f"{k}: {v}" for k, v in info.items()))
+    print(
+        json.dumps(info, indent=1) if args.json else "\n".join(f"{k}: {v}" for k, v in info.items())
+    )
     return 0
 
 
@@ -91,11 +115,15 @@ def _query(args: argparse.Namespace) -> int:
     from audioclr.evaluate.index import TrackIndex
     from audioclr.evaluate.query import Querier, format_table, read_query_list
 
-    queries = [args.track] if args.track else [args.file] if args.file else read_query_list(args.list)
+    queries = (
+        [args.track] if args.track else [args.file] if args.file else read_query_list(args.list)
+    )
     tix = TrackIndex.load(args.index)
     _apply_search_flags(tix, args)
     results = Querier(tix, args.encoder, args.device).query_many(queries, args.k)
-    print(json.dumps([r.to_dict() for r in results], indent=1) if args.json else format_table(results))
+    print(
+        json.dumps([r.to_dict() for r in results], indent=1) if args.json else format_table(results)
+    )
     return 0
 
 
@@ -105,9 +133,17 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     tix = TrackIndex.load(args.index)
     _apply_search_flags(tix, args)
-    judge = Judge(labels=read_labels(args.labels)) if args.labels else Judge(segments=read_segments(args.segments))
+    judge = (
+        Judge(labels=read_labels(args.labels))
+        if args.labels
+        else Judge(segments=read_segments(args.segments))
+    )
     report = evaluate_retrieval(tix, judge, args.k, args.max_queries, args.seed)
-    print(json.dumps(report, indent=1) if args.json else "\n".join(f"{k}: {v:.4g}" for k, v in report.items()))
+    print(
+        json.dumps(report, indent=1)
+        if args.json
+        else "\n".join(f"{k}: {v:.4g}" for k, v in report.items())
+    )
     return 0
 
 
@@ -118,9 +154,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     b = isub.add_parser("build", help="index an embeddings folder (cosine similarity)")
     b.add_argument("embeddings", help="embeddings folder (from audioclr embed)")
     b.add_argument("index", help="index folder to write")
-    b.add_argument("--factory", help="faiss.index_factory string (default by size: Flat, HNSW32,Flat, IVF...,PQ...x4fs,RFlat)")
+    b.add_argument(
+        "--factory",
+        help="faiss.index_factory string (default by size: Flat, HNSW32,Flat, "
+        "IVF...,PQ...x4fs,RFlat)",
+    )
     b.add_argument("--seed", type=int, default=0, help="seed of the training sample")
-    b.add_argument("--max-train", type=int, default=65_536, help="training sample size for IVF/PQ types")
+    b.add_argument(
+        "--max-train", type=int, default=65_536, help="training sample size for IVF/PQ types"
+    )
     _search_flags(b)
     b.set_defaults(func=_build)
     a = isub.add_parser("add", help="add the tracks of another embeddings folder")
@@ -138,7 +180,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=_info)
 
-    q = sub.add_parser("query", help="the k most similar tracks to a track, an audio file, or a list")
+    q = sub.add_parser(
+        "query", help="the k most similar tracks to a track, an audio file, or a list"
+    )
     q.add_argument("index")
     what = q.add_mutually_exclusive_group(required=True)
     what.add_argument("--track", help="a track id in the index (itself excluded from the results)")
@@ -151,12 +195,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     _search_flags(q)
     q.set_defaults(func=_query)
 
-    e = sub.add_parser("retrieval-eval", help="precision/mAP/recall@k, recall vs exact search, queries/s")
+    e = sub.add_parser(
+        "retrieval-eval", help="precision/mAP/recall@k, recall vs exact search, queries/s"
+    )
     e.add_argument("index")
     rel = e.add_mutually_exclusive_group(required=True)
     rel.add_argument("--labels", help="CSV track_id,label: relevant = same label")
-    rel.add_argument("--segments", help="CSV track_id,source,start_s,end_s: relevant = other non-overlapping "
-                     "segment of the same source")
+    rel.add_argument(
+        "--segments",
+        help="CSV track_id,source,start_s,end_s: relevant = other non-overlapping "
+        "segment of the same source",
+    )
     e.add_argument("-k", type=int, default=10)
     e.add_argument("--max-queries", type=int, help="evaluate a seeded sample of this many queries")
     e.add_argument("--seed", type=int, default=0)

@@ -25,7 +25,9 @@ from audioclr.config import require
 from audioclr.errors import RetrievalError
 
 EXACT_MAX = 50_000  # up to here, exact search is fast enough: "Flat"
-HNSW_MAX = 300_000  # up to here "HNSW32,Flat"; above, IVF-PQ (4-bit fast scan) with exact re-ranking
+HNSW_MAX = (
+    300_000  # up to here "HNSW32,Flat"; above, IVF-PQ (4-bit fast scan) with exact re-ranking
+)
 
 
 @dataclass
@@ -66,8 +68,10 @@ def normalize(x: np.ndarray, what: str = "vectors") -> np.ndarray:
     norms = np.linalg.norm(x, axis=1)
     bad = np.flatnonzero(~np.isfinite(norms) | (norms == 0))
     if bad.size:
-        raise RetrievalError(f"{what}: row {int(bad[0])} is zero or not finite ({bad.size} such rows)",
-                             hint="re-embed those tracks; silent or broken audio gives empty vectors")
+        raise RetrievalError(
+            f"{what}: row {int(bad[0])} is zero or not finite ({bad.size} such rows)",
+            hint="re-embed those tracks; silent or broken audio gives empty vectors",
+        )
     faiss.normalize_L2(x)
     return x
 
@@ -77,8 +81,10 @@ def make_index(factory: str, dim: int) -> faiss.IndexIDMap2:
     try:
         inner = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as exc:
-        raise RetrievalError(f"bad index factory string {factory!r} for dim {dim}",
-                             hint="e.g. Flat, HNSW32,Flat, IVF1024,Flat, IVF4096,PQ64x4fs,RFlat") from exc
+        raise RetrievalError(
+            f"bad index factory string {factory!r} for dim {dim}",
+            hint="e.g. Flat, HNSW32,Flat, IVF1024,Flat, IVF4096,PQ64x4fs,RFlat",
+        ) from exc
     return faiss.IndexIDMap2(inner)  # the Python wrapper keeps ``inner`` alive
 
 
@@ -104,7 +110,9 @@ def stores_exact(index: faiss.Index) -> bool:
     inner = inner_index(index)
     exact = (faiss.IndexFlat, faiss.IndexHNSWFlat, faiss.IndexIVFFlat, faiss.IndexRefineFlat)
     return isinstance(inner, exact) or (
-        isinstance(inner, faiss.IndexRefine) and isinstance(faiss.downcast_index(inner.refine_index), faiss.IndexFlat))
+        isinstance(inner, faiss.IndexRefine)
+        and isinstance(faiss.downcast_index(inner.refine_index), faiss.IndexFlat)
+    )
 
 
 def reconstruct_all(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
@@ -113,7 +121,9 @@ def reconstruct_all(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
     ivf = faiss.try_extract_index_ivf(inner)
     if ivf is not None and isinstance(inner, faiss.IndexIVF):
         ivf.make_direct_map()
-    xb = inner.reconstruct_n(0, inner.ntotal) if inner.ntotal else np.zeros((0, index.d), np.float32)
+    xb = (
+        inner.reconstruct_n(0, inner.ntotal) if inner.ntotal else np.zeros((0, index.d), np.float32)
+    )
     return xb, faiss.vector_to_array(index.id_map).astype(np.int64)
 
 

@@ -1,3 +1,4 @@
+# ruff: noqa: E741  (D, I: the FAISS names for scores and ids)
 """A track index: FAISS vectors (cosine) plus a side table of track ids and provenance.
 
 Build from an embeddings folder, add more folders, remove tracks, search, save and load.
@@ -7,7 +8,8 @@ re-add of the remaining exact vectors (no retraining) for other exact-storage ty
 Example:
     >>> emb = load_embeddings("emb/")                       # vectors (tracks, dim)
     >>> tix = TrackIndex.build(emb)                         # "Flat" for a small catalogue
-    >>> D, I = tix.search(tix.vector_of("piano/a.wav")[None], k=5, exclude=[tix.table.id_of("piano/a.wav")])
+    >>> q = tix.table.id_of("piano/a.wav")
+    >>> D, I = tix.search(tix.vector_of("piano/a.wav")[None], k=5, exclude=[q])
     >>> tix.save("my_index/"); TrackIndex.load("my_index/").table.track_of(int(I[0, 0]))
 """
 
@@ -48,16 +50,32 @@ class TrackIndex:
         fh.set_search_params(self.index, params)
 
     @classmethod
-    def build(cls, emb: EmbeddingSet, factory: str | None = None, params: fh.SearchParams | None = None,
-              seed: int = 0, max_train: int = 65_536, progress: bool = False) -> TrackIndex:
-        """A new index over ``emb`` (``factory`` defaults by catalogue size); trains on a seeded sample."""
+    def build(
+        cls,
+        emb: EmbeddingSet,
+        factory: str | None = None,
+        params: fh.SearchParams | None = None,
+        seed: int = 0,
+        max_train: int = 65_536,
+        progress: bool = False,
+    ) -> TrackIndex:
+        """A new index over ``emb`` (``factory`` defaults by size); trains on a seeded sample."""
         if len(emb.ids) == 0:
-            raise RetrievalError("cannot build an index from an empty embeddings set", hint="embed some tracks first")
+            raise RetrievalError(
+                "cannot build an index from an empty embeddings set", hint="embed some tracks first"
+            )
         factory = factory or fh.default_factory(len(emb.ids), emb.dim)
         meta = emb.meta
-        table = SideTable(dim=emb.dim, factory=factory, encoder_id=meta.get("encoder_id"),
-                          encoder_path=meta.get("encoder_path"), layer=meta.get("layer"),
-                          sample_rate=meta.get("sample_rate"), hop_samples=meta.get("hop_samples"), params=asdict(params or fh.SearchParams()))
+        table = SideTable(
+            dim=emb.dim,
+            factory=factory,
+            encoder_id=meta.get("encoder_id"),
+            encoder_path=meta.get("encoder_path"),
+            layer=meta.get("layer"),
+            sample_rate=meta.get("sample_rate"),
+            hop_samples=meta.get("hop_samples"),
+            params=asdict(params or fh.SearchParams()),
+        )
         tix = cls(fh.make_index(factory, emb.dim), table)
         xb = fh.normalize(emb.vectors, "embeddings")
         if not tix.index.is_trained:
@@ -70,23 +88,33 @@ class TrackIndex:
     def add(self, emb: EmbeddingSet, progress: bool = False) -> np.ndarray:
         """Add another embeddings set from the same encoder and layer; returns the new int64 ids."""
         self._check_compatible(emb)
-        return self._add_normalized(fh.normalize(emb.vectors, "embeddings"), emb.ids, emb.sources, progress)
+        return self._add_normalized(
+            fh.normalize(emb.vectors, "embeddings"), emb.ids, emb.sources, progress
+        )
 
-    def _add_normalized(self, xb: np.ndarray, track_ids: list[str], sources: list[str], progress: bool) -> np.ndarray:
+    def _add_normalized(
+        self, xb: np.ndarray, track_ids: list[str], sources: list[str], progress: bool
+    ) -> np.ndarray:
         ids = self.table.append(list(track_ids), list(sources))
-        for start in tqdm(range(0, len(xb), ADD_CHUNK), desc="adding", unit="chunk", disable=not progress):
-            self.index.add_with_ids(xb[start:start + ADD_CHUNK], ids[start:start + ADD_CHUNK])
+        for start in tqdm(
+            range(0, len(xb), ADD_CHUNK), desc="adding", unit="chunk", disable=not progress
+        ):
+            self.index.add_with_ids(xb[start : start + ADD_CHUNK], ids[start : start + ADD_CHUNK])
         return ids
 
     def _check_compatible(self, emb: EmbeddingSet) -> None:
         if emb.dim != self.table.dim:
-            raise RetrievalError(f"embeddings have dim {emb.dim} but the index has dim {self.table.dim}",
-                                 hint="use embeddings from the encoder and layer the index was built with")
+            raise RetrievalError(
+                f"embeddings have dim {emb.dim} but the index has dim {self.table.dim}",
+                hint="use embeddings from the encoder and layer the index was built with",
+            )
         for key in ("encoder_id", "layer"):
             theirs, ours = emb.meta.get(key), getattr(self.table, key)
             if theirs is not None and ours is not None and theirs != ours:
-                raise RetrievalError(f"embeddings {key} {theirs!r} differs from the index's {ours!r}",
-                                     hint="embed with the same encoder and layer, or build a new index")
+                raise RetrievalError(
+                    f"embeddings {key} {theirs!r} differs from the index's {ours!r}",
+                    hint="embed with the same encoder and layer, or build a new index",
+                )
 
     def remove(self, track_ids: list[str]) -> int:
         """Remove tracks by track id (unknown ids are errors); returns how many were removed."""
@@ -98,10 +126,14 @@ class TrackIndex:
             keep = ~np.isin(all_ids, ids)
             self.index.reset()
             for start in range(0, int(keep.sum()), ADD_CHUNK):
-                self.index.add_with_ids(xb[keep][start:start + ADD_CHUNK], all_ids[keep][start:start + ADD_CHUNK])
+                self.index.add_with_ids(
+                    xb[keep][start : start + ADD_CHUNK], all_ids[keep][start : start + ADD_CHUNK]
+                )
         else:
-            raise RetrievalError(f"index type {self.table.factory!r} keeps no exact vectors, so tracks cannot be removed",
-                                 hint="rebuild with audioclr index build, or use a type with Flat/RFlat storage")
+            raise RetrievalError(
+                f"index type {self.table.factory!r} keeps no exact vectors to remove tracks",
+                hint="rebuild with audioclr index build, or use a type with Flat/RFlat storage",
+            )
         self.table.drop(ids)
         return len(ids)
 
@@ -109,8 +141,10 @@ class TrackIndex:
         """The stored (normalised) vector of ``track_id``, ``(dim,)``."""
         return self.index.reconstruct(self.table.id_of(track_id))
 
-    def search(self, xq: np.ndarray, k: int, exclude: list[int | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` cosine neighbours of ``xq (nq, dim)``: ``D (nq, k)`` scores, ``I (nq, k)`` int64 ids.
+    def search(
+        self, xq: np.ndarray, k: int, exclude: list[int | None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` cosine neighbours of ``xq (nq, dim)``: ``D (nq, k)`` scores, ``I (nq, k)`` ids.
 
         ``exclude[q]`` is an id never returned for query ``q`` (the query track itself). Missing
         results are ``-1`` ids with ``-inf`` scores.
@@ -118,18 +152,22 @@ class TrackIndex:
         if k < 1:
             raise RetrievalError(f"k must be >= 1, got {k}", hint="e.g. -k 10")
         if self.index.ntotal == 0:
-            raise RetrievalError("the index is empty", hint="add tracks with: audioclr index add INDEX EMBEDDINGS")
+            raise RetrievalError(
+                "the index is empty", hint="add tracks with: audioclr index add INDEX EMBEDDINGS"
+            )
         xq = np.atleast_2d(xq)
         if xq.shape[1] != self.table.dim:
-            raise RetrievalError(f"query vectors have dim {xq.shape[1]} but the index has dim {self.table.dim}",
-                                 hint="embed queries with the encoder and layer the index was built with")
+            raise RetrievalError(
+                f"query vectors have dim {xq.shape[1]} but the index has dim {self.table.dim}",
+                hint="embed queries with the encoder and layer the index was built with",
+            )
         xq = fh.normalize(xq, "query vectors")
         extra = 1 if exclude is not None else 0
         D, I = self.index.search(xq, min(k + extra, self.index.ntotal))
         return _drop_excluded(D, I, k, exclude)
 
     def save(self, folder: str | Path) -> Path:
-        """Write ``folder/index-<gen>.faiss`` then ``folder/table.json`` atomically; returns the folder."""
+        """Write ``index-<gen>.faiss``, then ``table.json`` atomically; returns the folder."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if (folder / TABLE).is_file():  # continue after whatever index is there now
@@ -154,16 +192,25 @@ class TrackIndex:
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as exc:
-            raise RetrievalError(f"cannot read FAISS index {path}", hint="rebuild with: audioclr index build") from exc
-        if not isinstance(index, faiss.IndexIDMap2) or index.ntotal != len(table) or index.d != table.dim:
-            raise RetrievalError(f"{path} does not match {folder / 'table.json'} "
-                                 f"({index.ntotal} vectors of dim {index.d}, table: {len(table)} of dim {table.dim})",
-                                 hint="rebuild with: audioclr index build")
+            raise RetrievalError(
+                f"cannot read FAISS index {path}", hint="rebuild with: audioclr index build"
+            ) from exc
+        if (
+            not isinstance(index, faiss.IndexIDMap2)
+            or index.ntotal != len(table)
+            or index.d != table.dim
+        ):
+            raise RetrievalError(
+                f"{path} does not match {folder / 'table.json'} "
+                f"({index.ntotal} vectors of dim {index.d}; table {len(table)} of dim {table.dim})",
+                hint="rebuild with: audioclr index build",
+            )
         return cls(index, table)
 
 
-def _drop_excluded(D: np.ndarray, I: np.ndarray, k: int, exclude: list[int | None] | None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _drop_excluded(
+    D: np.ndarray, I: np.ndarray, k: int, exclude: list[int | None] | None
+) -> tuple[np.ndarray, np.ndarray]:
     nq = len(I)
     out_d = np.full((nq, k), -np.inf, dtype=np.float32)
     out_i = np.full((nq, k), -1, dtype=np.int64)

@@ -1,3 +1,4 @@
+# ruff: noqa: E741  (D, I: the FAISS names for scores and ids)
 """Similar-track queries against a :class:`TrackIndex`: by track id, by audio file, or a list.
 
 A track-id query uses the stored vector and never returns the track itself. A file query is
@@ -48,7 +49,9 @@ class QueryResult:
 class Querier:
     """Answers queries on ``tix``; loads the encoder once, on the first file query."""
 
-    def __init__(self, tix: TrackIndex, encoder: str | Path | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self, tix: TrackIndex, encoder: str | Path | None = None, device: str = "cpu"
+    ) -> None:
         self.tix = tix
         self.encoder_path = encoder
         self.device = device
@@ -61,13 +64,17 @@ class Querier:
             table = self.tix.table
             path = self.encoder_path or table.encoder_path
             if path is None:
-                raise RetrievalError("the index does not record which encoder made its vectors",
-                                     hint="pass --encoder ENCODER.pt (the one used for audioclr embed)")
+                raise RetrievalError(
+                    "the index does not record which encoder made its vectors",
+                    hint="pass --encoder ENCODER.pt (the one used for audioclr embed)",
+                )
             loaded = load_encoder(path, map_location=self.device)
             if table.encoder_id is not None and loaded.encoder_id != table.encoder_id:
-                raise RetrievalError(f"encoder {path} has encoder_id {loaded.encoder_id}, but the index was "
-                                     f"built from encoder_id {table.encoder_id}",
-                                     hint="query with the encoder the index was built with, or rebuild the index")
+                raise RetrievalError(
+                    f"encoder {path} has encoder_id {loaded.encoder_id}, but the index was "
+                    f"built from encoder_id {table.encoder_id}",
+                    hint="query with the encoder the index was built with, or rebuild the index",
+                )
             self._loaded = loaded
         return self._loaded
 
@@ -79,8 +86,13 @@ class Querier:
         loaded = self._encoder()
         table = self.tix.table
         x = decode_audio(path, loaded.sample_rate)
-        return embed_waveform(loaded, x, layer=table.layer or "last", hop_samples=table.hop_samples,
-                              device=self.device)
+        return embed_waveform(
+            loaded,
+            x,
+            layer=table.layer or "last",
+            hop_samples=table.hop_samples,
+            device=self.device,
+        )
 
     def query(self, query: str, k: int = 10) -> QueryResult:
         """``query`` is a track id of the index, else a path to an audio file."""
@@ -89,7 +101,9 @@ class Querier:
     def query_many(self, queries: list[str], k: int = 10) -> list[QueryResult]:
         """Batch of queries (track ids or audio paths), searched together."""
         if not queries:
-            raise RetrievalError("no queries given", hint="give --track, --file or a non-empty --list")
+            raise RetrievalError(
+                "no queries given", hint="give --track, --file or a non-empty --list"
+            )
         vectors, exclude, kinds = [], [], []
         for q in queries:
             if self.tix.table.has(q):
@@ -103,12 +117,17 @@ class Querier:
             else:
                 self.tix.table.id_of(q)  # raises naming the unknown id
         D, I = self.tix.search(np.stack(vectors).astype(np.float32), k, exclude)
-        return [self._result(q, kind, d, i) for q, kind, d, i in zip(queries, kinds, D, I, strict=True)]
+        return [
+            self._result(q, kind, d, i) for q, kind, d, i in zip(queries, kinds, D, I, strict=True)
+        ]
 
     def _result(self, query: str, kind: str, d: np.ndarray, i: np.ndarray) -> QueryResult:
         table = self.tix.table
-        hits = [Hit(r + 1, table.track_of(j), table.source_of(j), float(s))
-                for r, (s, j) in enumerate(zip(d, i, strict=True)) if j >= 0]
+        hits = [
+            Hit(r + 1, table.track_of(j), table.source_of(j), float(s))
+            for r, (s, j) in enumerate(zip(d, i, strict=True))
+            if j >= 0
+        ]
         return QueryResult(query, kind, hits)
 
 
@@ -116,7 +135,9 @@ def read_query_list(path: str | Path) -> list[str]:
     """One track id or audio path per line; blank lines and ``#`` comments skipped."""
     path = Path(path)
     if not path.is_file():
-        raise RetrievalError(f"query list {path} not found", hint="one track id or audio path per line")
+        raise RetrievalError(
+            f"query list {path} not found", hint="one track id or audio path per line"
+        )
     lines = [s.strip() for s in path.read_text().splitlines()]
     return [s for s in lines if s and not s.startswith("#")]
 

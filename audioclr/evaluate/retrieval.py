@@ -1,3 +1,4 @@
+# ruff: noqa: E741  (D, I: the FAISS names for scores and ids)
 """Retrieval evaluation: precision@k, mAP@k, recall@k, recall against exact search, queries/s.
 
 Relevance is ``rel (queries, k)`` bool over each ranked list, plus ``n_relevant (queries,)``,
@@ -78,7 +79,10 @@ def read_labels(path: str | Path) -> dict[str, str]:
 def read_segments(path: str | Path) -> dict[str, Segment]:
     """``track_id,source,start_s,end_s`` CSV (optional header) -> {track_id: Segment}."""
     try:
-        return {r[0].strip(): Segment(r[1].strip(), float(r[2]), float(r[3])) for r in _read_csv(path, 4)}
+        return {
+            r[0].strip(): Segment(r[1].strip(), float(r[2]), float(r[3]))
+            for r in _read_csv(path, 4)
+        }
     except ValueError as exc:
         raise LabelError(f"{path}: start/end must be numbers in seconds ({exc})") from exc
 
@@ -99,10 +103,15 @@ class Judge:
         if self.labels is not None:
             return t != q and t in self.labels and self.labels[t] == self.labels[q]
         a, b = self.segments[q], self.segments.get(t)  # type: ignore[index,union-attr]
-        return b is not None and t != q and a.source == b.source and (a.end <= b.start or b.end <= a.start)
+        return (
+            b is not None
+            and t != q
+            and a.source == b.source
+            and (a.end <= b.start or b.end <= a.start)
+        )
 
     def counts(self, queries: list[str], catalogue: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Per query: relevant catalogue tracks ``(q,)`` and ignored ones ``(q,)`` (self included)."""
+        """Per query: relevant catalogue tracks ``(q,)``, ignored ones ``(q,)`` (incl. self)."""
         groups: dict[str, list[str]] = {}
         for t in catalogue:
             if self.known(t):
@@ -126,7 +135,9 @@ class Judge:
         return a.source == b.source and not (a.end <= b.start or b.end <= a.start)
 
 
-def _ranked(I: np.ndarray, queries: list[str], tix: TrackIndex, judge: Judge, k: int) -> list[list[str]]:
+def _ranked(
+    I: np.ndarray, queries: list[str], tix: TrackIndex, judge: Judge, k: int
+) -> list[list[str]]:
     out = []
     for q, row in zip(queries, I, strict=True):
         names = [tix.table.track_of(i) for i in row if i >= 0]
@@ -134,14 +145,17 @@ def _ranked(I: np.ndarray, queries: list[str], tix: TrackIndex, judge: Judge, k:
     return out
 
 
-def evaluate_retrieval(tix: TrackIndex, judge: Judge, k: int = 10, max_queries: int | None = None,
-                       seed: int = 0) -> dict[str, float]:
-    """Metrics of ``tix`` with catalogue tracks as queries: precision/mAP/recall@k, recall vs exact, q/s."""
+def evaluate_retrieval(
+    tix: TrackIndex, judge: Judge, k: int = 10, max_queries: int | None = None, seed: int = 0
+) -> dict[str, float]:
+    """``tix``'s tracks as queries: precision/mAP/recall@k, recall vs exact search, q/s."""
     xb, ids = fh.reconstruct_all(tix.index)
     names = [tix.table.track_of(i) for i in ids]
     rows = [r for r, t in enumerate(names) if judge.known(t)]
     if not rows:
-        raise RetrievalError("no index track has a label/segment entry", hint="check the ids in the CSV")
+        raise RetrievalError(
+            "no index track has a label/segment entry", hint="check the ids in the CSV"
+        )
     if max_queries is not None and len(rows) > max_queries:
         rows = sorted(np.random.default_rng(seed).choice(rows, max_queries, replace=False).tolist())
     queries = [names[r] for r in rows]
@@ -153,12 +167,27 @@ def evaluate_retrieval(tix: TrackIndex, judge: Judge, k: int = 10, max_queries: 
     qps = len(rows) / (time.perf_counter() - t0)
     _, I_exact = faiss.knn(xb[rows], xb, depth, metric=faiss.METRIC_INNER_PRODUCT)
     found, exact = _ranked(I, queries, tix, judge, k), _ranked(ids[I_exact], queries, tix, judge, k)
-    rel = np.array([[judge.relevant(q, t) for t in f] + [False] * (k - len(f)) for q, f in zip(queries, found, strict=True)])
-    vs_exact = np.mean([len(set(f) & set(e)) / max(1, len(e)) for f, e in zip(found, exact, strict=True)])
+    rel = np.array(
+        [
+            [judge.relevant(q, t) for t in f] + [False] * (k - len(f))
+            for q, f in zip(queries, found, strict=True)
+        ]
+    )
+    vs_exact = np.mean(
+        [len(set(f) & set(e)) / max(1, len(e)) for f, e in zip(found, exact, strict=True)]
+    )
     has = n_rel > 0
     if not has.any():
-        raise RetrievalError("no query has any relevant track in the index", hint="check the labels/segments CSV")
-    return {"k": k, "queries": len(rows), "queries_without_relevant": int((~has).sum()),
-            f"precision@{k}": precision_at_k(rel[has]), f"map@{k}": map_at_k(rel[has], n_rel[has]),
-            f"recall@{k}": recall_at_k(rel[has], n_rel[has]), f"recall@{k}_vs_exact": float(vs_exact),
-            "queries_per_s": float(qps)}
+        raise RetrievalError(
+            "no query has any relevant track in the index", hint="check the labels/segments CSV"
+        )
+    return {
+        "k": k,
+        "queries": len(rows),
+        "queries_without_relevant": int((~has).sum()),
+        f"precision@{k}": precision_at_k(rel[has]),
+        f"map@{k}": map_at_k(rel[has], n_rel[has]),
+        f"recall@{k}": recall_at_k(rel[has], n_rel[has]),
+        f"recall@{k}_vs_exact": float(vs_exact),
+        "queries_per_s": float(qps),
+    }

@@ -61,7 +61,7 @@ class SideTable:
         return f"index-{self.generation:06d}.faiss"
 
     def append(self, track_ids: list[str], sources: list[str]) -> np.ndarray:
-        """Give new tracks fresh int64 ids; returns them ``(n,)``. Duplicate track ids are errors."""
+        """Give new tracks fresh int64 ids, returned ``(n,)``; duplicate track ids are errors."""
         dup = [t for t in track_ids if t in self._by_track] or _duplicates(track_ids)
         if dup:
             raise RetrievalError(
@@ -132,11 +132,16 @@ def read_table(folder: Path) -> SideTable:
     """Read ``folder/table.json``; ``RetrievalError`` if missing, damaged or of another version."""
     path = folder / TABLE
     if not path.is_file():
-        raise RetrievalError(f"{folder} is not an index folder (no {TABLE})", hint="build one with: audioclr index build")
+        raise RetrievalError(
+            f"{folder} is not an index folder (no {TABLE})",
+            hint="build one with: audioclr index build",
+        )
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise RetrievalError(f"{path} is damaged ({exc})", hint="rebuild with: audioclr index build") from exc
+        raise RetrievalError(
+            f"{path} is damaged ({exc})", hint="rebuild with: audioclr index build"
+        ) from exc
     version = data.get("format_version")
     if version != FORMAT_VERSION:
         raise RetrievalError(
@@ -146,4 +151,6 @@ def read_table(folder: Path) -> SideTable:
     try:
         return SideTable(**data)
     except TypeError as exc:
-        raise RetrievalError(f"{path} has unexpected fields ({exc})", hint="rebuild the index") from exc
+        raise RetrievalError(
+            f"{path} has unexpected fields ({exc})", hint="rebuild the index"
+        ) from exc
