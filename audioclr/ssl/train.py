@@ -135,7 +135,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, dataset: Any | None = No
                           hint="pass --resume to continue it, or set run.dir / run.name")
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
-    module = PretrainModule(cfg, sample_rate)
+    with torch.random.fork_rng(devices=[]):  # initial weights from trainer.seed, globals untouched
+        torch.manual_seed(cfg.trainer.seed)
+        module = PretrainModule(cfg, sample_rate)
     if dataset is None:
         dataset = pair_dataset(cfg, module.encoder.input_samples, sample_rate)
     trainer = build_trainer(cfg, run_dir, callbacks)

@@ -1,0 +1,161 @@
+"""Pretraining end to end on tiny synthetic data: learning, exact resume, export, NaN guard."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from audioclr.config import load_config
+from audioclr.errors import AudioclrError, ConfigError
+from audioclr.ssl.checkpoint import read_run_checkpoint
+from audioclr.ssl.config import PretrainConfig
+from audioclr.ssl.encoders import build_encoder
+from audioclr.ssl.export import export_encoder, load_encoder
+from audioclr.ssl.train import pretrain
+
+SR = 8000
+OFF = ["polarity", "filter", "delay", "pitch", "reverb", "background", "time_mask", "freq_mask"]
+
+
+class ToyPairs(torch.utils.data.Dataset):
+    """Stand-in for PairDataset: tracks are 3 tones from a shared set of 12 (similar spectra);
+    two crops of one track per item, positions seeded by (seed, epoch, index)."""
+
+    def __init__(self, n: int = 32, crop: int = 2000, seed: int = 0, nan: bool = False) -> None:
+        self.crop, self.seed, self.epoch, self.nan = crop, seed, 0, nan
+        g = np.random.default_rng(seed)
+        t = np.arange(2 * SR) / SR
+        freqs = 150 * 2 ** (np.arange(12) / 3)
+        self.tracks = [
+            0.2 * sum(np.sin(2 * np.pi * f * t + g.uniform(0, 6))
+                      for f in g.choice(freqs, 3, replace=False)).astype(np.float32)
+            for _ in range(n)]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    def __getitem__(self, i: int):
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        x = self.tracks[i]
+        a, b = rng.integers(0, len(x) - self.crop, 2)
+        va, vb = torch.from_numpy(x[a : a + self.crop].copy()), torch.from_numpy(x[b : b + self.crop].copy())
+        if self.nan:
+            va[0] = float("nan")
+        return va, vb, i
+
+
+class Record(pl.Callback):
+    """Per-step (global_step, loss, pos_acc) as the training loop saw them."""
+
+    def __init__(self, stop_at: int | None = None) -> None:
+        self.rows: list[tuple[int, float, float]] = []
+        self.stop_at = stop_at
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if not outputs:
+            return
+        self.rows.append((trainer.global_step, float(outputs["loss"]),
+                          float(trainer.callback_metrics["train/pos_acc"])))
+        if self.stop_at is not None and trainer.global_step == self.stop_at:
+            raise RuntimeError("simulated crash")
+
+
+def tiny_cfg(tmp_path, *extra: str, method: str = "simclr") -> PretrainConfig:
+    return load_config(PretrainConfig, None, [
+        f"method={method}", f"run.dir={tmp_path / 'run'}", "data.num_workers=0",
+        "model.encoder_kwargs={widths: [8, 16], n_mels: 16, n_fft: 256, hop_length: 128, "
+        "input_samples: 2000, time_strides: [2, 1]}",
+        "trainer.batch_size=16", "trainer.max_steps=40", "trainer.progress=false",
+        "optim.warmup_steps=3", "optim.lr=3e-3", "simclr.projection_hidden=32",
+        "simclr.projection_dim=16", "simclr.temperature=0.2", "cpc.context_dim=16",
+        "cpc.prediction_steps=2", "augment.gain.p=1", "augment.noise.p=1",
+        "augment.noise.min_snr_db=0", "augment.noise.max_snr_db=10",
+        *[f"augment.{k}.p=0" for k in OFF], *extra])
+
+
+def test_simclr_lowers_loss_and_lifts_positive_accuracy(tmp_path):
+    rec = Record()
+    run = pretrain(tiny_cfg(tmp_path), dataset=ToyPairs(), sample_rate=SR, callbacks=[rec])
+    steps, losses, accs = map(np.array, zip(*rec.rows))
+    assert list(steps) == list(range(1, 41))
+    chance = 1 / (2 * 16 - 1)
+    assert losses[-8:].mean() < 0.7 * losses[:4].mean()
+    assert accs[-8:].mean() > max(5 * chance, accs[:4].mean() + 0.1)
+    assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert any((run / "tb").glob("events.out.tfevents.*"))
+
+
+def test_cpc_lowers_loss(tmp_path):
+    rec = Record()
+    pretrain(tiny_cfg(tmp_path, "trainer.max_steps=25", "trainer.batch_size=8", method="cpc"),
+             dataset=ToyPairs(), sample_rate=SR, callbacks=[rec])
+    _, losses, _ = map(np.array, zip(*rec.rows))
+    # 2 * 8 clips x 8 latent steps: an untrained InfoNCE sits near log(128)
+    assert losses[:3].mean() == pytest.approx(math.log(16 * 8), abs=1.0)
+    assert losses[-5:].mean() < losses[:3].mean() - 0.5
+
+
+def test_kill_and_resume_equals_uninterrupted_run(tmp_path):
+    extra = ("trainer.max_steps=6", "trainer.checkpoint_every=3", "trainer.batch_size=4")
+    full = Record()
+    pretrain(tiny_cfg(tmp_path / "a", *extra), dataset=ToyPairs(), sample_rate=SR, callbacks=[full])
+    cfg_b = tiny_cfg(tmp_path / "b", *extra)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        pretrain(cfg_b, dataset=ToyPairs(), sample_rate=SR, callbacks=[Record(stop_at=4)])
+    ckpt_b = torch.load(tmp_path / "b/run/checkpoints/step-00000003.ckpt", weights_only=True)
+    ckpt_a = torch.load(tmp_path / "a/run/checkpoints/step-00000003.ckpt", weights_only=True)
+    assert ckpt_b["global_step"] == 3
+    for sa, sb in zip(ckpt_a["optimizer_states"][0]["state"].values(),
+                      ckpt_b["optimizer_states"][0]["state"].values()):
+        assert torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"])
+    with pytest.raises(ConfigError, match="already holds a checkpoint"):
+        pretrain(cfg_b, dataset=ToyPairs(), sample_rate=SR)
+    resumed = Record()
+    # the crash came after step 4 but before step 6's checkpoint: last.ckpt is step 3
+    pretrain(cfg_b, resume=True, dataset=ToyPairs(), sample_rate=SR, callbacks=[resumed])
+    assert [r[0] for r in resumed.rows] == [4, 5, 6]
+    np.testing.assert_allclose([r[1] for r in resumed.rows], [r[1] for r in full.rows[3:]],
+                               rtol=1e-5)
+    final_a = read_run_checkpoint(tmp_path / "a/run")[1]
+    final_b = read_run_checkpoint(tmp_path / "b/run")[1]
+    for k in final_a:
+        torch.testing.assert_close(final_a[k], final_b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_resume_refuses_a_changed_architecture(tmp_path):
+    cfg = tiny_cfg(tmp_path, "trainer.max_steps=1", "trainer.batch_size=4")
+    pretrain(cfg, dataset=ToyPairs(), sample_rate=SR)
+    changed = tiny_cfg(tmp_path, "trainer.max_steps=2", "simclr.projection_dim=8")
+    with pytest.raises(ConfigError, match="'simclr'"):
+        pretrain(changed, resume=True, dataset=ToyPairs(), sample_rate=SR)
+
+
+def test_exported_run_encoder_reproduces_the_checkpoint(tmp_path):
+    cfg = tiny_cfg(tmp_path, "trainer.max_steps=3", "trainer.batch_size=4")
+    run = pretrain(cfg, dataset=ToyPairs(), sample_rate=SR)
+    meta, state = read_run_checkpoint(run)
+    reference = build_encoder("melcnn", SR, **meta["encoder_kwargs"])
+    reference.load_state_dict(state)
+    reference.eval()
+    loaded = load_encoder(export_encoder(run, tmp_path / "enc.pt"))
+    x = torch.from_numpy(ToyPairs().tracks[0][None, :6000].copy())
+    with torch.no_grad():
+        assert torch.equal(loaded.encoder(x), reference(x))
+    assert loaded.sample_rate == SR and loaded.input_samples == 2000
+    assert loaded.config["trainer"]["max_steps"] == 3 and loaded.config["method"] == "simclr"
+
+
+def test_non_finite_loss_skips_updates_then_stops(tmp_path):
+    cfg = tiny_cfg(tmp_path, "trainer.max_steps=5", "trainer.batch_size=4",
+                   "trainer.max_bad_steps=2", "augment.noise.p=0")
+    rec = Record()
+    with pytest.raises(AudioclrError, match="non-finite"):
+        pretrain(cfg, dataset=ToyPairs(nan=True), sample_rate=SR, callbacks=[rec])
+    assert rec.rows == []  # no step was taken
