@@ -123,3 +123,17 @@ def test_embed_folder_resamples_and_cache_rate_is_checked(tmp_path):
     prepare_cache(tmp_path / "audio", tmp_path / "cache", sample_rate=16000, min_duration=0.1, progress=False)
     with pytest.raises(SampleRateMismatch, match="16000"):
         embed_tracks(loaded, tmp_path / "cache", tmp_path / "emb2", progress=False)
+
+
+def test_fused_copy_follows_weight_changes_and_leaves_encoder_alone(rng):
+    loaded = _loaded()
+    x = rng.normal(0, 0.1, 1000).astype(np.float32)
+    before = embed_waveform(loaded, x)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in loaded.encoder.modules())  # original not fused
+    with torch.no_grad():
+        for m in loaded.encoder.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.add_(0.5)
+    after = embed_waveform(loaded, x)
+    assert not np.allclose(before, after, atol=1e-3)
+    np.testing.assert_allclose(after, _alone(loaded, x), rtol=1e-4, atol=1e-5)

@@ -20,12 +20,16 @@ Example:
 
 from __future__ import annotations
 
+import copy
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from audioclr.errors import ConfigError
 from audioclr.evaluate.chunks import run_chunked
@@ -88,6 +92,30 @@ def layer_dim(loaded: Any, layer: str) -> int:
     return dim
 
 
+_FAST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def inference_copy(encoder: nn.Module, device: torch.device) -> nn.Module:
+    """A frozen copy for embedding: eval, conv+BatchNorm fused, channels-last, on ``device``.
+
+    Same outputs as ``encoder.eval()`` up to float rounding; the given encoder is not touched.
+    Memoised per encoder until any of its parameters or buffers change (tensor version counters).
+    """
+    state = tuple(t._version for t in [*encoder.parameters(), *encoder.buffers()])
+    hit = _FAST.get(encoder)
+    if hit is not None and hit[0] == (state, str(device)):
+        return hit[1]
+    fast = copy.deepcopy(encoder).eval()
+    for mod in fast.modules():
+        if isinstance(mod, nn.Sequential):
+            for i in range(len(mod) - 1):
+                if isinstance(mod[i], nn.Conv1d | nn.Conv2d) and isinstance(mod[i + 1], nn.BatchNorm1d | nn.BatchNorm2d):
+                    mod[i], mod[i + 1] = fuse_conv_bn_eval(mod[i], mod[i + 1]), nn.Identity()
+    fast = fast.to(device).to(memory_format=torch.channels_last).requires_grad_(False)
+    _FAST[encoder] = ((state, str(device)), fast)
+    return fast
+
+
 def _run_batches(enc: torch.nn.Module, windows: list[np.ndarray], layer: str, batch_size: int,
                  device: torch.device) -> np.ndarray:
     """Equal-length windows -> ``(windows, dim)``."""
@@ -112,7 +140,7 @@ def embed_windows(loaded: Any, arrays: Sequence[np.ndarray], layer: str = "last"
         raise ConfigError(f"hop must be > 0 samples, got {hop}", hint="use --hop-seconds > 0")
     min_samples = int(getattr(loaded.encoder, "min_samples", 1))
     dev = resolve_device(device)
-    enc = loaded.encoder.to(dev).eval()
+    enc = inference_copy(loaded.encoder, dev)
     cut = [cut_windows(np.asarray(a, dtype=np.float32), window, hop, min_samples) for a in arrays]
     flat = [(t, k, w) for t, ws in enumerate(cut) for k, w in enumerate(ws)]
     results: list[list[np.ndarray | None]] = [[None] * len(ws) for ws in cut]
