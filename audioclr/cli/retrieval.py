@@ -186,7 +186,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("index")
     what = q.add_mutually_exclusive_group(required=True)
     what.add_argument("--track", help="a track id in the index (itself excluded from the results)")
-    what.add_argument("--file", help="an audio file, embedded with the index's encoder")
+    what.add_argument(
+        "--file",
+        help="an audio file, embedded with the index's encoder (a catalogue track's own file "
+        "finds that track first)",
+    )
     what.add_argument("--list", help="file with one track id or audio path per line")
     q.add_argument("-k", type=int, default=10)
     q.add_argument("--json", action="store_true", help="JSON instead of a table")

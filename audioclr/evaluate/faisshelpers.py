@@ -34,9 +34,9 @@ HNSW_MAX = (
 class SearchParams:
     """Search-time knobs of approximate indexes (ignored where the index has no such knob)."""
 
-    nprobe: int = 32  # IVF: inverted lists visited per query
-    ef_search: int = 64  # HNSW: candidate list size
-    k_factor: float = 4.0  # Refine/RFlat: re-rank k * k_factor candidates with exact vectors
+    nprobe: int = 16  # IVF: inverted lists visited per query
+    ef_search: int = 128  # HNSW: candidate list size
+    k_factor: float = 8.0  # Refine/RFlat: re-rank k * k_factor candidates with exact vectors
 
     def __post_init__(self) -> None:
         require(self.nprobe >= 1, "nprobe", self.nprobe, "must be >= 1")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from audioclr.errors import RetrievalError
+from audioclr.errors import RetrievalError, SampleRateMismatch
 from audioclr.evaluate.index import TrackIndex
 
 
@@ -74,6 +74,12 @@ class Querier:
                     f"encoder {path} has encoder_id {loaded.encoder_id}, but the index was "
                     f"built from encoder_id {table.encoder_id}",
                     hint="query with the encoder the index was built with, or rebuild the index",
+                )
+            if table.sample_rate is not None and loaded.sample_rate != table.sample_rate:
+                raise SampleRateMismatch(
+                    f"encoder {path} runs at {loaded.sample_rate} Hz but the index vectors were "
+                    f"made at {table.sample_rate} Hz",
+                    hint="query with the encoder the index was built with",
                 )
             self._loaded = loaded
         return self._loaded
