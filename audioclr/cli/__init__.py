@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 
 from audioclr import __version__
-from audioclr.cli import augment, data, evaluate, journey, pretrain, retrieval
+from audioclr.cli import augment, benchmark, data, evaluate, journey, pretrain, retrieval
 from audioclr.errors import AudioclrError
 
-AREAS = (data, augment, pretrain, evaluate, retrieval, journey)
+AREAS = (data, augment, pretrain, evaluate, retrieval, journey, benchmark)
 
 
 def build_parser() -> argparse.ArgumentParser:

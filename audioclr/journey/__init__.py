@@ -1,0 +1,1 @@
+"""End-to-end journeys that chain the other packages: the demo and the real-recording benchmark."""
