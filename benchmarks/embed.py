@@ -40,7 +40,9 @@ def main() -> None:
     ap.add_argument("--tracks", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--sample-rate", type=int, default=22050)
-    ap.add_argument("--file-rate", type=int, default=44100, help="rate of the files on disk (resampled)")
+    ap.add_argument(
+        "--file-rate", type=int, default=44100, help="rate of the files on disk (resampled)"
+    )
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
@@ -50,7 +52,9 @@ def main() -> None:
     sr = args.sample_rate
     loaded = _loaded(sr)
     audio_s = args.tracks * args.seconds
-    arrays = [rng.normal(0, 0.1, int(args.seconds * sr)).astype(np.float32) for _ in range(args.tracks)]
+    arrays = [
+        rng.normal(0, 0.1, int(args.seconds * sr)).astype(np.float32) for _ in range(args.tracks)
+    ]
     embed_windows(loaded, arrays[:2], batch_size=args.batch_size, device=args.device)  # warm-up
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -59,28 +63,51 @@ def main() -> None:
             x = rng.normal(0, 0.1, int(args.seconds * args.file_rate)).astype(np.float32)
             sf.write(tmp / "audio" / f"t{i:03d}.wav", x, args.file_rate, subtype="PCM_16")
         prepare_cache(tmp / "audio", tmp / "cache", sample_rate=sr, progress=False)
+
         def unfused() -> None:  # the encoder as loaded (no conv+BN fusion, no channels-last)
             with torch.inference_mode():
                 for a in arrays:
-                    w = torch.from_numpy(np.stack(cut_windows(a, loaded.input_samples, loaded.input_samples, 1)))
+                    w = torch.from_numpy(
+                        np.stack(cut_windows(a, loaded.input_samples, loaded.input_samples, 1))
+                    )
                     for lo in range(0, len(w), args.batch_size):
                         loaded.encoder(w[lo : lo + args.batch_size])
 
         runs = {
             "arrays, encoder as loaded (ref.)": unfused,
-            "arrays in memory": lambda: embed_windows(loaded, arrays, batch_size=args.batch_size, device=args.device),
-            "clip cache": lambda: embed_track_list(loaded, open_tracks(tmp / "cache", sr), tmp / "e1",
-                                                   batch_size=args.batch_size, device=args.device, progress=False),
+            "arrays in memory": lambda: embed_windows(
+                loaded, arrays, batch_size=args.batch_size, device=args.device
+            ),
+            "clip cache": lambda: embed_track_list(
+                loaded,
+                open_tracks(tmp / "cache", sr),
+                tmp / "e1",
+                batch_size=args.batch_size,
+                device=args.device,
+                progress=False,
+            ),
             "files on disk (decode+resample)": lambda: embed_track_list(
-                loaded, open_tracks(tmp / "audio", sr), tmp / "e2", batch_size=args.batch_size, device=args.device,
-                progress=False),
+                loaded,
+                open_tracks(tmp / "audio", sr),
+                tmp / "e2",
+                batch_size=args.batch_size,
+                device=args.device,
+                progress=False,
+            ),
         }
-        windows = sum(len(cut_windows(a, loaded.input_samples, loaded.input_samples, 1)) for a in arrays)
-        print(f"melcnn (default widths, random weights), {args.tracks} tracks x {args.seconds:g} s at {sr} Hz, "
-              f"{windows} windows of {loaded.input_samples} samples, {torch.get_num_threads()} threads, device {args.device}")
+        windows = sum(
+            len(cut_windows(a, loaded.input_samples, loaded.input_samples, 1)) for a in arrays
+        )
+        print(
+            f"melcnn (default widths, random weights), {args.tracks} tracks x {args.seconds:g} s "
+            f"at {sr} Hz, {windows} windows of {loaded.input_samples} samples, "
+            f"{torch.get_num_threads()} threads, device {args.device}"
+        )
         for name, fn in runs.items():
             secs = _timed(fn)
-            print(f"  {name:34s} {secs:7.2f} s  ->  {audio_s / secs:7.1f}x realtime  (target >= 200x)")
+            print(
+                f"  {name:34s} {secs:7.2f} s  ->  {audio_s / secs:7.1f}x realtime  (target >= 200x)"
+            )
 
 
 if __name__ == "__main__":

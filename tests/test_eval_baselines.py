@@ -1,4 +1,4 @@
-"""MFCC-statistics baseline against an independent numpy MFCC (HTK mels, dB, ortho DCT-II, deltas)."""
+"""MFCC-statistics baseline vs an independent numpy MFCC (HTK mels, dB, ortho DCT-II, deltas)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def _numpy_mfcc(x: np.ndarray) -> np.ndarray:
     """(samples,) -> (N_MFCC, frames)."""
     padded = np.pad(x.astype(np.float64), N_FFT // 2, mode="reflect")
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)  # periodic Hann
-    frames = np.stack([padded[s : s + N_FFT] * window for s in range(0, len(padded) - N_FFT + 1, HOP)])
+    frames = np.stack(
+        [padded[s : s + N_FFT] * window for s in range(0, len(padded) - N_FFT + 1, HOP)]
+    )
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2  # (frames, freqs)
     db = 10 * np.log10(np.maximum(power @ _mel_fbank(), 1e-10))
     db = np.maximum(db, db.max() - 80.0)
@@ -44,14 +46,18 @@ def _deltas(c: np.ndarray) -> np.ndarray:
 
 
 def test_mfcc_stats_match_numpy_on_a_tone():
-    x = tone(440, SR, 1.0) + tone(1320, SR, 1.0, amplitude=0.1) * np.linspace(0, 1, SR, dtype=np.float32)
+    x = tone(440, SR, 1.0) + tone(1320, SR, 1.0, amplitude=0.1) * np.linspace(
+        0, 1, SR, dtype=np.float32
+    )
     c = _numpy_mfcc(x)
     d = _deltas(c)
     expect = np.concatenate([c.mean(1), c.std(1), d.mean(1), d.std(1)])
     got = mfcc_stats(x, SR)
     assert got.shape == (4 * N_MFCC,) == expect.shape
     np.testing.assert_allclose(got, expect, rtol=1e-3, atol=2e-2)
-    assert np.abs(got[40:60]).max() < 0.01 * np.abs(got[:20]).max()  # a steady tone: deltas average ~0
+    assert (
+        np.abs(got[40:60]).max() < 0.01 * np.abs(got[:20]).max()
+    )  # a steady tone: deltas average ~0
 
 
 def test_mfcc_tracks_from_a_folder(tmp_path):
@@ -60,5 +66,7 @@ def test_mfcc_tracks_from_a_folder(tmp_path):
     emb = mfcc_embed_tracks(tmp_path / "a", tmp_path / "emb", SR, progress=False)
     back = load_embeddings(tmp_path / "emb")
     assert back.ids == ["high.wav", "low.wav"] and back.dim == 80
-    np.testing.assert_allclose(back.vectors[1], mfcc_stats(tone(220, SR, 0.5), SR), rtol=1e-3, atol=0.1)  # 16-bit file
+    np.testing.assert_allclose(
+        back.vectors[1], mfcc_stats(tone(220, SR, 0.5), SR), rtol=1e-3, atol=0.1
+    )  # 16-bit file
     assert not np.allclose(emb.vectors[0], emb.vectors[1], atol=1.0)

@@ -5,14 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import tone, write_audio
 
 from audioclr.errors import ConfigError, SampleRateMismatch
-from audioclr.evaluate.embed import embed_track_list, embed_tracks, embed_waveform, embed_windows, layer_dim
+from audioclr.evaluate.embed import (
+    embed_track_list,
+    embed_tracks,
+    embed_waveform,
+    embed_windows,
+    layer_dim,
+)
 from audioclr.evaluate.store import load_embeddings
 from audioclr.evaluate.tracks import Track
 from audioclr.ssl.encoders import build_encoder
 from audioclr.ssl.export import LoadedEncoder
-from conftest import tone, write_audio
 
 SR = 8000
 WIDTHS = [8, 16]
@@ -20,8 +26,15 @@ WIDTHS = [8, 16]
 
 def _loaded(input_samples: int = 1000) -> LoadedEncoder:
     torch.manual_seed(0)
-    enc = build_encoder("melcnn", SR, widths=WIDTHS, n_fft=256, hop_length=128, n_mels=16,
-                        input_samples=input_samples).eval()
+    enc = build_encoder(
+        "melcnn",
+        SR,
+        widths=WIDTHS,
+        n_fft=256,
+        hop_length=128,
+        n_mels=16,
+        input_samples=input_samples,
+    ).eval()
     return LoadedEncoder(enc, SR, enc.input_samples, list(enc.layer_names), {}, "test-encoder")
 
 
@@ -33,7 +46,9 @@ def _alone(loaded: LoadedEncoder, w: np.ndarray) -> np.ndarray:
 def test_all_layer_size_is_sum_of_intermediate_channels(rng):
     loaded = _loaded()
     x = rng.normal(0, 0.1, 2500).astype(np.float32)
-    assert layer_dim(loaded, "all") == sum(WIDTHS) == embed_waveform(loaded, x, layer="all").shape[0]
+    assert (
+        layer_dim(loaded, "all") == sum(WIDTHS) == embed_waveform(loaded, x, layer="all").shape[0]
+    )
     assert embed_waveform(loaded, x, layer="block1").shape == (WIDTHS[0],)
     assert embed_waveform(loaded, x, layer="last").shape == (WIDTHS[-1],)
     with pytest.raises(ConfigError, match="unknown layer"):
@@ -56,7 +71,9 @@ def test_batched_windows_equal_each_window_alone(rng):
     c = rng.normal(0, 0.1, 200).astype(np.float32)  # shorter than min_samples: padded
     out = embed_windows(loaded, [a, b, c], hop_samples=hop, batch_size=3)
     starts = [0, 400, 800, 1200, 1300]
-    assert out[0].shape == (len(starts), WIDTHS[-1]) and out[1].shape[0] == 1 and out[2].shape[0] == 1
+    assert (
+        out[0].shape == (len(starts), WIDTHS[-1]) and out[1].shape[0] == 1 and out[2].shape[0] == 1
+    )
     for k, s in enumerate(starts):
         np.testing.assert_allclose(out[0][k], _alone(loaded, a[s : s + win]), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(out[1][0], _alone(loaded, b), rtol=1e-4, atol=1e-5)
@@ -68,15 +85,23 @@ def test_track_vector_is_mean_of_window_vectors(rng, tmp_path):
     loaded = _loaded()
     xs = [rng.normal(0, 0.1, n).astype(np.float32) for n in (3000, 1700, 900)]
     tracks = [Track(f"t{i}", f"/src/t{i}.wav", (lambda x=x: x)) for i, x in enumerate(xs)]
-    emb = embed_track_list(loaded, tracks, tmp_path / "emb", hop_seconds=0.05, keep_windows=True,
-                           progress=False)
+    emb = embed_track_list(
+        loaded, tracks, tmp_path / "emb", hop_seconds=0.05, keep_windows=True, progress=False
+    )
     windows = load_embeddings(tmp_path / "emb" / "windows")
     owner = np.asarray(windows.meta["track_index"])
     for i, x in enumerate(xs):
-        np.testing.assert_allclose(emb.vectors[i], windows.vectors[owner == i].mean(0), rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(emb.vectors[i], embed_waveform(loaded, x, hop_samples=400), rtol=1e-4,
-                                   atol=1e-5)
-    assert np.bincount(owner).tolist() == [6, 3, 1]  # 3000: 0..2000 step 400 = 6; 1700: 0,400,700; 900: 1
+        np.testing.assert_allclose(
+            emb.vectors[i], windows.vectors[owner == i].mean(0), rtol=1e-5, atol=1e-6
+        )
+        np.testing.assert_allclose(
+            emb.vectors[i], embed_waveform(loaded, x, hop_samples=400), rtol=1e-4, atol=1e-5
+        )
+    assert np.bincount(owner).tolist() == [
+        6,
+        3,
+        1,
+    ]  # 3000: 0..2000 step 400 = 6; 1700: 0,400,700; 900: 1
     assert emb.meta["hop_samples"] == 400 and emb.meta["encoder_id"] == "test-encoder"
 
 
@@ -92,6 +117,7 @@ def test_resumed_embed_skips_finished_tracks(rng, tmp_path):
                 raise KeyboardInterrupt
             reads.append(i)
             return xs[i]
+
         return read
 
     tracks = [Track(f"t{i}", f"/src/t{i}", reader(i)) for i in range(7)]
@@ -103,7 +129,9 @@ def test_resumed_embed_skips_finished_tracks(rng, tmp_path):
     emb = embed_track_list(loaded, tracks, tmp_path, chunk_size=2, progress=False)
     assert reads == [4, 5, 6]  # chunks [0,1] and [2,3] were finished and are not recomputed
     for i in (0, 3, 6):
-        np.testing.assert_allclose(emb.vectors[i], embed_waveform(loaded, xs[i]), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            emb.vectors[i], embed_waveform(loaded, xs[i]), rtol=1e-4, atol=1e-5
+        )
     reads.clear()
     embed_track_list(loaded, tracks, tmp_path, layer="all", chunk_size=2, progress=False)
     assert reads == list(range(7))  # other settings: nothing reused
@@ -116,11 +144,15 @@ def test_embed_folder_resamples_and_cache_rate_is_checked(tmp_path):
     emb = embed_tracks(loaded, tmp_path / "audio", tmp_path / "emb", progress=False)
     assert emb.ids == ["a/x.wav", "b/y.wav"]
     back = load_embeddings(tmp_path / "emb")
-    np.testing.assert_allclose(back.vectors[0], embed_waveform(loaded, tone(440, SR, 0.5)), rtol=0.02, atol=0.01)
+    np.testing.assert_allclose(
+        back.vectors[0], embed_waveform(loaded, tone(440, SR, 0.5)), rtol=0.02, atol=0.01
+    )
     assert back.meta["sample_rate"] == SR and back.meta["layer"] == "last"
     from audioclr.data.prepare import prepare_cache
 
-    prepare_cache(tmp_path / "audio", tmp_path / "cache", sample_rate=16000, min_duration=0.1, progress=False)
+    prepare_cache(
+        tmp_path / "audio", tmp_path / "cache", sample_rate=16000, min_duration=0.1, progress=False
+    )
     with pytest.raises(SampleRateMismatch, match="16000"):
         embed_tracks(loaded, tmp_path / "cache", tmp_path / "emb2", progress=False)
 
@@ -129,7 +161,9 @@ def test_fused_copy_follows_weight_changes_and_leaves_encoder_alone(rng):
     loaded = _loaded()
     x = rng.normal(0, 0.1, 1000).astype(np.float32)
     before = embed_waveform(loaded, x)
-    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in loaded.encoder.modules())  # original not fused
+    assert any(
+        isinstance(m, torch.nn.BatchNorm2d) for m in loaded.encoder.modules()
+    )  # original not fused
     with torch.no_grad():
         for m in loaded.encoder.modules():
             if isinstance(m, torch.nn.BatchNorm2d):

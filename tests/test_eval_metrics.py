@@ -15,8 +15,12 @@ def test_multilabel_auc_equal_sklearn(seed):
     y = (rng.random((60, 5)) < 0.3).astype(int)
     y[0], y[1] = 1, 0  # every tag has positives and negatives
     scores = np.round(rng.random((60, 5)) + 0.5 * y, 1)  # rounding makes ties
-    assert roc_auc_macro(y, scores) == pytest.approx(roc_auc_score(y, scores, average="macro"), abs=1e-12)
-    assert pr_auc_macro(y, scores) == pytest.approx(average_precision_score(y, scores, average="macro"), abs=1e-12)
+    assert roc_auc_macro(y, scores) == pytest.approx(
+        roc_auc_score(y, scores, average="macro"), abs=1e-12
+    )
+    assert pr_auc_macro(y, scores) == pytest.approx(
+        average_precision_score(y, scores, average="macro"), abs=1e-12
+    )
 
 
 def test_single_label_metrics_equal_sklearn():
@@ -31,4 +35,6 @@ def test_score_all_uses_argmax_and_skips_one_class_tags():
     probs = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
     assert score_all(np.array([1, 0, 0]), probs, False)["accuracy"] == pytest.approx(2 / 3)
     y = np.array([[1, 1], [0, 1], [1, 1]])  # tag 1 is always on: no AUC, left out
-    assert score_all(y, probs, True)["roc_auc"] == pytest.approx(roc_auc_score(y[:, 0], probs[:, 0]))
+    assert score_all(y, probs, True)["roc_auc"] == pytest.approx(
+        roc_auc_score(y[:, 0], probs[:, 0])
+    )

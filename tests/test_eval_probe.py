@@ -15,7 +15,9 @@ def _blobs(rng: np.random.Generator, n_per: int = 40, classes: int = 4, dim: int
     y = np.repeat(np.arange(classes), n_per)
     x = centres[y] + rng.normal(0, 1, (len(y), dim))
     splits = rng.choice(["train", "valid", "test"], size=len(y), p=[0.6, 0.2, 0.2])
-    return ProbeData(x.astype(np.float32), np.arange(len(y)), y, splits, [f"c{i}" for i in range(classes)], False)
+    return ProbeData(
+        x.astype(np.float32), np.arange(len(y)), y, splits, [f"c{i}" for i in range(classes)], False
+    )
 
 
 FAST = ProbeConfig(max_epochs=25, patience=5, weight_decays=[0.0, 1e-3])
@@ -24,7 +26,9 @@ FAST = ProbeConfig(max_epochs=25, patience=5, weight_decays=[0.0, 1e-3])
 @pytest.mark.parametrize("head", ["linear", "mlp", "knn"])
 def test_separable_embeddings_are_learnt(rng, head):
     data = _blobs(rng)
-    res = run_probe(data, ProbeConfig(**{**FAST.__dict__, "head": head}), fractions=[1.0], seeds=[0, 1])
+    res = run_probe(
+        data, ProbeConfig(**{**FAST.__dict__, "head": head}), fractions=[1.0], seeds=[0, 1]
+    )
     assert res["1.0"]["accuracy"]["mean"] >= 0.97
     assert res["1.0"]["macro_f1"]["mean"] >= 0.97
 
@@ -52,8 +56,17 @@ def test_window_predictions_are_averaged_per_track(rng):
     # each track has 3 windows: two informative, one pure noise; track-level scoring must use all
     base = _blobs(rng, n_per=30)
     n = len(base.targets)
-    x = np.concatenate([base.x, base.x + rng.normal(0, 0.5, base.x.shape), rng.normal(0, 1, base.x.shape) * 4])
-    data = ProbeData(x.astype(np.float32), np.tile(np.arange(n), 3), base.targets, base.splits, base.classes, False)
+    x = np.concatenate(
+        [base.x, base.x + rng.normal(0, 0.5, base.x.shape), rng.normal(0, 1, base.x.shape) * 4]
+    )
+    data = ProbeData(
+        x.astype(np.float32),
+        np.tile(np.arange(n), 3),
+        base.targets,
+        base.splits,
+        base.classes,
+        False,
+    )
     res = run_probe(data, FAST, fractions=[1.0], seeds=[0])
     run = res["1.0"]["runs"][0]
     n_test = int(np.sum(base.splits == "test"))
@@ -71,7 +84,9 @@ def test_fraction_sampling_is_stratified_and_deterministic(rng):
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     counts = np.bincount(y[a], minlength=5)
-    np.testing.assert_array_equal(counts, [10, 5, 2, 1, 1])  # round(0.1 n_c), at least one per class
+    np.testing.assert_array_equal(
+        counts, [10, 5, 2, 1, 1]
+    )  # round(0.1 n_c), at least one per class
 
 
 def test_fraction_sampling_multilabel_covers_every_tag(rng):

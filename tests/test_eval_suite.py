@@ -29,7 +29,9 @@ def _corpus(root: Path, rng: np.random.Generator) -> Path:
     rows = []
     for name, freq in FREQS.items():
         for i in range(10):
-            x = tone(freq * (1 + 0.05 * rng.standard_normal()), SR, 0.4) + rng.normal(0, 0.05, int(0.4 * SR))
+            x = tone(freq * (1 + 0.05 * rng.standard_normal()), SR, 0.4) + rng.normal(
+                0, 0.05, int(0.4 * SR)
+            )
             path = write_audio(root / "audio" / name / f"{i}.wav", x.astype(np.float32), SR)
             rows.append((str(path), name, ["train"] * 6 + ["valid"] * 2 + ["test"] * 2))
     labels = root / "labels.csv"
@@ -56,8 +58,13 @@ class _Labelled:  # stand-in for audioclr.data.labels.LabelledSet until the data
 def _stand_in_loader(spec, multilabel=False, seed=0, fractions=(0.7, 0.15, 0.15)):
     rows = list(csv.DictReader(open(spec)))
     classes = sorted({r["label"] for r in rows})
-    return _Labelled([Path(r["path"]) for r in rows], [[r["label"]] for r in rows], classes, False,
-                     [r["split"] for r in rows])
+    return _Labelled(
+        [Path(r["path"]) for r in rows],
+        [[r["label"]] for r in rows],
+        classes,
+        False,
+        [r["split"] for r in rows],
+    )
 
 
 @pytest.fixture
@@ -72,13 +79,21 @@ def labels_module(monkeypatch):
 
 def _encoder(tmp_path: Path) -> Path:
     torch.manual_seed(123)  # not the random-init baseline's seed (0)
-    enc = build_encoder("melcnn", SR, widths=[8, 16], n_fft=256, hop_length=128, n_mels=16, input_samples=2000)
+    enc = build_encoder(
+        "melcnn", SR, widths=[8, 16], n_fft=256, hop_length=128, n_mels=16, input_samples=2000
+    )
     return save_encoder(enc.eval(), tmp_path / "enc.pt", {})
 
 
 def test_suite_report_has_every_method_and_a_verdict(tmp_path, rng, labels_module, monkeypatch):
     labels, enc = _corpus(tmp_path, rng), _encoder(tmp_path)
-    task = TaskConfig(name="tones", labels=str(labels), fractions=[0.5, 1.0], seeds=[0, 1], heads=["linear", "knn"])
+    task = TaskConfig(
+        name="tones",
+        labels=str(labels),
+        fractions=[0.5, 1.0],
+        seeds=[0, 1],
+        heads=["linear", "knn"],
+    )
     probe = load_config(ProbeConfig, None, ["max_epochs=15", "weight_decays=[0.0]"])
     cfg = SuiteConfig(tasks=[task], probe=probe, device="cpu")
     report = run_suite(cfg, enc, tmp_path / "out")
@@ -93,7 +108,9 @@ def test_suite_report_has_every_method_and_a_verdict(tmp_path, rng, labels_modul
     for head in ("linear", "knn"):
         for f in ("0.5", "1.0"):
             enc_mean = t["results"]["encoder"][head][f]["accuracy"]["mean"]
-            best = max(t["results"][m][head][f]["accuracy"]["mean"] for m in ("random_init", "mfcc"))
+            best = max(
+                t["results"][m][head][f]["accuracy"]["mean"] for m in ("random_init", "mfcc")
+            )
             assert t["verdict"][head][f]["beats_baselines"] == (enc_mean > best)
     runs = t["results"]["encoder"]["linear"]["0.5"]["runs"]
     assert [r["train_tracks"] for r in runs] == [9, 9]  # round(0.5 * 6) = 3 per class

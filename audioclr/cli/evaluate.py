@@ -2,7 +2,7 @@
 
 Example:
     $ audioclr embed enc.pt my_music/ emb/ --layer all --hop-seconds 1.5 --keep-windows
-    $ audioclr probe enc.pt labels.csv probe_out/ --fractions 0.1 1.0 --seeds 0 1 2 --heads linear knn
+    $ audioclr probe enc.pt labels.csv out/ --fractions 0.1 1.0 --seeds 0 1 2 --heads linear knn
     $ audioclr probe emb/ tags.csv probe_out/ --multilabel --set max_epochs=50 k=10
     $ audioclr probe-suite configs/probe/demo.yaml --encoder enc.pt --out suite_out/
 """
@@ -21,10 +21,25 @@ def _embed(args: argparse.Namespace) -> int:
     device = str(resolve_device(args.device))
     loaded = load_encoder(args.encoder, map_location=device)
     tracks = open_tracks(args.data, loaded.sample_rate)
-    meta = {"encoder_path": str(Path(args.encoder).resolve()), "data": str(Path(args.data).resolve())}
-    emb = embed_track_list(loaded, tracks, args.out, args.layer, args.hop_seconds, args.batch_size,
-                           args.keep_windows, device, meta)
-    print(f"wrote {args.out}: {len(emb.ids)} tracks x {emb.dim} (layer {args.layer}, encoder {loaded.encoder_id})")
+    meta = {
+        "encoder_path": str(Path(args.encoder).resolve()),
+        "data": str(Path(args.data).resolve()),
+    }
+    emb = embed_track_list(
+        loaded,
+        tracks,
+        args.out,
+        args.layer,
+        args.hop_seconds,
+        args.batch_size,
+        args.keep_windows,
+        device,
+        meta,
+    )
+    print(
+        f"wrote {args.out}: {len(emb.ids)} tracks x {emb.dim} "
+        f"(layer {args.layer}, encoder {loaded.encoder_id})"
+    )
     return 0
 
 
@@ -33,8 +48,11 @@ def _print_summary(report: dict) -> None:
         for head, by_fraction in task["verdict"].items():
             for fraction, v in by_fraction.items():
                 word = "beats" if v["beats_baselines"] else "does NOT beat"
-                print(f"{name} [{head}, {float(fraction):g} of labels]: encoder {word} the best baseline "
-                      f"({v['best_baseline']}) by {v['margin']:+.3f} {task['metric']}")
+                print(
+                    f"{name} [{head}, {float(fraction):g} of labels]: encoder {word} "
+                    f"the best baseline "
+                    f"({v['best_baseline']}) by {v['margin']:+.3f} {task['metric']}"
+                )
     print(f"report: {report['files']['md']}  (also report.json, report.png, tb/)")
 
 
@@ -44,11 +62,25 @@ def _probe(args: argparse.Namespace) -> int:
     from audioclr.evaluate.suite import SuiteConfig, TaskConfig, run_suite
 
     probe = load_config(ProbeConfig, None, args.set)
-    task = TaskConfig(name=Path(args.labels).stem, labels=str(args.labels), data=args.data,
-                      multilabel=args.multilabel, fractions=args.fractions, seeds=args.seeds,
-                      layer=args.layer, heads=args.heads, windows=args.windows)
-    cfg = SuiteConfig(tasks=[task], methods=args.methods, probe=probe, hop_seconds=args.hop_seconds,
-                      batch_size=args.batch_size, device=args.device)
+    task = TaskConfig(
+        name=Path(args.labels).stem,
+        labels=str(args.labels),
+        data=args.data,
+        multilabel=args.multilabel,
+        fractions=args.fractions,
+        seeds=args.seeds,
+        layer=args.layer,
+        heads=args.heads,
+        windows=args.windows,
+    )
+    cfg = SuiteConfig(
+        tasks=[task],
+        methods=args.methods,
+        probe=probe,
+        hop_seconds=args.hop_seconds,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
     _print_summary(run_suite(cfg, args.encoder_or_embeddings, args.out))
     return 0
 
@@ -63,45 +95,73 @@ def _probe_suite(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--hop-seconds", type=float, default=None, help="window hop (default: the window length)")
+    p.add_argument(
+        "--hop-seconds", type=float, default=None, help="window hop (default: the window length)"
+    )
     p.add_argument("--batch-size", type=int, default=64, help="windows per encoder batch")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda (auto: cuda when available)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``embed``, ``probe`` and ``probe-suite``."""
-    p = sub.add_parser("embed", help="frozen embeddings of every track (resumable)",
-                       description="Embed every track of DATA (audio folder, labels CSV or clip cache) "
-                       "with a frozen exported encoder; writes OUT/embeddings.npy + tracks.json.")
+    p = sub.add_parser(
+        "embed",
+        help="frozen embeddings of every track (resumable)",
+        description="Embed every track of DATA (audio folder, labels CSV or clip cache) "
+        "with a frozen exported encoder; writes OUT/embeddings.npy + tracks.json.",
+    )
     p.add_argument("encoder", help="exported encoder (.pt)")
     p.add_argument("data", help="folder of audio, labels CSV, or clip cache")
     p.add_argument("out", help="output embeddings folder")
-    p.add_argument("--layer", default="last", help="last | a layer name | all (intermediate layers, averaged)")
-    p.add_argument("--keep-windows", action="store_true", help="also write per-window vectors (OUT/windows)")
+    p.add_argument(
+        "--layer", default="last", help="last | a layer name | all (intermediate layers, averaged)"
+    )
+    p.add_argument(
+        "--keep-windows", action="store_true", help="also write per-window vectors (OUT/windows)"
+    )
     _common(p)
     p.set_defaults(func=_embed)
 
-    p = sub.add_parser("probe", help="linear/MLP/kNN probes with baselines on one labelled task",
-                       description="Probe frozen embeddings (from an exported encoder or an embeddings "
-                       "folder) on LABELS, against the random-init and MFCC baselines; writes a report.")
+    p = sub.add_parser(
+        "probe",
+        help="linear/MLP/kNN probes with baselines on one labelled task",
+        description="Probe frozen embeddings (from an exported encoder or an embeddings "
+        "folder) on LABELS, against the random-init and MFCC baselines; writes a report.",
+    )
     p.add_argument("encoder_or_embeddings", help="exported encoder (.pt) or embeddings folder")
     p.add_argument("labels", help="labels CSV (path,label[,split] / path,tags) or folder-per-class")
     p.add_argument("out", help="output folder (report.json, report.md, report.png, tb/, emb/)")
-    p.add_argument("--multilabel", action="store_true", help="tags task (sigmoid BCE, ROC-AUC/PR-AUC)")
-    p.add_argument("--fractions", type=float, nargs="+", default=[1.0], help="label fractions, e.g. 0.1 1.0")
+    p.add_argument(
+        "--multilabel", action="store_true", help="tags task (sigmoid BCE, ROC-AUC/PR-AUC)"
+    )
+    p.add_argument(
+        "--fractions", type=float, nargs="+", default=[1.0], help="label fractions, e.g. 0.1 1.0"
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--heads", nargs="+", default=["linear"], help="linear mlp knn")
     p.add_argument("--methods", nargs="+", default=["encoder", "random_init", "mfcc"])
     p.add_argument("--layer", default="last")
-    p.add_argument("--windows", action="store_true", help="probe windows, score tracks by averaging")
-    p.add_argument("--data", default=None, help="audio to embed (folder or cache); default: labelled files")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="probe settings, e.g. max_epochs=50 k=10 weight_decays=[0,1e-3]")
+    p.add_argument(
+        "--windows", action="store_true", help="probe windows, score tracks by averaging"
+    )
+    p.add_argument(
+        "--data", default=None, help="audio to embed (folder or cache); default: labelled files"
+    )
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="probe settings, e.g. max_epochs=50 k=10 weight_decays=[0,1e-3]",
+    )
     _common(p)
     p.set_defaults(func=_probe)
 
-    p = sub.add_parser("probe-suite", help="several probe tasks from a YAML suite, one report",
-                       description="Run every task of SUITE (configs/probe/*.yaml or a path).")
+    p = sub.add_parser(
+        "probe-suite",
+        help="several probe tasks from a YAML suite, one report",
+        description="Run every task of SUITE (configs/probe/*.yaml or a path).",
+    )
     p.add_argument("suite", help="suite YAML path or name under configs/probe/")
     p.add_argument("--encoder", required=True, help="exported encoder (.pt) or embeddings folder")
     p.add_argument("--out", required=True, help="output folder")

@@ -35,7 +35,9 @@ MELKWARGS = {"n_fft": 2048, "hop_length": 512, "n_mels": 128}
 
 @lru_cache(maxsize=4)
 def _mfcc_transform(sample_rate: int, n_mfcc: int) -> torchaudio.transforms.MFCC:
-    return torchaudio.transforms.MFCC(sample_rate=sample_rate, n_mfcc=n_mfcc, melkwargs=dict(MELKWARGS))
+    return torchaudio.transforms.MFCC(
+        sample_rate=sample_rate, n_mfcc=n_mfcc, melkwargs=dict(MELKWARGS)
+    )
 
 
 def mfcc_stats(x: np.ndarray, sample_rate: int, n_mfcc: int = N_MFCC) -> np.ndarray:
@@ -50,11 +52,22 @@ def mfcc_stats(x: np.ndarray, sample_rate: int, n_mfcc: int = N_MFCC) -> np.ndar
     return torch.cat(parts).numpy().astype(np.float32)
 
 
-def mfcc_embed_track_list(tracks: Sequence[Track], out_dir: str | Path, sample_rate: int,
-                          meta: dict[str, Any] | None = None, progress: bool = True) -> EmbeddingSet:
+def mfcc_embed_track_list(
+    tracks: Sequence[Track],
+    out_dir: str | Path,
+    sample_rate: int,
+    meta: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> EmbeddingSet:
     """MFCC-statistics vectors of ``tracks`` into an embeddings folder (resumable by chunks)."""
-    info = {"encoder_id": "mfcc-stats", "layer": "mfcc", "n_mfcc": N_MFCC, **MELKWARGS,
-            "sample_rate": int(sample_rate), **(meta or {})}
+    info = {
+        "encoder_id": "mfcc-stats",
+        "layer": "mfcc",
+        "n_mfcc": N_MFCC,
+        **MELKWARGS,
+        "sample_rate": int(sample_rate),
+        **(meta or {}),
+    }
 
     def compute(chunk: Sequence[Track]) -> list[np.ndarray]:
         return [mfcc_stats(t.read(), sample_rate)[None, :] for t in chunk]
@@ -62,8 +75,11 @@ def mfcc_embed_track_list(tracks: Sequence[Track], out_dir: str | Path, sample_r
     return run_chunked(tracks, compute, out_dir, info, keep_windows=False, progress=progress)
 
 
-def mfcc_embed_tracks(data: str | Path, out_dir: str | Path, sample_rate: int,
-                      progress: bool = True) -> EmbeddingSet:
+def mfcc_embed_tracks(
+    data: str | Path, out_dir: str | Path, sample_rate: int, progress: bool = True
+) -> EmbeddingSet:
     """MFCC-statistics vectors of every track of ``data`` (folder, labels CSV or clip cache)."""
     tracks = open_tracks(data, sample_rate)
-    return mfcc_embed_track_list(tracks, out_dir, sample_rate, {"data": str(Path(data).resolve())}, progress)
+    return mfcc_embed_track_list(
+        tracks, out_dir, sample_rate, {"data": str(Path(data).resolve())}, progress
+    )

@@ -123,7 +123,9 @@ def _write_final(
     return _saved(out, vectors, ids, sources, meta)
 
 
-def _saved(out: Path, vectors: np.ndarray, ids: list[str], sources: list[str], meta: dict) -> EmbeddingSet:
+def _saved(
+    out: Path, vectors: np.ndarray, ids: list[str], sources: list[str], meta: dict
+) -> EmbeddingSet:
     save_embeddings(out, vectors, ids, sources, meta)
     return EmbeddingSet(vectors, ids, sources, meta)
 

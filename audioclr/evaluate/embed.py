@@ -1,4 +1,4 @@
-"""Frozen embeddings: the encoder in ``eval()`` under ``no_grad``, window by window, no augmentation.
+"""Frozen embeddings: the encoder in ``eval()``, no grad, window by window, no augmentation.
 
 A track is cut into windows of the encoder's ``input_samples`` with a hop (default: the window);
 a last partial window is covered by one more window aligned to the track's end; a track shorter
@@ -8,7 +8,8 @@ tracks are batched together and averaged per track.
 Layers: ``"last"`` is ``encoder(x)`` (``output_dim``); a name from ``layer_names`` is that layer
 averaged over time/frequency (its channels); ``"all"`` concatenates every intermediate layer (all of
 ``layer_names`` but the last, which is ``forward``'s output) so averaged (Choi et al. 2017), size
-``sum(channels of layer_names[:-1])``: 480 for the default melcnn (32+64+128+256); see :func:`layer_dim`.
+``sum(channels of layer_names[:-1])``: 480 for the default melcnn (32+64+128+256);
+see :func:`layer_dim`.
 
 Example:
     >>> loaded = load_encoder("enc.pt")
@@ -42,7 +43,9 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available", hint="use --device cpu")
+        raise ConfigError(
+            f"device {device!r} requested but CUDA is not available", hint="use --device cpu"
+        )
     return torch.device(device)
 
 
@@ -57,7 +60,7 @@ def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
 
 
 def cut_windows(x: np.ndarray, window: int, hop: int, min_samples: int) -> list[np.ndarray]:
-    """``(samples,)`` -> list of ``(window,)`` windows (or one short window padded to ``min_samples``)."""
+    """``(samples,)`` -> ``(window,)`` windows, or one short window padded to ``min_samples``."""
     if x.shape[0] < window:
         return [np.pad(x, (0, max(0, min_samples - x.shape[0])))]
     return [x[s : s + window] for s in window_starts(x.shape[0], window, hop)]
@@ -65,21 +68,27 @@ def cut_windows(x: np.ndarray, window: int, hop: int, min_samples: int) -> list[
 
 def _check_layer(loaded: Any, layer: str) -> None:
     if layer not in ("last", "all") and layer not in loaded.layer_names:
-        raise ConfigError(f"unknown layer {layer!r}", hint=f"choose 'last', 'all' or one of {list(loaded.layer_names)}")
+        raise ConfigError(
+            f"unknown layer {layer!r}",
+            hint=f"choose 'last', 'all' or one of {list(loaded.layer_names)}",
+        )
 
 
 def layer_vectors(encoder: torch.nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
-    """``(batch, samples)`` -> ``(batch, dim)`` for ``layer`` (``last``, a layer name, or ``all``)."""
+    """``(batch, samples)`` -> ``(batch, dim)`` for ``layer`` (``last``, a layer name, ``all``)."""
     if layer == "last":
         return encoder(x).float()
     feats = encoder.features(x)
     names = list(feats)[:-1] if layer == "all" else [layer]
-    pooled = [feats[n].float().flatten(2).mean(-1) if feats[n].dim() > 2 else feats[n].float() for n in names]
+    pooled = [
+        feats[n].float().flatten(2).mean(-1) if feats[n].dim() > 2 else feats[n].float()
+        for n in names
+    ]
     return torch.cat(pooled, dim=1)
 
 
 def layer_dim(loaded: Any, layer: str) -> int:
-    """Embedding size of ``layer``: ``output_dim`` for last, channels of a layer, their sum for all."""
+    """Size of ``layer``: ``output_dim`` for last, a layer's channels, their sum for all."""
     _check_layer(loaded, layer)
     enc = loaded.encoder
     device = next(enc.parameters()).device
@@ -109,15 +118,22 @@ def inference_copy(encoder: nn.Module, device: torch.device) -> nn.Module:
     for mod in fast.modules():
         if isinstance(mod, nn.Sequential):
             for i in range(len(mod) - 1):
-                if isinstance(mod[i], nn.Conv1d | nn.Conv2d) and isinstance(mod[i + 1], nn.BatchNorm1d | nn.BatchNorm2d):
+                if isinstance(mod[i], nn.Conv1d | nn.Conv2d) and isinstance(
+                    mod[i + 1], nn.BatchNorm1d | nn.BatchNorm2d
+                ):
                     mod[i], mod[i + 1] = fuse_conv_bn_eval(mod[i], mod[i + 1]), nn.Identity()
     fast = fast.to(device).to(memory_format=torch.channels_last).requires_grad_(False)
     _FAST[encoder] = ((state, str(device)), fast)
     return fast
 
 
-def _run_batches(enc: torch.nn.Module, windows: list[np.ndarray], layer: str, batch_size: int,
-                 device: torch.device) -> np.ndarray:
+def _run_batches(
+    enc: torch.nn.Module,
+    windows: list[np.ndarray],
+    layer: str,
+    batch_size: int,
+    device: torch.device,
+) -> np.ndarray:
     """Equal-length windows -> ``(windows, dim)``."""
     outs = []
     for lo in range(0, len(windows), batch_size):
@@ -127,8 +143,14 @@ def _run_batches(enc: torch.nn.Module, windows: list[np.ndarray], layer: str, ba
     return np.concatenate(outs, axis=0)
 
 
-def embed_windows(loaded: Any, arrays: Sequence[np.ndarray], layer: str = "last", hop_samples: int | None = None,
-                  batch_size: int = 64, device: str = "cpu") -> list[np.ndarray]:
+def embed_windows(
+    loaded: Any,
+    arrays: Sequence[np.ndarray],
+    layer: str = "last",
+    hop_samples: int | None = None,
+    batch_size: int = 64,
+    device: str = "cpu",
+) -> list[np.ndarray]:
     """Per-window embeddings of several waveforms, windows of all of them batched together.
 
     ``arrays``: ``(samples,)`` float32 each -> one ``(windows, dim)`` array each.
@@ -155,29 +177,51 @@ def embed_windows(loaded: Any, arrays: Sequence[np.ndarray], layer: str = "last"
     return [np.stack(r).astype(np.float32) for r in results]  # type: ignore[arg-type]
 
 
-def embed_waveform(loaded: Any, x: np.ndarray, layer: str = "last", hop_samples: int | None = None,
-                   batch_size: int = 64, device: str = "cpu") -> np.ndarray:
+def embed_waveform(
+    loaded: Any,
+    x: np.ndarray,
+    layer: str = "last",
+    hop_samples: int | None = None,
+    batch_size: int = 64,
+    device: str = "cpu",
+) -> np.ndarray:
     """``(samples,)`` -> ``(dim,)``: the mean of the track's window embeddings."""
     return embed_windows(loaded, [x], layer, hop_samples, batch_size, device)[0].mean(axis=0)
 
 
-def embed_meta(loaded: Any, layer: str, hop_samples: int, encoder_path: str | None = None) -> dict[str, Any]:
+def embed_meta(
+    loaded: Any, layer: str, hop_samples: int, encoder_path: str | None = None
+) -> dict[str, Any]:
     """Provenance stored with the vectors."""
     return {
-        "encoder_id": loaded.encoder_id, "encoder_path": encoder_path, "layer": layer,
-        "hop_samples": int(hop_samples), "window_samples": int(loaded.input_samples),
+        "encoder_id": loaded.encoder_id,
+        "encoder_path": encoder_path,
+        "layer": layer,
+        "hop_samples": int(hop_samples),
+        "window_samples": int(loaded.input_samples),
         "sample_rate": int(loaded.sample_rate),
     }
 
 
-def embed_track_list(loaded: Any, tracks: Sequence[Track], out_dir: str | Path, layer: str = "last",
-                     hop_seconds: float | None = None, batch_size: int = 64, keep_windows: bool = False,
-                     device: str = "cpu", meta: dict[str, Any] | None = None, chunk_size: int = 64,
-                     progress: bool = True) -> EmbeddingSet:
+def embed_track_list(
+    loaded: Any,
+    tracks: Sequence[Track],
+    out_dir: str | Path,
+    layer: str = "last",
+    hop_seconds: float | None = None,
+    batch_size: int = 64,
+    keep_windows: bool = False,
+    device: str = "cpu",
+    meta: dict[str, Any] | None = None,
+    chunk_size: int = 64,
+    progress: bool = True,
+) -> EmbeddingSet:
     """:func:`embed_tracks` on an explicit list of :class:`Track` (resumable by chunks)."""
     _check_layer(loaded, layer)
     if hop_seconds is not None and hop_seconds <= 0:
-        raise ConfigError(f"hop_seconds must be > 0, got {hop_seconds}", hint="e.g. --hop-seconds 1.5")
+        raise ConfigError(
+            f"hop_seconds must be > 0, got {hop_seconds}", hint="e.g. --hop-seconds 1.5"
+        )
     hop = int(round(hop_seconds * loaded.sample_rate)) if hop_seconds else int(loaded.input_samples)
     info = {**embed_meta(loaded, layer, hop), **(meta or {})}
 
@@ -187,11 +231,29 @@ def embed_track_list(loaded: Any, tracks: Sequence[Track], out_dir: str | Path, 
     return run_chunked(tracks, compute, out_dir, info, keep_windows, chunk_size, progress)
 
 
-def embed_tracks(loaded: Any, data: str | Path, out_dir: str | Path, layer: str = "last",
-                 hop_seconds: float | None = None, batch_size: int = 64, keep_windows: bool = False,
-                 device: str = "cpu", progress: bool = True) -> EmbeddingSet:
-    """Embed every track of ``data`` (folder of audio, labels CSV, or clip cache) into ``out_dir``."""
+def embed_tracks(
+    loaded: Any,
+    data: str | Path,
+    out_dir: str | Path,
+    layer: str = "last",
+    hop_seconds: float | None = None,
+    batch_size: int = 64,
+    keep_windows: bool = False,
+    device: str = "cpu",
+    progress: bool = True,
+) -> EmbeddingSet:
+    """Embed every track of ``data`` (audio folder, labels CSV, or clip cache) into ``out_dir``."""
     tracks = open_tracks(data, int(loaded.sample_rate))
     extra = {"data": str(Path(data).resolve())}
-    return embed_track_list(loaded, tracks, out_dir, layer, hop_seconds, batch_size, keep_windows, device,
-                            extra, progress=progress)
+    return embed_track_list(
+        loaded,
+        tracks,
+        out_dir,
+        layer,
+        hop_seconds,
+        batch_size,
+        keep_windows,
+        device,
+        extra,
+        progress=progress,
+    )

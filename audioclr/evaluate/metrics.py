@@ -1,4 +1,4 @@
-"""Probe metrics in numpy: accuracy and macro-F1 (single-label), macro ROC-AUC and PR-AUC (multi-label).
+"""Probe metrics in numpy: accuracy, macro-F1 (single-label), macro ROC-AUC, PR-AUC (multi-label).
 
 Definitions follow scikit-learn's (``roc_auc_score`` with tied scores given average ranks,
 ``average_precision_score`` as the step-wise sum ``sum_n (R_n - R_{n-1}) P_n``); classes
@@ -47,7 +47,7 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
 
 
 def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
-    """Binary ROC-AUC of ``(n,)`` 0/1 labels and ``(n,)`` scores (Mann-Whitney U); NaN if one class."""
+    """Binary ROC-AUC of ``(n,)`` 0/1 labels and scores (Mann-Whitney U); NaN if one class."""
     y = np.asarray(y_true).astype(bool)
     pos, neg = int(y.sum()), int((~y).sum())
     if pos == 0 or neg == 0:
@@ -57,7 +57,7 @@ def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
 
 
 def average_precision(y_true: np.ndarray, score: np.ndarray) -> float:
-    """Binary PR-AUC (average precision) of ``(n,)`` 0/1 labels and scores; NaN without positives."""
+    """Binary PR-AUC (average precision) of ``(n,)`` 0/1 labels and scores; NaN if no positive."""
     y = np.asarray(y_true).astype(bool)
     if y.sum() == 0:
         return float("nan")
@@ -90,7 +90,8 @@ def pr_auc_macro(y_true: np.ndarray, scores: np.ndarray) -> float:
 def score_all(y_true: np.ndarray, scores: np.ndarray, multilabel: bool) -> dict[str, float]:
     """Every metric of a task: ``{accuracy, macro_f1}`` or ``{roc_auc, pr_auc}``.
 
-    ``scores``: ``(n, classes)`` probabilities; ``y_true``: ``(n,)`` indices or ``(n, classes)`` multi-hot.
+    ``scores``: ``(n, classes)`` probabilities; ``y_true``: ``(n,)`` indices or
+    ``(n, classes)`` multi-hot.
     """
     if multilabel:
         return {"roc_auc": roc_auc_macro(y_true, scores), "pr_auc": pr_auc_macro(y_true, scores)}

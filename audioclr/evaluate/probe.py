@@ -1,4 +1,4 @@
-"""Probes on frozen embeddings: linear (or one-hidden-layer MLP) classifiers in torch, and cosine kNN.
+"""Probes on frozen embeddings: linear (or one-hidden-layer MLP) heads in torch, and cosine kNN.
 
 Features are standardised with statistics of the training rows. Single-label tasks train with
 softmax cross-entropy, multi-label with sigmoid BCE. Weight decay is chosen on the validation
@@ -8,7 +8,8 @@ run for several seeds and reported as mean +- std.
 
 Example:
     >>> data = align(load_embeddings("emb/"), load_labelled_set("labels.csv"))
-    >>> run_probe(data, ProbeConfig(head="linear"), fractions=[0.1, 1.0], seeds=[0, 1, 2])["1.0"]["accuracy"]
+    >>> res = run_probe(data, ProbeConfig(head="linear"), fractions=[0.1, 1.0], seeds=[0, 1, 2])
+    >>> res["1.0"]["accuracy"]
     {'mean': 0.91, 'std': 0.01, 'values': [0.9, 0.92, 0.91]}
 """
 
@@ -44,8 +45,12 @@ class ProbeConfig:
 
     def __post_init__(self) -> None:
         require(self.head in HEADS, "probe.head", self.head, f"must be one of {list(HEADS)}")
-        require(len(self.weight_decays) > 0 and min(self.weight_decays) >= 0, "probe.weight_decays",
-                self.weight_decays, "must be a non-empty list of values >= 0")
+        require(
+            len(self.weight_decays) > 0 and min(self.weight_decays) >= 0,
+            "probe.weight_decays",
+            self.weight_decays,
+            "must be a non-empty list of values >= 0",
+        )
         require(self.lr > 0, "probe.lr", self.lr, "must be > 0")
         require(self.max_epochs > 0, "probe.max_epochs", self.max_epochs, "must be > 0")
         require(self.patience > 0, "probe.patience", self.patience, "must be > 0")
@@ -68,7 +73,9 @@ def _track_scores(probs: np.ndarray, row_track: np.ndarray, tracks: np.ndarray) 
 class _Split:
     """Rows, row-level targets and track-level targets of one split."""
 
-    def __init__(self, data: ProbeData, tracks: np.ndarray, mean: np.ndarray, std: np.ndarray) -> None:
+    def __init__(
+        self, data: ProbeData, tracks: np.ndarray, mean: np.ndarray, std: np.ndarray
+    ) -> None:
         self.tracks = tracks
         self.rows = data.rows_of(tracks)
         self.x = torch.from_numpy((data.x[self.rows] - mean) / std).float()
@@ -91,13 +98,22 @@ def _probs(model: nn.Module, x: torch.Tensor, multilabel: bool, device: torch.de
     return out.cpu().numpy()
 
 
-def _evaluate(model: nn.Module, split: _Split, multilabel: bool, device: torch.device) -> dict[str, float]:
+def _evaluate(
+    model: nn.Module, split: _Split, multilabel: bool, device: torch.device
+) -> dict[str, float]:
     probs = _track_scores(_probs(model, split.x, multilabel, device), split.row_track, split.tracks)
     return score_all(split.y_tracks, probs, multilabel)
 
 
-def _fit(train: _Split, valid: _Split, n_classes: int, multilabel: bool, wd: float, cfg: ProbeConfig,
-         seed: int) -> tuple[nn.Module, float, int]:
+def _fit(
+    train: _Split,
+    valid: _Split,
+    n_classes: int,
+    multilabel: bool,
+    wd: float,
+    cfg: ProbeConfig,
+    seed: int,
+) -> tuple[nn.Module, float, int]:
     """Train one head with early stopping on validation; returns (best model, val score, epochs)."""
     device = torch.device(cfg.device)
     gen = torch.Generator().manual_seed(seed)
@@ -105,7 +121,9 @@ def _fit(train: _Split, valid: _Split, n_classes: int, multilabel: bool, wd: flo
     model = _build_head(train.x.shape[1], n_classes, cfg)
     with torch.no_grad():  # seeded init, independent of global RNG
         for p in model.parameters():
-            p.copy_((torch.rand(p.shape, generator=torch_seeded) * 2 - 1) / np.sqrt(max(1, p.shape[-1])))
+            p.copy_(
+                (torch.rand(p.shape, generator=torch_seeded) * 2 - 1) / np.sqrt(max(1, p.shape[-1]))
+            )
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=wd)
     y = torch.from_numpy(np.asarray(train.y_rows)).to(device)
@@ -129,7 +147,9 @@ def _fit(train: _Split, valid: _Split, n_classes: int, multilabel: bool, wd: flo
     return model, float(best), best_epoch
 
 
-def _knn_scores(train: _Split, split: _Split, n_classes: int, multilabel: bool, k: int) -> np.ndarray:
+def _knn_scores(
+    train: _Split, split: _Split, n_classes: int, multilabel: bool, k: int
+) -> np.ndarray:
     """Cosine kNN: mean of the ``k`` nearest training rows' (one-hot / multi-hot) labels."""
     a = torch.nn.functional.normalize(train.x, dim=1)
     b = torch.nn.functional.normalize(split.x, dim=1)
@@ -138,7 +158,9 @@ def _knn_scores(train: _Split, split: _Split, n_classes: int, multilabel: bool, 
     return _track_scores(onehot[nearest].mean(axis=1), split.row_track, split.tracks)
 
 
-def probe_once(data: ProbeData, train_tracks: np.ndarray, cfg: ProbeConfig, seed: int) -> dict[str, Any]:
+def probe_once(
+    data: ProbeData, train_tracks: np.ndarray, cfg: ProbeConfig, seed: int
+) -> dict[str, Any]:
     """Fit on ``train_tracks``, select on the valid split, score on test: metrics plus choices."""
     rows = data.rows_of(train_tracks)
     mean, std = data.x[rows].mean(axis=0), data.x[rows].std(axis=0) + 1e-6
@@ -150,7 +172,10 @@ def probe_once(data: ProbeData, train_tracks: np.ndarray, cfg: ProbeConfig, seed
     if cfg.head == "knn":
         scores = _knn_scores(train, test, n_classes, data.multilabel, cfg.k)
         return {**score_all(test.y_tracks, scores, data.multilabel), "k": cfg.k}
-    fits = [(_fit(train, valid, n_classes, data.multilabel, wd, cfg, seed), wd) for wd in cfg.weight_decays]
+    fits = [
+        (_fit(train, valid, n_classes, data.multilabel, wd, cfg, seed), wd)
+        for wd in cfg.weight_decays
+    ]
     (model, _, epochs), wd = max(fits, key=lambda f: f[0][1])
     result = _evaluate(model, test, data.multilabel, torch.device(cfg.device))
     return {**result, "weight_decay": wd, "epochs": epochs}
@@ -161,8 +186,12 @@ def _summary(values: list[float]) -> dict[str, Any]:
     return {"mean": float(arr.mean()), "std": float(arr.std()), "values": [float(v) for v in arr]}
 
 
-def run_probe(data: ProbeData, cfg: ProbeConfig, fractions: list[float] = (1.0,),  # type: ignore[assignment]
-              seeds: list[int] = (0,)) -> dict[str, dict[str, Any]]:  # type: ignore[assignment]
+def run_probe(
+    data: ProbeData,
+    cfg: ProbeConfig,
+    fractions: list[float] = (1.0,),  # type: ignore[assignment]
+    seeds: list[int] = (0,),
+) -> dict[str, dict[str, Any]]:  # type: ignore[assignment]
     """Every fraction x seed: ``{fraction: {metric: {mean, std, values}, "runs": [...]}}``."""
     out: dict[str, dict[str, Any]] = {}
     train_all = data.split_indices("train")
@@ -170,7 +199,12 @@ def run_probe(data: ProbeData, cfg: ProbeConfig, fractions: list[float] = (1.0,)
         runs = []
         for seed in seeds:
             chosen = sample_fraction(data.targets, train_all, fraction, seed, data.multilabel)
-            runs.append({"seed": seed, "train_tracks": len(chosen), **probe_once(data, chosen, cfg, seed)})
+            runs.append(
+                {"seed": seed, "train_tracks": len(chosen), **probe_once(data, chosen, cfg, seed)}
+            )
         metrics = [m for m in runs[0] if m in ("accuracy", "macro_f1", "roc_auc", "pr_auc")]
-        out[str(float(fraction))] = {**{m: _summary([r[m] for r in runs]) for m in metrics}, "runs": runs}
+        out[str(float(fraction))] = {
+            **{m: _summary([r[m] for r in runs]) for m in metrics},
+            "runs": runs,
+        }
     return out

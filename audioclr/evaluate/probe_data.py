@@ -5,7 +5,7 @@
 
 Example:
     >>> data = align(load_embeddings("emb/"), load_labelled_set("labels.csv"))
-    >>> train = sample_fraction(data.targets, data.split_indices("train"), 0.1, seed=0, multilabel=False)
+    >>> train = sample_fraction(data.targets, data.split_indices("train"), 0.1, 0, False)
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from audioclr.evaluate.store import EmbeddingSet
 
 @dataclass
 class ProbeData:
-    """Rows ``x`` ``(rows, dim)``; ``targets`` ``(tracks,)`` or ``(tracks, classes)``; ``splits`` ``(tracks,)``."""
+    """Rows ``x`` ``(rows, dim)``, ``row_track`` ``(rows,)``; per track: ``targets`` ``(tracks,)``
+    or ``(tracks, classes)`` and ``splits`` ``(tracks,)``."""
 
     x: np.ndarray
     row_track: np.ndarray
@@ -53,15 +54,26 @@ def align(emb: EmbeddingSet, labelled: Any, windows: EmbeddingSet | None = None)
         i = by_source.get(_key(p))
         if i is None:
             parts = Path(_key(p)).parts
-            i = next((by_id[k] for k in ("/".join(parts[j:]) for j in range(1, len(parts))) if k in by_id), None)
+            i = next(
+                (
+                    by_id[k]
+                    for k in ("/".join(parts[j:]) for j in range(1, len(parts)))
+                    if k in by_id
+                ),
+                None,
+            )
         if i is None:
-            raise LabelError(f"labelled track {p} has no embedding", hint="embed the same data you probe with")
+            raise LabelError(
+                f"labelled track {p} has no embedding", hint="embed the same data you probe with"
+            )
         rows.append(i)
     idx = np.asarray(rows, dtype=np.int64)
     splits = np.asarray(labelled.splits)
     for name in ("train", "test"):
         if not np.any(splits == name):
-            raise LabelError(f"labelled set has no '{name}' tracks", hint="give a split column or more tracks")
+            raise LabelError(
+                f"labelled set has no '{name}' tracks", hint="give a split column or more tracks"
+            )
     if windows is None:
         x, row_track = emb.vectors[idx], np.arange(len(idx))
     else:
@@ -70,8 +82,14 @@ def align(emb: EmbeddingSet, labelled: Any, windows: EmbeddingSet | None = None)
         emb_to_label[idx] = np.arange(len(idx))
         keep = emb_to_label[owner] >= 0
         x, row_track = windows.vectors[keep], emb_to_label[owner[keep]]
-    return ProbeData(np.asarray(x, np.float32), row_track, labelled.targets(), splits,
-                     list(labelled.classes), bool(labelled.multilabel))
+    return ProbeData(
+        np.asarray(x, np.float32),
+        row_track,
+        labelled.targets(),
+        splits,
+        list(labelled.classes),
+        bool(labelled.multilabel),
+    )
 
 
 def _per_class(targets: np.ndarray, multilabel: bool) -> list[np.ndarray]:
@@ -80,15 +98,18 @@ def _per_class(targets: np.ndarray, multilabel: bool) -> list[np.ndarray]:
     return [np.flatnonzero(targets == c) for c in np.unique(targets)]
 
 
-def sample_fraction(targets: np.ndarray, train: np.ndarray, fraction: float, seed: int,
-                    multilabel: bool) -> np.ndarray:
+def sample_fraction(
+    targets: np.ndarray, train: np.ndarray, fraction: float, seed: int, multilabel: bool
+) -> np.ndarray:
     """A stratified ``fraction`` of the ``train`` track indices, at least one per class, sorted.
 
     Deterministic for a given seed. Single-label: ``max(1, round(fraction * n_c))`` of each class.
     Multi-label: one positive of each class, then random tracks up to ``round(fraction * n)``.
     """
     if not 0 < fraction <= 1:
-        raise LabelError(f"label fraction must be in (0, 1], got {fraction}", hint="e.g. fractions: [0.1, 1.0]")
+        raise LabelError(
+            f"label fraction must be in (0, 1], got {fraction}", hint="e.g. fractions: [0.1, 1.0]"
+        )
     if fraction == 1:
         return np.sort(train)
     rng = np.random.default_rng(seed)

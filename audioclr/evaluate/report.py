@@ -29,14 +29,20 @@ def verdicts(results: dict[str, dict[str, Any]], metric: str) -> dict[str, dict[
     for head, by_fraction in results.get(ENCODER, {}).items():
         out[head] = {}
         for fraction, res in by_fraction.items():
-            base = {m: r[head][fraction][metric]["mean"] for m, r in results.items()
-                    if m != ENCODER and head in r and fraction in r[head]}
+            base = {
+                m: r[head][fraction][metric]["mean"]
+                for m, r in results.items()
+                if m != ENCODER and head in r and fraction in r[head]
+            }
             if not base:
                 continue
             best = max(base, key=base.__getitem__)
             mean = res[metric]["mean"]
-            out[head][fraction] = {"beats_baselines": bool(mean > base[best]), "best_baseline": best,
-                                   "margin": float(mean - base[best])}
+            out[head][fraction] = {
+                "beats_baselines": bool(mean > base[best]),
+                "best_baseline": best,
+                "margin": float(mean - base[best]),
+            }
     return out
 
 
@@ -52,7 +58,9 @@ def _task_markdown(name: str, task: dict[str, Any]) -> list[str]:
     for key in ("tracks", "skipped"):
         if task.get(key):
             lines += [f"{key}: {task[key]}", ""]
-    lines.append("| method | head | " + " | ".join(f"{float(f):g} of labels" for f in fractions) + " |")
+    lines.append(
+        "| method | head | " + " | ".join(f"{float(f):g} of labels" for f in fractions) + " |"
+    )
     lines.append("|---|---|" + "---|" * len(fractions))
     for method, by_head in results.items():
         for head, res in by_head.items():
@@ -62,15 +70,23 @@ def _task_markdown(name: str, task: dict[str, Any]) -> list[str]:
                 v = task.get("verdict", {}).get(head, {}).get(f) if method == ENCODER else None
                 cells.append(cell + ("" if v is None else (" ✓" if v["beats_baselines"] else " ✗")))
             lines.append(f"| {method} | {head} | " + " | ".join(cells) + " |")
-    lines += ["", "✓ = beats every baseline (random-init encoder, MFCC statistics) on the same splits; "
-              "✗ = does not.", ""]
+    lines += [
+        "",
+        "✓ = beats every baseline (random-init encoder, MFCC statistics) on the same splits; "
+        "✗ = does not.",
+        "",
+    ]
     return lines
 
 
 def to_markdown(report: dict[str, Any]) -> str:
     """The markdown tables of a report."""
-    lines = ["# Linear-probe report", "", f"encoder: `{report.get('encoder')}` "
-             f"(id {report.get('encoder_id')})", ""]
+    lines = [
+        "# Linear-probe report",
+        "",
+        f"encoder: `{report.get('encoder')}` (id {report.get('encoder_id')})",
+        "",
+    ]
     for name, task in report["tasks"].items():
         lines += _task_markdown(name, task)
     return "\n".join(lines)
@@ -84,14 +100,23 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     tasks = report["tasks"]
-    fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(5 * max(1, len(tasks)), 4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(1, len(tasks)), figsize=(5 * max(1, len(tasks)), 4), squeeze=False
+    )
     for ax, (name, task) in zip(axes[0], tasks.items(), strict=False):
         for method, by_head in task["results"].items():
             for head, res in by_head.items():
                 fr = sorted(res, key=float)
                 mean = [res[f][task["metric"]]["mean"] for f in fr]
                 std = [res[f][task["metric"]]["std"] for f in fr]
-                ax.errorbar([float(f) for f in fr], mean, yerr=std, marker="o", capsize=3, label=f"{method}/{head}")
+                ax.errorbar(
+                    [float(f) for f in fr],
+                    mean,
+                    yerr=std,
+                    marker="o",
+                    capsize=3,
+                    label=f"{method}/{head}",
+                )
         ax.set_xscale("log")
         ax.set(title=name, xlabel="fraction of training labels", ylabel=task["metric"])
         ax.grid(alpha=0.3)
@@ -115,7 +140,9 @@ def log_tensorboard(report: dict[str, Any], tb_dir: Path) -> None:
                         for metric in ("accuracy", "macro_f1", "roc_auc", "pr_auc"):
                             if metric in r and np.isfinite(r[metric]["mean"]):
                                 step = int(round(float(f) * 1000))
-                                writer.add_scalar(f"{name}/{method}/{head}/{metric}", r[metric]["mean"], step)
+                                writer.add_scalar(
+                                    f"{name}/{method}/{head}/{metric}", r[metric]["mean"], step
+                                )
         writer.add_text("report", to_markdown(report))
 
 

@@ -45,16 +45,31 @@ class TaskConfig:
     seeds: list[int] = field(default_factory=lambda: [0])
     layer: str = "last"
     heads: list[str] = field(default_factory=lambda: ["linear"])
-    windows: bool = False  # probe on window embeddings, score tracks by averaging window predictions
+    windows: bool = (
+        False  # probe on window embeddings, score tracks by averaging window predictions
+    )
 
     def __post_init__(self) -> None:
         require(bool(self.name), "tasks[].name", self.name, "must be set")
-        require(bool(self.labels), f"tasks[{self.name}].labels", self.labels, "must name a labels CSV or folder")
-        require(len(self.fractions) > 0 and all(0 < f <= 1 for f in self.fractions),
-                f"tasks[{self.name}].fractions", self.fractions, "must be values in (0, 1]")
+        require(
+            bool(self.labels),
+            f"tasks[{self.name}].labels",
+            self.labels,
+            "must name a labels CSV or folder",
+        )
+        require(
+            len(self.fractions) > 0 and all(0 < f <= 1 for f in self.fractions),
+            f"tasks[{self.name}].fractions",
+            self.fractions,
+            "must be values in (0, 1]",
+        )
         require(len(self.seeds) > 0, f"tasks[{self.name}].seeds", self.seeds, "must not be empty")
-        require(len(self.heads) > 0 and set(self.heads) <= set(HEADS), f"tasks[{self.name}].heads",
-                self.heads, f"must be some of {list(HEADS)}")
+        require(
+            len(self.heads) > 0 and set(self.heads) <= set(HEADS),
+            f"tasks[{self.name}].heads",
+            self.heads,
+            f"must be some of {list(HEADS)}",
+        )
 
 
 @dataclass
@@ -72,11 +87,24 @@ class SuiteConfig:
 
     def __post_init__(self) -> None:
         require(len(self.tasks) > 0, "tasks", self.tasks, "must list at least one task")
-        require(len({t.name for t in self.tasks}) == len(self.tasks), "tasks[].name",
-                [t.name for t in self.tasks], "must be unique")
-        require(len(self.methods) > 0 and set(self.methods) <= set(METHODS), "methods", self.methods,
-                f"must be some of {list(METHODS)}")
-        require(self.hop_seconds is None or self.hop_seconds > 0, "hop_seconds", self.hop_seconds, "must be > 0")
+        require(
+            len({t.name for t in self.tasks}) == len(self.tasks),
+            "tasks[].name",
+            [t.name for t in self.tasks],
+            "must be unique",
+        )
+        require(
+            len(self.methods) > 0 and set(self.methods) <= set(METHODS),
+            "methods",
+            self.methods,
+            f"must be some of {list(METHODS)}",
+        )
+        require(
+            self.hop_seconds is None or self.hop_seconds > 0,
+            "hop_seconds",
+            self.hop_seconds,
+            "must be > 0",
+        )
         require(self.batch_size > 0, "batch_size", self.batch_size, "must be > 0")
 
 
@@ -85,7 +113,11 @@ def _slug(*parts: Any) -> str:
 
 
 def _tracks(task: TaskConfig, labelled: Any, sample_rate: int) -> list:
-    return open_tracks(task.data, sample_rate) if task.data else tracks_of_files(labelled.paths, sample_rate)
+    return (
+        open_tracks(task.data, sample_rate)
+        if task.data
+        else tracks_of_files(labelled.paths, sample_rate)
+    )
 
 
 class _Embedder:
@@ -102,7 +134,9 @@ class _Embedder:
         path = (self.given.meta or {}).get("encoder_path") if self.given else None
         return Path(path) if path and method == "random_init" and Path(path).is_file() else None
 
-    def __call__(self, method: str, task: TaskConfig, labelled: Any) -> tuple[EmbeddingSet, EmbeddingSet | None]:
+    def __call__(
+        self, method: str, task: TaskConfig, labelled: Any
+    ) -> tuple[EmbeddingSet, EmbeddingSet | None]:
         if method == ENCODER and self.given is not None:
             win = self.encoder / "windows"
             return self.given, load_embeddings(win) if task.windows and win.is_dir() else None
@@ -110,16 +144,31 @@ class _Embedder:
             return self._mfcc(task, labelled), None
         path = self.encoder_path(method)
         if path is None:
-            raise AudioclrError(f"method {method!r} needs an exported encoder", hint="pass --encoder ENC.pt")
+            raise AudioclrError(
+                f"method {method!r} needs an exported encoder", hint="pass --encoder ENC.pt"
+            )
         from audioclr.evaluate.embed import embed_track_list
         from audioclr.ssl.export import load_encoder
 
         seed = self.cfg.random_init_seed if method == "random_init" else None
         loaded = load_encoder(path, random_init_seed=seed)
-        dest = self.out / "emb" / method / f"{task.layer}-{_slug(task.data or task.labels, task.windows)}"
-        emb = embed_track_list(loaded, _tracks(task, labelled, loaded.sample_rate), dest, task.layer,
-                               self.cfg.hop_seconds, self.cfg.batch_size, task.windows, self.cfg.device,
-                               {"encoder_path": str(path.resolve()), "method": method})
+        dest = (
+            self.out
+            / "emb"
+            / method
+            / f"{task.layer}-{_slug(task.data or task.labels, task.windows)}"
+        )
+        emb = embed_track_list(
+            loaded,
+            _tracks(task, labelled, loaded.sample_rate),
+            dest,
+            task.layer,
+            self.cfg.hop_seconds,
+            self.cfg.batch_size,
+            task.windows,
+            self.cfg.device,
+            {"encoder_path": str(path.resolve()), "method": method},
+        )
         return emb, load_embeddings(dest / "windows") if task.windows else None
 
     def _mfcc(self, task: TaskConfig, labelled: Any) -> EmbeddingSet:
@@ -157,9 +206,17 @@ def run_task(cfg: SuiteConfig, task: TaskConfig, embedder: _Embedder) -> dict[st
             results[method][head] = run_probe(data, probe_cfg, task.fractions, task.seeds)
     splits = {s: int(sum(1 for x in labelled.splits if x == s)) for s in ("train", "valid", "test")}
     metric = primary_metric(task.multilabel)
-    return {"multilabel": task.multilabel, "metric": metric, "classes": list(labelled.classes),
-            "tracks": splits, "layer": task.layer, "encoder_ids": ids, "results": results,
-            "verdict": verdicts(results, metric), "skipped": skipped}
+    return {
+        "multilabel": task.multilabel,
+        "metric": metric,
+        "classes": list(labelled.classes),
+        "tracks": splits,
+        "layer": task.layer,
+        "encoder_ids": ids,
+        "results": results,
+        "verdict": verdicts(results, metric),
+        "skipped": skipped,
+    }
 
 
 def run_suite(cfg: SuiteConfig, encoder_path: str | Path, out_dir: str | Path) -> dict[str, Any]:
@@ -167,10 +224,16 @@ def run_suite(cfg: SuiteConfig, encoder_path: str | Path, out_dir: str | Path) -
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     embedder = _Embedder(cfg, encoder_path, out)
-    report: dict[str, Any] = {"encoder": str(encoder_path), "config": config_to_dict(cfg), "tasks": {}}
+    report: dict[str, Any] = {
+        "encoder": str(encoder_path),
+        "config": config_to_dict(cfg),
+        "tasks": {},
+    }
     for task in cfg.tasks:
         report["tasks"][task.name] = run_task(cfg, task, embedder)
-    report["encoder_id"] = embedder.given.meta.get("encoder_id") if embedder.given else _encoder_id(encoder_path)
+    report["encoder_id"] = (
+        embedder.given.meta.get("encoder_id") if embedder.given else _encoder_id(encoder_path)
+    )
     report["files"] = {k: str(v) for k, v in write_report(report, out).items()}
     return report
 

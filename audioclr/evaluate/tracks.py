@@ -40,8 +40,8 @@ def _from_cache(path: Path, sample_rate: int) -> list[Track]:
     cache = ClipCache(path)
     if int(cache.sample_rate) != int(sample_rate):
         raise SampleRateMismatch(
-            f"clip cache {path} is at {cache.sample_rate} Hz but the encoder expects {sample_rate} Hz",
-            hint=f"prepare a cache at the encoder's rate: audioclr prepare SRC OUT --sample-rate {sample_rate}",
+            f"clip cache {path} is at {cache.sample_rate} Hz; the encoder expects {sample_rate} Hz",
+            hint=f"prepare one at that rate: audioclr prepare SRC OUT --sample-rate {sample_rate}",
         )
     return [
         Track(t.track_id, str(t.source), (lambda i=i: np.asarray(cache.read(i), dtype=np.float32)))
@@ -81,7 +81,10 @@ def open_tracks(data: str | Path, sample_rate: int) -> list[Track]:
     """Tracks of a clip cache, a labels CSV / labelled folder, or a folder of audio files."""
     path = Path(data)
     if not path.exists():
-        raise AudioReadError(f"data {path} does not exist", hint="give a folder of audio, a labels CSV or a clip cache")
+        raise AudioReadError(
+            f"data {path} does not exist",
+            hint="give a folder of audio, a labels CSV or a clip cache",
+        )
     if _is_cache(path):
         return _from_cache(path, sample_rate)
     if path.is_file():
@@ -96,5 +99,7 @@ def open_tracks(data: str | Path, sample_rate: int) -> list[Track]:
         root = path.resolve()
         tracks = _from_files(scan_audio(path).files, root, sample_rate)
     if not tracks:
-        raise AudioReadError(f"no audio files found in {path}", hint=f"supported: .wav .flac .ogg .mp3 .aiff")
+        raise AudioReadError(
+            f"no audio files found in {path}", hint="supported: .wav .flac .ogg .mp3 .aiff"
+        )
     return tracks
