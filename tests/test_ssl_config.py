@@ -1,0 +1,101 @@
+"""Pretrain config and CLI: bad keys/values named; a real cache -> pretrain -> export round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import tone, write_audio
+
+from audioclr.cli import main
+from audioclr.config import load_config, resolve_config_path
+from audioclr.errors import CheckpointError, ConfigError
+from audioclr.ssl.config import PretrainConfig
+from audioclr.ssl.export import load_encoder
+from audioclr.ssl.module import PretrainModule
+
+
+@pytest.mark.parametrize("override, key", [
+    ("trainer.bogus=1", "trainer.bogus"),
+    ("trainer.batch_size=1", "trainer.batch_size"),
+    ("optim.name=sgd", "optim.name"),
+    ("method=byol", "method"),
+    ("simclr.temperature=0", "simclr.temperature"),
+    ("trainer.devices=two", "trainer.devices"),
+    ("augment.gain.p=2", "augment.gain.p"),
+    ("trainer.max_steps=abc", "trainer.max_steps"),
+])
+def test_bad_keys_and_values_are_named(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(PretrainConfig, resolve_config_path("simclr_melcnn", "pretrain"), [override])
+
+
+def test_bad_encoder_name_and_kwargs_are_named():
+    cfg = load_config(PretrainConfig, None, ["model.encoder=resnet"])
+    with pytest.raises(ConfigError) as err:
+        PretrainModule(cfg, 22050)
+    assert "melcnn" in err.value.hint
+    cfg = load_config(PretrainConfig, None, ["model.encoder_kwargs.widthz=[4]"])
+    with pytest.raises(ConfigError, match="widthz"):
+        PretrainModule(cfg, 22050)
+
+
+@pytest.mark.parametrize("name, encoder, dim", [
+    ("simclr_melcnn", "melcnn", 256), ("simclr_samplecnn", "samplecnn", 512),
+    ("cpc_melcnn", "melcnn", 256)])
+def test_shipped_configs_build(name, encoder, dim):
+    cfg = load_config(PretrainConfig, resolve_config_path(name, "pretrain"), ["data.cache=x"])
+    module = PretrainModule(cfg, 22050)
+    assert cfg.model.encoder == encoder and module.encoder.output_dim == dim
+    if name == "simclr_samplecnn":  # CLMR: batch 48, tau 0.5, 512 -> 512 -> 64, 59049 samples
+        assert (cfg.trainer.batch_size, cfg.simclr.temperature) == (48, 0.5)
+        assert module.projection(torch.zeros(2, 512)).shape == (2, 64)
+        assert module.encoder.input_samples == 59049
+
+
+def test_cli_pretrain_on_a_real_cache_then_export(tmp_path, capsys):
+    from audioclr.data.prepare import prepare_cache
+
+    sr = 8000
+    for i, f in enumerate([220.0, 330.0, 440.0, 660.0, 880.0, 990.0]):
+        write_audio(tmp_path / "audio" / f"t{i}.wav", tone(f, sr, 1.5), sr)
+    prepare_cache(tmp_path / "audio", tmp_path / "cache", sample_rate=sr, workers=1,
+                  progress=False)
+    run = tmp_path / "run"
+    args = ["pretrain", "--config", "simclr_melcnn", f"data.cache={tmp_path / 'cache'}",
+            f"run.dir={run}", "data.num_workers=0", "trainer.max_steps=2",
+            "trainer.batch_size=4", "trainer.progress=false", "augment.pitch.p=0",
+            "augment.reverb.p=0", "model.encoder_kwargs.widths=[4,8]",
+            "model.encoder_kwargs.n_mels=16", "model.encoder_kwargs.input_samples=4000",
+            "model.encoder_kwargs.n_fft=256", "model.encoder_kwargs.hop_length=128"]
+    assert main(args) == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["data"]["cache"] == str(tmp_path / "cache") and saved["trainer"]["max_steps"] == 2
+    assert main(["export", str(run), str(tmp_path / "enc.pt")]) == 0
+    loaded = load_encoder(tmp_path / "enc.pt")
+    assert loaded.sample_rate == sr and loaded.input_samples == 4000
+    raw = torch.load(tmp_path / "enc.pt", weights_only=True)
+    assert raw["encoder"] == "melcnn" and raw["encoder_kwargs"]["widths"] == [4, 8]
+    with torch.no_grad():
+        emb = loaded.encoder(torch.from_numpy(tone(440.0, sr, 1.0))[None])
+    assert emb.shape == (1, 8) and np.isfinite(emb.numpy()).all()
+    # a second run into the same folder without --resume is refused with the reason
+    assert main(args) == 2
+    assert "already holds a checkpoint" in capsys.readouterr().err
+    # a missing cache is named
+    assert main(["pretrain", "data.cache=" + str(tmp_path / "missing")]) == 2
+    assert "missing" in capsys.readouterr().err
+
+
+def test_cli_errors_name_the_key_and_file(tmp_path, capsys):
+    assert main(["pretrain", "--config", "simclr_melcnn", "trainer.bogus=3"]) == 2
+    assert "trainer.bogus" in capsys.readouterr().err
+    assert main(["pretrain", "--config", "simclr_melcnn"]) == 2
+    assert "data.cache" in capsys.readouterr().err
+    assert main(["pretrain", "--config", "nosuch"]) == 2
+    assert "simclr_samplecnn" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "norun"), str(tmp_path / "e.pt")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    with pytest.raises(CheckpointError):
+        load_encoder(tmp_path / "e.pt")
