@@ -6,7 +6,7 @@ import faiss
 import numpy as np
 import pytest
 
-from audioclr.errors import LabelError
+from audioclr.errors import LabelError, RetrievalError
 from audioclr.evaluate.index import TrackIndex
 from audioclr.evaluate.retrieval import (
     Judge,
@@ -107,3 +107,18 @@ def test_csv_errors_name_file_and_row(tmp_path) -> None:
         read_segments(bad)
     with pytest.raises(LabelError, match="not found"):
         read_labels(tmp_path / "missing.csv")
+
+
+def test_labels_csv_paths_are_matched_to_track_ids_by_suffix(tmp_path) -> None:
+    csv = tmp_path / "labels.csv"  # the project's labels CSV: paths relative to the CSV's folder
+    csv.write_text(
+        "path,label\naudio/bell/b0.wav,bell\naudio/bell/b1.wav,bell\naudio/horn/h0.wav,horn\n"
+    )
+    names = ["bell/b0.wav", "bell/b1.wav", "horn/h0.wav"]
+    tix = TrackIndex.build(EmbeddingSet(at_angles([0, 10, 5]), names, names, {}))
+    report = evaluate_retrieval(tix, Judge(labels=read_labels(csv)), k=1)
+    # b0 -> h0 (5 deg, miss), b1 -> h0 (5 deg, miss), h0 -> b0 (5 deg; h0 has no relevant track)
+    assert report["queries"] == 3 and report["queries_without_relevant"] == 1
+    assert report["precision@1"] == 0.0
+    with pytest.raises(RetrievalError, match="no index track has a label"):
+        evaluate_retrieval(tix, Judge(labels={"other/x.wav": "a"}), k=1)

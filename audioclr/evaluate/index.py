@@ -118,17 +118,17 @@ class TrackIndex:
 
     def remove(self, track_ids: list[str]) -> int:
         """Remove tracks by track id (unknown ids are errors); returns how many were removed."""
-        ids = np.array([self.table.id_of(t) for t in track_ids], dtype=np.int64)
+        ids = np.unique(np.array([self.table.id_of(t) for t in track_ids], dtype=np.int64))
         if isinstance(fh.inner_index(self.index), faiss.IndexFlat):
             self.index.remove_ids(ids)
         elif fh.stores_exact(self.index):
             xb, all_ids = fh.reconstruct_all(self.index)
             keep = ~np.isin(all_ids, ids)
-            self.index.reset()
-            for start in range(0, int(keep.sum()), ADD_CHUNK):
-                self.index.add_with_ids(
-                    xb[keep][start : start + ADD_CHUNK], all_ids[keep][start : start + ADD_CHUNK]
-                )
+            xb, all_ids = xb[keep], all_ids[keep]
+            self.index.reset()  # keeps the trained quantizers: no retraining
+            for start in range(0, len(xb), ADD_CHUNK):
+                stop = start + ADD_CHUNK
+                self.index.add_with_ids(xb[start:stop], all_ids[start:stop])
         else:
             raise RetrievalError(
                 f"index type {self.table.factory!r} keeps no exact vectors to remove tracks",

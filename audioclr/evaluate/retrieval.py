@@ -19,6 +19,7 @@ import csv
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import faiss
 import numpy as np
@@ -26,6 +27,8 @@ import numpy as np
 from audioclr.errors import LabelError, RetrievalError
 from audioclr.evaluate import faisshelpers as fh
 from audioclr.evaluate.index import TrackIndex
+
+V = TypeVar("V")
 
 
 def precision_at_k(rel: np.ndarray) -> float:
@@ -87,12 +90,41 @@ def read_segments(path: str | Path) -> dict[str, Segment]:
         raise LabelError(f"{path}: start/end must be numbers in seconds ({exc})") from exc
 
 
+def align_keys(table: dict[str, V], track_ids: list[str]) -> dict[str, V]:
+    """Re-key ``table`` by index track ids: exact match, else a unique path-suffix match.
+
+    Lets a labels CSV with paths (``audio/bell/b0.wav``) label tracks ``bell/b0.wav``.
+
+    Example:
+        >>> align_keys({"audio/bell/b0.wav": "bell"}, ["bell/b0.wav"])
+        {'bell/b0.wav': 'bell'}
+    """
+    by_suffix: dict[str, list[str]] = {}
+    for key in table:
+        parts = key.replace("\\", "/").split("/")
+        for i in range(len(parts)):
+            by_suffix.setdefault("/".join(parts[i:]), []).append(key)
+    out = {}
+    for t in track_ids:
+        if t in table:
+            out[t] = table[t]
+        elif len(by_suffix.get(t, [])) == 1:
+            out[t] = table[by_suffix[t][0]]
+    return out
+
+
 @dataclass
 class Judge:
     """Relevance between catalogue tracks, from labels or from segments."""
 
     labels: dict[str, str] | None = None
     segments: dict[str, Segment] | None = None
+
+    def aligned(self, track_ids: list[str]) -> Judge:
+        """This judge with its keys matched to ``track_ids`` (see :func:`align_keys`)."""
+        if self.labels is not None:
+            return Judge(labels=align_keys(self.labels, track_ids))
+        return Judge(segments=align_keys(self.segments or {}, track_ids))
 
     def known(self, t: str) -> bool:
         """Whether ``t`` has a label / segment entry."""
@@ -151,6 +183,7 @@ def evaluate_retrieval(
     """``tix``'s tracks as queries: precision/mAP/recall@k, recall vs exact search, q/s."""
     xb, ids = fh.reconstruct_all(tix.index)
     names = [tix.table.track_of(i) for i in ids]
+    judge = judge.aligned(names)
     rows = [r for r, t in enumerate(names) if judge.known(t)]
     if not rows:
         raise RetrievalError(
