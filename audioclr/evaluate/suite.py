@@ -134,12 +134,26 @@ class _Embedder:
         path = (self.given.meta or {}).get("encoder_path") if self.given else None
         return Path(path) if path and method == "random_init" and Path(path).is_file() else None
 
+    def settings(self, task: TaskConfig) -> tuple[str, float | None]:
+        """Layer and hop: a given embeddings folder's (so baselines match), else the task's."""
+        if self.given is None:
+            return task.layer, self.cfg.hop_seconds
+        meta = self.given.meta
+        hop = meta.get("hop_samples")
+        rate = meta.get("sample_rate")
+        return meta.get("layer", task.layer), (hop / rate if hop and rate else self.cfg.hop_seconds)
+
     def __call__(
         self, method: str, task: TaskConfig, labelled: Any
     ) -> tuple[EmbeddingSet, EmbeddingSet | None]:
         if method == ENCODER and self.given is not None:
             win = self.encoder / "windows"
-            return self.given, load_embeddings(win) if task.windows and win.is_dir() else None
+            if task.windows and not win.is_dir():
+                raise AudioclrError(
+                    f"task {task.name!r} probes windows but {self.encoder} has no windows/",
+                    hint="re-embed with --keep-windows, or drop windows from the task",
+                )
+            return self.given, load_embeddings(win) if task.windows else None
         if method == "mfcc":
             return self._mfcc(task, labelled), None
         path = self.encoder_path(method)
@@ -152,18 +166,16 @@ class _Embedder:
 
         seed = self.cfg.random_init_seed if method == "random_init" else None
         loaded = load_encoder(path, random_init_seed=seed)
+        layer, hop_seconds = self.settings(task)
         dest = (
-            self.out
-            / "emb"
-            / method
-            / f"{task.layer}-{_slug(task.data or task.labels, task.windows)}"
+            self.out / "emb" / method / f"{layer}-{_slug(task.data or task.labels, task.windows)}"
         )
         emb = embed_track_list(
             loaded,
             _tracks(task, labelled, loaded.sample_rate),
             dest,
-            task.layer,
-            self.cfg.hop_seconds,
+            layer,
+            hop_seconds,
             self.cfg.batch_size,
             task.windows,
             self.cfg.device,
