@@ -45,7 +45,8 @@ class ToyPairs(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, i])
         x = self.tracks[i]
         a, b = rng.integers(0, len(x) - self.crop, 2)
-        va, vb = torch.from_numpy(x[a : a + self.crop].copy()), torch.from_numpy(x[b : b + self.crop].copy())
+        va = torch.from_numpy(x[a : a + self.crop].copy())
+        vb = torch.from_numpy(x[b : b + self.crop].copy())
         if self.nan:
             va[0] = float("nan")
         return va, vb, i
@@ -83,7 +84,7 @@ def tiny_cfg(tmp_path, *extra: str, method: str = "simclr") -> PretrainConfig:
 def test_simclr_lowers_loss_and_lifts_positive_accuracy(tmp_path):
     rec = Record()
     run = pretrain(tiny_cfg(tmp_path), dataset=ToyPairs(), sample_rate=SR, callbacks=[rec])
-    steps, losses, accs = map(np.array, zip(*rec.rows))
+    steps, losses, accs = map(np.array, zip(*rec.rows, strict=True))
     assert list(steps) == list(range(1, 41))
     chance = 1 / (2 * 16 - 1)
     assert losses[-8:].mean() < 0.7 * losses[:4].mean()
@@ -96,7 +97,7 @@ def test_cpc_lowers_loss(tmp_path):
     rec = Record()
     pretrain(tiny_cfg(tmp_path, "trainer.max_steps=25", "trainer.batch_size=8", method="cpc"),
              dataset=ToyPairs(), sample_rate=SR, callbacks=[rec])
-    _, losses, _ = map(np.array, zip(*rec.rows))
+    _, losses, _ = map(np.array, zip(*rec.rows, strict=True))
     # 2 * 8 clips x 8 latent steps: an untrained InfoNCE sits near log(128)
     assert losses[:3].mean() == pytest.approx(math.log(16 * 8), abs=1.0)
     assert losses[-5:].mean() < losses[:3].mean() - 0.5
@@ -113,7 +114,7 @@ def test_kill_and_resume_equals_uninterrupted_run(tmp_path):
     ckpt_a = torch.load(tmp_path / "a/run/checkpoints/step-00000003.ckpt", weights_only=True)
     assert ckpt_b["global_step"] == 3
     for sa, sb in zip(ckpt_a["optimizer_states"][0]["state"].values(),
-                      ckpt_b["optimizer_states"][0]["state"].values()):
+                      ckpt_b["optimizer_states"][0]["state"].values(), strict=True):
         assert torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"])
     with pytest.raises(ConfigError, match="already holds a checkpoint"):
         pretrain(cfg_b, dataset=ToyPairs(), sample_rate=SR)

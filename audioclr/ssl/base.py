@@ -74,26 +74,19 @@ class Encoder(nn.Module):
         ``front_transform`` (training only) edits the front-end output before the body, e.g.
         SpecAugment on melcnn's ``(batch, mels, frames)``.
         """
-        self.check_input(x)
-        front = self.frontend(x)
-        if front_transform is not None:
-            front = front_transform(front)
-        out = front
-        for _, out in self._layers(front):
-            pass
-        return out
+        *_, (_, embedding) = self._layers(self._front(x, front_transform))
+        return embedding
 
     def frames(self, x: Tensor, front_transform: FrontTransform | None = None) -> Tensor:
         """Frame latents before time pooling: ``(batch, frame_dim, frames)`` (used by CPC)."""
+        layers = self._layers(self._front(x, front_transform))
+        last_map = next(out for name, out in layers if name == self.layer_names[-2])
+        return self._to_frames(last_map)
+
+    def _front(self, x: Tensor, front_transform: FrontTransform | None) -> Tensor:
         self.check_input(x)
         front = self.frontend(x)
-        if front_transform is not None:
-            front = front_transform(front)
-        out = front
-        for name, out in self._layers(front):
-            if name == self.layer_names[-2]:
-                break
-        return self._to_frames(out)
+        return front if front_transform is None else front_transform(front)
 
     def _layers(self, front: Tensor) -> Iterator[tuple[str, Tensor]]:  # pragma: no cover
         """Yield ``(name, output)`` for every layer, given the front-end output."""
@@ -116,7 +109,8 @@ def ints(key: str, value: Any, minimum: int = 1) -> list[int]:
     try:
         out = [int(v) for v in value]
     except (TypeError, ValueError):
-        raise ConfigError(f"encoder key '{key}' must be a list of integers, got {value!r}") from None
+        raise ConfigError(f"encoder key '{key}' must be a list of integers, "
+                          f"got {value!r}") from None
     if not out or any(v < minimum for v in out) or any(int(v) != v for v in value):
         raise ConfigError(f"encoder key '{key}' must be a non-empty list of ints >= {minimum}, "
                           f"got {list(value)!r}")

@@ -19,7 +19,7 @@ from audioclr.ssl.checkpoint import LAST
 
 
 class StepCheckpoint(pl.Callback):
-    """Save ``step-N.ckpt`` every ``every`` steps, and ``last.ckpt`` with each save and at the end."""
+    """``step-N.ckpt`` every ``every`` steps; ``last.ckpt`` with each of them and at the end."""
 
     def __init__(self, dirpath: str | Path, every: int) -> None:
         self.dirpath, self.every = Path(dirpath), every

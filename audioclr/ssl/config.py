@@ -73,7 +73,8 @@ class SimCLRConfig:
     def __post_init__(self) -> None:
         require(self.projection_hidden > 0, "simclr.projection_hidden", self.projection_hidden,
                 "must be > 0")
-        require(self.projection_dim > 0, "simclr.projection_dim", self.projection_dim, "must be > 0")
+        require(self.projection_dim > 0, "simclr.projection_dim", self.projection_dim,
+                "must be > 0")
         require(self.temperature > 0, "simclr.temperature", self.temperature, "must be > 0")
         require(self.memory_bank_size >= 0, "simclr.memory_bank_size", self.memory_bank_size,
                 "must be >= 0")
@@ -147,7 +148,8 @@ class TrainerConfig:
         require(self.checkpoint_every >= 1, "trainer.checkpoint_every", self.checkpoint_every,
                 "must be >= 1")
         require(self.log_every >= 1, "trainer.log_every", self.log_every, "must be >= 1")
-        require(self.max_bad_steps >= 1, "trainer.max_bad_steps", self.max_bad_steps, "must be >= 1")
+        require(self.max_bad_steps >= 1, "trainer.max_bad_steps", self.max_bad_steps,
+                "must be >= 1")
         d = self.devices
         ok = d == "auto" or all(p.strip().isdigit() for p in d.split(",")) and d.strip() != ""
         require(ok, "trainer.devices", d, "must be 'auto', a count like 2, or ids like '0,1'")

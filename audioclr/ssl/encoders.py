@@ -1,9 +1,7 @@
 """Encoder registry: ``ENCODERS`` (a plain dict) and ``build_encoder``.
 
-| name        | input                    | output | notes                                      |
-|-------------|--------------------------|--------|--------------------------------------------|
-| ``melcnn``    | log-mel (on device) + 2D CNN | 256    | fast default on CPU                        |
-| ``samplecnn`` | raw waveform, SampleCNN  | 512    | CLMR: 59049 samples at 22.05 kHz           |
+- ``melcnn``: log-mel computed on the device + compact 2D CNN, 256-d; the fast CPU default.
+- ``samplecnn``: CLMR's raw-waveform SampleCNN, 512-d; 59049-sample input at 22.05 kHz.
 
 Example:
     >>> enc = build_encoder("samplecnn", 22050)

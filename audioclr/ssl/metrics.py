@@ -34,7 +34,7 @@ def positive_accuracy(z_a: Tensor, z_b: Tensor) -> Tensor:
 
 
 def embedding_std(z: Tensor) -> Tensor:
-    """``(batch, dim)`` -> scalar: mean over dims of the std of normalised ``z``, times sqrt(dim)."""
+    """``(batch, dim)`` -> scalar: mean per-dimension std of normalised ``z``, times sqrt(dim)."""
     z = F.normalize(z.float(), dim=1)
     return z.std(dim=0).mean() * math.sqrt(z.shape[1])
 

@@ -50,7 +50,8 @@ class PretrainModule(pl.LightningModule):
         self.augment = BatchedAugment(cfg.augment, sample_rate)
         masks = cfg.augment.time_mask.p > 0 or cfg.augment.freq_mask.p > 0
         use_spec = m.spec_augment and masks and m.encoder == "melcnn"
-        self.spec_augment = SpecAugment(cfg.augment.time_mask, cfg.augment.freq_mask) if use_spec else None
+        self.spec_augment = (SpecAugment(cfg.augment.time_mask, cfg.augment.freq_mask)
+                             if use_spec else None)
         if cfg.method == "simclr":
             s = cfg.simclr
             self.projection = SimCLRProjectionHead(self.encoder.output_dim, s.projection_hidden,
