@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
-import types
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from conftest import tone, write_audio
 
 from audioclr.config import load_config
 from audioclr.evaluate import chunks
+from audioclr.evaluate.embed import cut_windows, embed_tracks
 from audioclr.evaluate.probe import ProbeConfig
 from audioclr.evaluate.suite import SuiteConfig, TaskConfig, run_suite
 from audioclr.ssl.encoders import build_encoder
-from audioclr.ssl.export import save_encoder
+from audioclr.ssl.export import load_encoder, save_encoder
 
 SR = 8000
 FREQS = {"low": 300.0, "mid": 900.0, "high": 2500.0}
@@ -43,40 +40,6 @@ def _corpus(root: Path, rng: np.random.Generator) -> Path:
     return labels
 
 
-@dataclass
-class _Labelled:  # stand-in for audioclr.data.labels.LabelledSet until the data package has it
-    paths: list
-    labels: list
-    classes: list
-    multilabel: bool
-    splits: list
-
-    def targets(self) -> np.ndarray:
-        return np.array([self.classes.index(x[0]) for x in self.labels])
-
-
-def _stand_in_loader(spec, multilabel=False, seed=0, fractions=(0.7, 0.15, 0.15)):
-    rows = list(csv.DictReader(open(spec)))
-    classes = sorted({r["label"] for r in rows})
-    return _Labelled(
-        [Path(r["path"]) for r in rows],
-        [[r["label"]] for r in rows],
-        classes,
-        False,
-        [r["split"] for r in rows],
-    )
-
-
-@pytest.fixture
-def labels_module(monkeypatch):
-    try:
-        import audioclr.data.labels  # noqa: F401
-    except ImportError:
-        mod = types.ModuleType("audioclr.data.labels")
-        mod.load_labelled_set = _stand_in_loader
-        monkeypatch.setitem(sys.modules, "audioclr.data.labels", mod)
-
-
 def _encoder(tmp_path: Path) -> Path:
     torch.manual_seed(123)  # not the random-init baseline's seed (0)
     enc = build_encoder(
@@ -85,7 +48,7 @@ def _encoder(tmp_path: Path) -> Path:
     return save_encoder(enc.eval(), tmp_path / "enc.pt", {})
 
 
-def test_suite_report_has_every_method_and_a_verdict(tmp_path, rng, labels_module, monkeypatch):
+def test_suite_report_has_every_method_and_a_verdict(tmp_path, rng, monkeypatch):
     labels, enc = _corpus(tmp_path, rng), _encoder(tmp_path)
     task = TaskConfig(
         name="tones",
@@ -129,3 +92,55 @@ def test_suite_report_has_every_method_and_a_verdict(tmp_path, rng, labels_modul
     again = run_suite(cfg, enc, tmp_path / "out")
     assert calls == []  # every method's embeddings were reused from OUT/emb
     assert again["tasks"]["tones"]["results"]["mfcc"] == t["results"]["mfcc"]
+
+
+def _tags_corpus(root: Path, rng: np.random.Generator) -> Path:
+    """Tags: "low" (300 Hz, else 2500 Hz) and "noisy" (loud noise); 1.2 s tracks."""
+    splits = ["train"] * 20 + ["valid"] * 6 + ["test"] * 6
+    lines = ["path,tags,split"]
+    for i, split in enumerate(splits):
+        low, noisy = i % 2 == 0, (i // 2) % 2 == 0
+        x = tone(300.0 if low else 2500.0, SR, 1.2)
+        x = x + rng.normal(0, 0.3 if noisy else 0.01, x.shape)
+        write_audio(root / "audio" / f"{i:02d}.wav", x.astype(np.float32), SR)
+        tags = ";".join(t for t, on in (("low", low), ("noisy", noisy)) if on) or "none"
+        lines.append(f"audio/{i:02d}.wav,{tags},{split}")
+    (root / "tags.csv").write_text("\n".join(lines) + "\n")
+    return root / "tags.csv"
+
+
+def test_multilabel_windows_suite_from_an_embeddings_folder(tmp_path, rng):
+    labels, enc = _tags_corpus(tmp_path, rng), _encoder(tmp_path)
+    loaded = load_encoder(enc)
+    emb_dir = tmp_path / "emb"
+    embed_tracks(
+        loaded,
+        tmp_path / "audio",
+        emb_dir,
+        layer="all",
+        hop_seconds=0.1,
+        keep_windows=True,
+        progress=False,
+        meta={"encoder_path": str(enc)},
+    )
+    task = TaskConfig(name="tags", labels=str(labels), windows=True, heads=["linear"])
+    probe = load_config(ProbeConfig, None, ["max_epochs=15", "weight_decays=[0.0]"])
+    report = run_suite(
+        SuiteConfig(tasks=[task], probe=probe, device="cpu"), emb_dir, tmp_path / "out"
+    )
+    t = report["tasks"]["tags"]
+    assert t["multilabel"] and t["metric"] == "roc_auc" and t["layer"] == "all"
+    assert set(t["results"]) == {"encoder", "random_init", "mfcc"}
+    enc_run = t["results"]["encoder"]["linear"]["1.0"]["runs"][0]
+    mfcc_run = t["results"]["mfcc"]["linear"]["1.0"]["runs"][0]
+    windows_per_track = len(cut_windows(np.zeros(int(1.2 * SR)), 2000, 800, 1))
+    assert (
+        enc_run["train_rows"] == 20 * windows_per_track
+    )  # probed on windows of the 20 train tracks
+    assert (
+        t["results"]["random_init"]["linear"]["1.0"]["runs"][0]["train_rows"]
+        == enc_run["train_rows"]
+    )
+    assert mfcc_run["train_rows"] == 20  # one vector per track
+    assert mfcc_run["roc_auc"] > 0.9  # pitch and noise level are easy for MFCC statistics
+    assert 0.0 <= enc_run["pr_auc"] <= 1.0

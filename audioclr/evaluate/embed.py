@@ -241,10 +241,11 @@ def embed_tracks(
     keep_windows: bool = False,
     device: str = "cpu",
     progress: bool = True,
+    meta: dict[str, Any] | None = None,
 ) -> EmbeddingSet:
     """Embed every track of ``data`` (audio folder, labels CSV, or clip cache) into ``out_dir``."""
     tracks = open_tracks(data, int(loaded.sample_rate))
-    extra = {"data": str(Path(data).resolve())}
+    extra = {"data": str(Path(data).resolve()), **(meta or {})}
     return embed_track_list(
         loaded,
         tracks,

@@ -171,14 +171,15 @@ def probe_once(
     n_classes = len(data.classes)
     if cfg.head == "knn":
         scores = _knn_scores(train, test, n_classes, data.multilabel, cfg.k)
-        return {**score_all(test.y_tracks, scores, data.multilabel), "k": cfg.k}
+        result = score_all(test.y_tracks, scores, data.multilabel)
+        return {**result, "k": cfg.k, "train_rows": len(train.rows)}
     fits = [
         (_fit(train, valid, n_classes, data.multilabel, wd, cfg, seed), wd)
         for wd in cfg.weight_decays
     ]
     (model, _, epochs), wd = max(fits, key=lambda f: f[0][1])
     result = _evaluate(model, test, data.multilabel, torch.device(cfg.device))
-    return {**result, "weight_decay": wd, "epochs": epochs}
+    return {**result, "weight_decay": wd, "epochs": epochs, "train_rows": len(train.rows)}
 
 
 def _summary(values: list[float]) -> dict[str, Any]:

@@ -217,13 +217,13 @@ def run_task(cfg: SuiteConfig, task: TaskConfig, embedder: _Embedder) -> dict[st
             probe_cfg = ProbeConfig(**{**config_to_dict(cfg.probe), "head": head})
             results[method][head] = run_probe(data, probe_cfg, task.fractions, task.seeds)
     splits = {s: int(sum(1 for x in labelled.splits if x == s)) for s in ("train", "valid", "test")}
-    metric = primary_metric(task.multilabel)
+    metric = primary_metric(labelled.multilabel)  # a "tags" header declares multi-label
     return {
-        "multilabel": task.multilabel,
+        "multilabel": labelled.multilabel,
         "metric": metric,
         "classes": list(labelled.classes),
         "tracks": splits,
-        "layer": task.layer,
+        "layer": embedder.settings(task)[0],
         "encoder_ids": ids,
         "results": results,
         "verdict": verdicts(results, metric),
