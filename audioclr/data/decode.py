@@ -27,9 +27,12 @@ def downmix(x: np.ndarray) -> np.ndarray:
         return x.astype(np.float32, copy=False)
     if x.ndim != 2:
         raise ValueError(f"expected (frames,) or (frames, channels), got shape {x.shape}")
-    if x.shape[1] == 1:
-        return np.ascontiguousarray(x[:, 0], dtype=np.float32)
-    return x.mean(axis=1, dtype=np.float32)
+    acc = np.array(x[:, 0], dtype=np.float32)  # column sums: much faster than mean(axis=1) on (frames, 2)
+    for c in range(1, x.shape[1]):
+        acc += x[:, c]
+    if x.shape[1] > 1:
+        acc *= np.float32(1.0 / x.shape[1])
+    return acc
 
 
 def resample(x: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:

@@ -67,7 +67,7 @@ def _colour(x: np.ndarray, rng: np.random.Generator, sr: int) -> np.ndarray:
     n = len(x)
     size = 1 << int(np.ceil(np.log2(n + sr)))
     f = np.maximum(np.fft.rfftfreq(size, 1.0 / sr), 50.0)
-    spec = np.fft.rfft(x, size) * 10 ** (rng.uniform(-3, 3) * np.log2(f / 1000.0) / 20)
+    spec = np.fft.rfft(x, size) * 10 ** (rng.uniform(-2, 2) * np.log2(f / 1000.0) / 20)
     if rng.random() < 0.5:
         rt60 = rng.uniform(0.2, 1.2)
         ir_t = np.arange(int(rt60 * sr)) / sr
@@ -106,7 +106,7 @@ def synth_track(label: str, rng: np.random.Generator, sr: int = SAMPLE_RATE) -> 
         drums = _percussion(rng, n, sr)
         x += drums / (np.sqrt(np.mean(drums**2)) + 1e-12) * 10 ** (-rng.uniform(0, 12) / 20)
     if rng.random() < 0.6:
-        x += _noise(rng, n) * np.sqrt(np.mean(x**2)) * 10 ** (-rng.uniform(5, 30) / 20)
+        x += _noise(rng, n) * np.sqrt(np.mean(x**2)) * 10 ** (-rng.uniform(10, 30) / 20)
     fade = min(n, int(0.02 * sr))
     x[-fade:] *= np.linspace(1.0, 0.0, fade)
     x *= 10 ** (rng.uniform(-32, -20) / 20) / (np.sqrt(np.mean(x**2)) + 1e-12)  # loudness: independent of class
