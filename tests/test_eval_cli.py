@@ -1,0 +1,57 @@
+"""CLI: embed writes what the Python API computes; bad input gives one clear error line."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from conftest import tone, write_audio
+
+from audioclr.cli import main
+from audioclr.evaluate.embed import embed_waveform
+from audioclr.evaluate.store import load_embeddings
+from audioclr.ssl.encoders import build_encoder
+from audioclr.ssl.export import load_encoder, save_encoder
+
+SR = 8000
+
+
+def _encoder(tmp_path):
+    torch.manual_seed(3)
+    enc = build_encoder("melcnn", SR, widths=[8, 16], n_fft=256, hop_length=128, n_mels=16)
+    return save_encoder(enc.eval(), tmp_path / "enc.pt", {})
+
+
+def test_embed_command_matches_api(tmp_path):
+    enc = _encoder(tmp_path)
+    write_audio(tmp_path / "audio" / "a.wav", tone(500, SR, 1.5), SR)
+    write_audio(tmp_path / "audio" / "b.wav", tone(1500, SR, 0.7), SR)
+    argv = ["embed", str(enc), str(tmp_path / "audio"), str(tmp_path / "emb")]
+    assert main(argv + ["--layer", "all", "--hop-seconds", "0.25", "--device", "cpu"]) == 0
+    emb = load_embeddings(tmp_path / "emb")
+    loaded = load_encoder(enc)
+    assert emb.ids == ["a.wav", "b.wav"] and emb.dim == 24
+    assert emb.meta["encoder_id"] == loaded.encoder_id and emb.meta["hop_samples"] == 2000
+    x = tone(500, SR, 1.5)
+    expect = embed_waveform(loaded, x, layer="all", hop_samples=2000)
+    np.testing.assert_allclose(emb.vectors[0], expect, rtol=1e-3, atol=1e-3)  # 16-bit file
+
+
+def test_bad_layer_and_bad_suite_key_are_one_line_errors(tmp_path, capsys):
+    enc = _encoder(tmp_path)
+    write_audio(tmp_path / "audio" / "a.wav", tone(500, SR, 0.5), SR)
+    assert (
+        main(["embed", str(enc), str(tmp_path / "audio"), str(tmp_path / "e"), "--layer", "x"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "unknown layer 'x'" in err and "block1" in err
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("tasks:\n  - {name: t, labels: l.csv, fractions: [0.5]}\nheadz: [linear]\n")
+    assert (
+        main(["probe-suite", str(suite), "--encoder", str(enc), "--out", str(tmp_path / "o")]) == 2
+    )
+    assert "headz" in capsys.readouterr().err
+    suite.write_text("tasks:\n  - {name: t, labels: l.csv, fractions: [1.5]}\n")
+    assert (
+        main(["probe-suite", str(suite), "--encoder", str(enc), "--out", str(tmp_path / "o")]) == 2
+    )
+    assert "fractions" in capsys.readouterr().err
