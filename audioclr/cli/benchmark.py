@@ -1,9 +1,49 @@
-"""CLI command for the real-recording benchmark suite (placeholder until it lands)."""
+"""CLI command ``benchmark``: the real-recording suite in one command (parsing and dispatch only).
+
+Example:
+    $ audioclr benchmark benchmarks/suite.yaml --out bench_out pretrain.minutes=1
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this area's subcommands to ``sub``."""
+    """Add ``benchmark`` to ``sub``."""
+    p = sub.add_parser(
+        "benchmark", help="real-recording suite: pretrain, probes vs baselines, retrieval, report",
+        description="Prepare the music pool, pretrain within a budget, export, probe every task "
+        "(SSL vs random-init vs MFCC, label fractions, seeds) and run same-track retrieval; "
+        "writes OUT/report.json, report.md, report.png. Finished stages are skipped on rerun. "
+        "Data sets: data_root, else $AUDIOCLR_DATA, else ~/.cache/audioclr-data "
+        "(build them with benchmarks/datasets/build_all.py).")
+    p.add_argument("config", help="suite YAML, e.g. benchmarks/suite.yaml")
+    p.add_argument("--out", default="bench_out", help="output folder (default bench_out)")
+    p.add_argument("overrides", nargs=argparse.REMAINDER, metavar="KEY=VALUE",
+                   help="dotted overrides, e.g. pretrain.minutes=1 probe.seeds=[0]")
+    p.set_defaults(func=run_benchmark_cmd)
+
+
+def split_rest(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """``--out`` and the overrides from the words after the config (in any order)."""
+    rest = argparse.ArgumentParser(prog="audioclr benchmark CONFIG", add_help=False)
+    rest.add_argument("--out", default=args.out)
+    rest.add_argument("overrides", nargs="*")
+    parsed = rest.parse_intermixed_args(args.overrides)
+    return parsed.out, parsed.overrides
+
+
+def run_benchmark_cmd(args: argparse.Namespace) -> int:
+    from audioclr.config import load_config
+    from audioclr.journey.bench_config import BenchmarkConfig
+    from audioclr.journey.benchmark import run_benchmark
+
+    out, overrides = split_rest(args)
+    cfg = load_config(BenchmarkConfig, args.config, overrides)
+    command = "audioclr " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    run_benchmark(cfg, out, command=command)
+    print(f"report: {out}/report.md")
+    return 0

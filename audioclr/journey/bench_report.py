@@ -1,0 +1,166 @@
+"""The benchmark report: ``report.json`` (every number), ``report.md`` (tables), ``report.png``.
+
+A report dict is ``{"meta": {...}, "stages": {stage: {"wall_s", ...}}, "pretrain": {...},
+"probe": <run_suite report>, "retrieval": <retrieval_benchmark result>}``. The markdown shows,
+per task and head, SSL vs random-init vs MFCC (mean ± std of the primary metric) at each label
+fraction, and precision@k / mAP@k per method for same-track retrieval.
+
+Example:
+    >>> write_benchmark_report(report, "out/")   # out/report.json, out/report.md, out/report.png
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+NAMES = {"encoder": "SSL", "random_init": "random-init", "mfcc": "MFCC"}
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git_commit(repo: Path) -> str:
+    """``HEAD`` of ``repo`` (plus ``-dirty`` when tracked files changed), or ``unknown``."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                              check=True, timeout=10).stdout.strip()
+    try:
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        return git("rev-parse", "HEAD") + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine_meta(command: str) -> dict[str, Any]:
+    """Date, machine (cores, CPU model, GPU), the command and the git commit."""
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "host": platform.node(), "cores": os.cpu_count(), "cpu": cpu_model(), "gpu": gpu,
+            "torch": torch.__version__, "command": command,
+            "git_commit": git_commit(Path(__file__).resolve().parents[2])}
+
+
+def cell(r: dict[str, Any] | None) -> str:
+    """``mean ± std`` with three decimals (``-`` when absent)."""
+    return "-" if r is None else f"{r['mean']:.3f} ± {r['std']:.3f}"
+
+
+def _fractions(results: dict[str, Any]) -> list[str]:
+    return sorted({f for by_head in results.values() for r in by_head.values() for f in r}, key=float)
+
+
+def task_table(name: str, task: dict[str, Any]) -> list[str]:
+    """Markdown lines: per head, one row per label fraction, one column per method."""
+    metric, results = task["metric"], task["results"]
+    methods = list(results)
+    heads = sorted({h for by_head in results.values() for h in by_head})
+    lines = [f"### {name} ({metric}; tracks {task.get('tracks')})", ""]
+    for head in heads:
+        lines += [f"| {head} probe, fraction of labels | "
+                  + " | ".join(NAMES.get(m, m) for m in methods) + " | SSL beats both |",
+                  "|---|" + "---|" * (len(methods) + 1)]
+        for f in _fractions(results):
+            cells = [cell(results[m].get(head, {}).get(f, {}).get(metric)) for m in methods]
+            v = task.get("verdict", {}).get(head, {}).get(f)
+            mark = "-" if v is None else ("yes" if v["beats_baselines"] else "**no**")
+            lines.append(f"| {float(f):g} | " + " | ".join(cells) + f" | {mark} |")
+        lines.append("")
+    return lines
+
+
+def retrieval_table(ret: dict[str, Any]) -> list[str]:
+    """Markdown lines: precision@k for each k and mAP@max(k), one row per method."""
+    ks = sorted({int(k) for r in ret["results"].values() for k in r})
+    kmax = str(max(ks))
+    lines = [f"### same-track retrieval ({ret['segments']} segments of {ret['tracks']} tracks, "
+             f"index {ret['factory']}, cosine)", "",
+             "| method | " + " | ".join(f"precision@{k}" for k in ks) + f" | mAP@{kmax} |",
+             "|---|" + "---|" * (len(ks) + 1)]
+    for method, by_k in ret["results"].items():
+        cells = [f"{by_k[str(k)][f'precision@{k}']:.3f}" for k in ks]
+        lines.append(f"| {NAMES.get(method, method)} | " + " | ".join(cells)
+                     + f" | {by_k[kmax][f'map@{kmax}']:.3f} |")
+    return lines + [""]
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """The whole report as markdown."""
+    m, p = report["meta"], report["pretrain"]
+    lines = ["# audioclr benchmark on real recordings", "",
+             f"- date: {m['date']}", f"- machine: {m['cores']} cores, {m['cpu']}"
+             + (f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU") + f", torch {m['torch']}",
+             f"- command: `{m['command']}`", f"- git commit: {m['git_commit']}",
+             f"- pretraining: `{p['config']}` on {p['pool_tracks']} tracks, {p['steps']} steps in "
+             f"{p['minutes']:.1f} min (budget {p['budget_minutes']:g} min, max_steps "
+             f"{p['max_steps']}), encoder id {p['encoder_id']}",
+             "- stage wall times: " + ", ".join(f"{k} {v['wall_s']:.0f} s"
+                                                for k, v in report["stages"].items()), "",
+             "## Linear probes: SSL vs random-init vs MFCC (mean ± std over seeds)", ""]
+    for name, task in report["probe"]["tasks"].items():
+        lines += task_table(name, task)
+    lines += ["## Same-track retrieval", ""] + retrieval_table(report["retrieval"])
+    return "\n".join(lines)
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    """One panel per task (fraction vs metric per method, first head) and one of precision@k."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = report["probe"]["tasks"]
+    fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(4.5 * (len(tasks) + 1), 4), squeeze=False)
+    for ax, (name, task) in zip(axes[0], tasks.items(), strict=False):
+        for method, by_head in task["results"].items():
+            head = sorted(by_head)[0]
+            fr = sorted(by_head[head], key=float)
+            mean = [by_head[head][f][task["metric"]]["mean"] for f in fr]
+            std = [by_head[head][f][task["metric"]]["std"] for f in fr]
+            ax.errorbar([float(f) for f in fr], mean, yerr=std, marker="o", capsize=3,
+                        label=f"{NAMES.get(method, method)} ({head})")
+        ax.set_xscale("log")
+        ax.set(title=name, xlabel="fraction of training labels", ylabel=task["metric"])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    ax = axes[0][-1]
+    for method, by_k in report["retrieval"]["results"].items():
+        ks = sorted(int(k) for k in by_k)
+        ax.plot(ks, [by_k[str(k)][f"precision@{k}"] for k in ks], marker="o",
+                label=NAMES.get(method, method))
+    ax.set(title="same-track retrieval", xlabel="k", ylabel="precision@k")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def write_benchmark_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write report.json, report.md and report.png under ``out_dir`` (atomically)."""
+    out = Path(out_dir)
+    paths = {"json": out / "report.json", "md": out / "report.md", "png": out / "report.png"}
+    for key, text in (("json", json.dumps(report, indent=1)), ("md", to_markdown(report))):
+        tmp = paths[key].with_name(f".{paths[key].name}.tmp{os.getpid()}")
+        tmp.write_text(text)
+        tmp.replace(paths[key])
+    plot(report, paths["png"])
+    return paths

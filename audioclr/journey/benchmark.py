@@ -1,0 +1,167 @@
+"""``audioclr benchmark``: the real-recording suite, stage by stage, resumable, one report.
+
+Stages (each writes under ``OUT`` and is recorded in ``OUT/stages.json`` when done, so a rerun
+skips it; an interrupted stage resumes through its own mechanism: prepare and embeddings by
+chunks, pretraining from ``run/checkpoints/last.ckpt``):
+
+1. ``prepare``: the music pool -> clip cache ``OUT/cache``
+2. ``pretrain``: ``pretrain.config`` on the cache within ``pretrain.minutes`` -> ``OUT/run``
+3. ``export``: -> ``OUT/encoder.pt``
+4. ``probe``: the probe suite on every task (SSL, random-init, MFCC) -> ``OUT/probe``
+5. ``retrieval``: same-track retrieval on the music segments -> ``OUT/retrieval``
+6. report: ``OUT/report.json``, ``report.md``, ``report.png``
+
+Example:
+    >>> cfg = load_config(BenchmarkConfig, "benchmarks/suite.yaml", ["pretrain.minutes=1"])
+    >>> report = run_benchmark(cfg, "bench_out/", command="audioclr benchmark ...")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from audioclr.config import config_to_dict
+from audioclr.errors import ConfigError
+from audioclr.journey.bench_config import BenchmarkConfig, check_datasets
+
+STAGES_FILE = "stages.json"
+
+
+class Stages:
+    """``OUT/stages.json``: the config of the run and, per finished stage, its info and wall time."""
+
+    def __init__(self, out: Path, cfg: BenchmarkConfig, log: Callable[[str], None] = print) -> None:
+        self.path, self.log = out / STAGES_FILE, log
+        conf = json.loads(json.dumps(config_to_dict(cfg)))
+        self.data: dict[str, Any] = {"config": conf, "stages": {}}
+        if self.path.is_file():
+            stored = json.loads(self.path.read_text())
+            if stored.get("config") != conf:
+                raise ConfigError(f"{out} holds a benchmark run with another config",
+                                  hint="rerun with the same config and overrides, or use a new --out")
+            self.data = stored
+
+    def run(self, name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run stage ``name`` unless recorded as done; returns its info (with ``wall_s``)."""
+        done = self.data["stages"].get(name)
+        if done is not None:
+            self.log(f"[{name}] done in an earlier run ({done['wall_s']:.0f} s): skipped")
+            return done
+        self.log(f"[{name}] ...")
+        t0 = time.perf_counter()
+        info = {**fn(), "wall_s": time.perf_counter() - t0}
+        self.data["stages"][name] = info
+        tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(self.data, indent=1))
+        tmp.replace(self.path)
+        self.log(f"[{name}] done in {info['wall_s']:.1f} s")
+        return info
+
+
+def _prepare(cfg: BenchmarkConfig, pool: Path, out: Path) -> dict[str, Any]:
+    from audioclr.data.cache import ClipCache
+    from audioclr.data.prepare import prepare_cache
+
+    s = prepare_cache(pool, out / "cache", sample_rate=cfg.sample_rate)
+    cache = ClipCache(out / "cache")
+    seconds = sum(t.num_samples for t in cache.tracks) / cache.sample_rate
+    return {"tracks": len(cache), "hours": seconds / 3600, "rejects": [list(r) for r in s.rejects]}
+
+
+def pretrain_config(cfg: BenchmarkConfig, out: Path) -> Any:
+    """The pretraining config: ``pretrain.config`` + ``pretrain.overrides`` + cache, run dir, budget."""
+    from audioclr.config import load_config, resolve_config_path
+    from audioclr.ssl.config import PretrainConfig
+
+    p = cfg.pretrain
+    ours = [f"data.cache={out / 'cache'}", f"run.dir={out / 'run'}",
+            f"trainer.max_minutes={p.minutes}", f"trainer.max_steps={p.max_steps}"]
+    return load_config(PretrainConfig, resolve_config_path(p.config, "pretrain"),
+                       [*p.overrides, *ours])
+
+
+def _pretrain(cfg: BenchmarkConfig, out: Path) -> dict[str, Any]:
+    from audioclr.ssl.checkpoint import LAST, checkpoint_dir
+    from audioclr.ssl.io import safe_torch_load
+    from audioclr.ssl.train import pretrain
+
+    pcfg = pretrain_config(cfg, out)
+    last = checkpoint_dir(pcfg.run_dir) / LAST
+    t0 = time.perf_counter()
+    pretrain(pcfg, resume=last.is_file())
+    steps = int(safe_torch_load(last, "checkpoint")["global_step"])
+    return {"steps": steps, "minutes": (time.perf_counter() - t0) / 60,
+            "batch_size": pcfg.trainer.batch_size, "method": pcfg.method,
+            "encoder": pcfg.model.encoder}
+
+
+def _export(out: Path) -> dict[str, Any]:
+    from audioclr.ssl.export import export_encoder, load_encoder
+
+    path = export_encoder(out / "run", out / "encoder.pt")
+    return {"path": str(path), "encoder_id": load_encoder(path).encoder_id}
+
+
+def suite_config(cfg: BenchmarkConfig, paths: dict[str, Path]) -> Any:
+    """The probe-suite config of the benchmark's tasks (labels made absolute)."""
+    from audioclr.evaluate.suite import SuiteConfig, TaskConfig
+
+    p = cfg.probe
+    tasks = [TaskConfig(name=t.name, labels=str(paths[f"task:{t.name}"]), fractions=list(p.fractions),
+                        seeds=list(p.seeds), heads=list(t.heads)) for t in p.tasks]
+    return SuiteConfig(tasks=tasks, methods=list(p.methods), probe=p.probe,
+                       hop_seconds=p.hop_seconds, batch_size=p.batch_size, device=cfg.device,
+                       random_init_seed=cfg.random_init_seed)
+
+
+def _probe(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> dict[str, Any]:
+    from audioclr.evaluate.suite import run_suite
+
+    run_suite(suite_config(cfg, paths), out / "encoder.pt", out / "probe")
+    return {"report": str(out / "probe" / "report.json")}
+
+
+def _retrieval(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> dict[str, Any]:
+    from audioclr.journey.bench_retrieval import retrieval_benchmark
+
+    res = retrieval_benchmark(paths["retrieval"], out / "encoder.pt", out / "retrieval",
+                              list(cfg.probe.methods), list(cfg.retrieval.k), cfg.sample_rate,
+                              cfg.random_init_seed, cfg.device, cfg.retrieval.factory)
+    path = out / "retrieval" / "retrieval.json"
+    path.write_text(json.dumps(res, indent=1))
+    return {"report": str(path)}
+
+
+def run_benchmark(cfg: BenchmarkConfig, out_dir: str | Path, command: str = "",
+                  log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) every stage of the suite; writes and returns the combined report."""
+    from audioclr.journey.bench_report import machine_meta, write_benchmark_report
+
+    paths = check_datasets(cfg)
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    stages = Stages(out, cfg, log)
+    prep = stages.run("prepare", lambda: _prepare(cfg, paths["pool"], out))
+    pre = stages.run("pretrain", lambda: _pretrain(cfg, out))
+    exp = stages.run("export", lambda: _export(out))
+    probe = stages.run("probe", lambda: _probe(cfg, paths, out))
+    ret = stages.run("retrieval", lambda: _retrieval(cfg, paths, out))
+    report = {
+        "meta": {**machine_meta(command), "data_root": str(cfg.root)},
+        "config": stages.data["config"],
+        "stages": stages.data["stages"],
+        "pretrain": {"config": cfg.pretrain.config, "budget_minutes": cfg.pretrain.minutes,
+                     "max_steps": cfg.pretrain.max_steps, "pool_tracks": prep["tracks"],
+                     "pool_hours": prep["hours"], "steps": pre["steps"], "minutes": pre["minutes"],
+                     "batch_size": pre["batch_size"], "encoder_id": exp["encoder_id"]},
+        "probe": json.loads(Path(probe["report"]).read_text()),
+        "retrieval": json.loads(Path(ret["report"]).read_text()),
+    }
+    files = write_benchmark_report(report, out)
+    log(f"[report] wrote {files['md']}, {files['json']}, {files['png']}")
+    return report

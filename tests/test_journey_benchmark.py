@@ -1,0 +1,173 @@
+"""The benchmark runner end to end on a tiny synthetic suite; missing data; the real data sets."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import tone, write_audio
+
+from audioclr.cli import main
+from audioclr.config import load_config
+from audioclr.errors import AudioReadError, ConfigError
+from audioclr.journey.bench_config import BenchmarkConfig, check_datasets
+from audioclr.journey.benchmark import run_benchmark
+
+SR = 8000
+OFF = ["polarity", "filter", "delay", "pitch", "reverb", "background", "time_mask", "freq_mask"]
+REAL_SUITE = Path(__file__).resolve().parents[1] / "benchmarks" / "suite.yaml"
+
+
+def _labels_csv(path: Path, rows: list[tuple[str, str, str | None]]) -> Path:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "label", "split"] if rows[0][2] else ["path", "label"])
+        for p, label, split in rows:
+            w.writerow([p, label] + ([split] if split else []))
+    return path
+
+
+def _noisy_tone(freq: float, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    x = tone(freq * (1 + 0.03 * rng.standard_normal()), SR, seconds, 0.4)
+    return (x + rng.normal(0, 0.05, x.size)).astype(np.float32)
+
+
+def make_data(root: Path, rng: np.random.Generator) -> Path:
+    """A pool of 6 tracks, two labelled tasks (tones; tone vs noise) and 4 x 3 segments."""
+    for i, f in enumerate([220, 330, 440, 660, 880, 1320]):
+        write_audio(root / "pool" / f"t{i}.wav", _noisy_tone(f, 2.0, rng), SR)
+    splits = ["train"] * 4 + ["valid"] * 2 + ["test"] * 2
+    rows = []
+    for name, f in {"low": 300.0, "mid": 900.0, "high": 2500.0}.items():
+        for i, s in enumerate(splits):
+            write_audio(root / "tones" / name / f"{i}.wav", _noisy_tone(f, 0.5, rng), SR)
+            rows.append((f"{name}/{i}.wav", name, s))
+    _labels_csv(root / "tones" / "labels.csv", rows)
+    rows = []
+    for i, s in enumerate(splits):
+        write_audio(root / "kind" / f"tone{i}.wav", _noisy_tone(500, 0.5, rng), SR)
+        write_audio(root / "kind" / f"noise{i}.wav", rng.normal(0, 0.2, SR // 2).astype(np.float32), SR)
+        rows += [(f"tone{i}.wav", "tone", s), (f"noise{i}.wav", "noise", s)]
+    _labels_csv(root / "kind" / "labels.csv", rows)
+    rows = []
+    for t, f in enumerate([250, 500, 1000, 2000]):
+        for j in range(3):
+            write_audio(root / "segs" / f"tr{t}" / f"seg{j}.wav", _noisy_tone(f, 0.5, rng), SR)
+            rows.append((f"tr{t}/seg{j}.wav", f"tr{t}", None))
+    _labels_csv(root / "segs" / "labels.csv", rows)
+    return root
+
+
+def tiny_suite(data: Path, tmp: Path) -> Path:
+    """A suite YAML: tiny melcnn, 3 pretraining steps, 2 fractions x 2 seeds, k in (1, 2)."""
+    suite = {
+        "data_root": str(data), "pool": "pool", "sample_rate": SR, "device": "cpu",
+        "pretrain": {"config": "simclr_melcnn", "minutes": 5, "max_steps": 3, "overrides": [
+            "model.encoder_kwargs={widths: [8, 16], n_mels: 16, n_fft: 256, hop_length: 128, "
+            "input_samples: 2000}", "trainer.batch_size=4", "data.num_workers=0",
+            "trainer.progress=false", "trainer.accelerator=cpu", "optim.warmup_steps=1",
+            *[f"augment.{k}.p=0" for k in OFF]]},
+        "probe": {"tasks": [{"name": "tones", "labels": "tones/labels.csv"},
+                            {"name": "kind", "labels": "kind/labels.csv", "heads": ["linear", "knn"]}],
+                  "fractions": [0.5, 1.0], "seeds": [0, 1],
+                  "probe": {"weight_decays": [0.0], "max_epochs": 20, "patience": 5}},
+        "retrieval": {"labels": "segs/labels.csv", "k": [1, 2]},
+    }
+    path = tmp / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, list[str]]:
+    tmp = tmp_path_factory.mktemp("bench")
+    suite = tiny_suite(make_data(tmp / "data", np.random.default_rng(0)), tmp)
+    logs: list[str] = []
+    report = run_benchmark(load_config(BenchmarkConfig, suite), tmp / "out", "test", logs.append)
+    return tmp, report, logs
+
+
+def _md_numbers(md: str) -> list[float]:
+    return [float(x) for x in re.findall(r"\d+\.\d{3}", md)]
+
+
+def test_report_md_numbers_match_json(finished: tuple[Path, dict, list[str]]) -> None:
+    tmp, report, _ = finished
+    out = tmp / "out"
+    assert json.loads((out / "report.json").read_text()) == json.loads(json.dumps(report))
+    md = (out / "report.md").read_text()
+    expected = []
+    for task in report["probe"]["tasks"].values():
+        for head in sorted({h for r in task["results"].values() for h in r}):
+            for f in ("0.5", "1.0"):
+                for method in ("encoder", "random_init", "mfcc"):
+                    r = task["results"][method][head][f][task["metric"]]
+                    assert r["mean"] == pytest.approx(np.mean(r["values"]))
+                    expected += [round(r["mean"], 3), round(r["std"], 3)]
+    for method in ("encoder", "random_init", "mfcc"):
+        by_k = report["retrieval"]["results"][method]
+        expected += [round(by_k["1"]["precision@1"], 3), round(by_k["2"]["precision@2"], 3),
+                     round(by_k["2"]["map@2"], 3)]
+    assert _md_numbers(md) == pytest.approx(expected, abs=1e-9)
+    assert (out / "report.png").stat().st_size > 1000
+    assert report["pretrain"]["steps"] == 3 and "git commit" in md and "cores" in md
+
+
+def test_retrieval_matches_brute_force(finished: tuple[Path, dict, list[str]]) -> None:
+    tmp, report, _ = finished
+    from audioclr.evaluate.store import load_embeddings
+
+    for method in ("encoder", "mfcc"):
+        emb = load_embeddings(tmp / "out" / "retrieval" / "emb" / method)
+        x = emb.vectors / np.linalg.norm(emb.vectors, axis=1, keepdims=True)
+        track = np.array([i.split("/")[0] for i in emb.ids])
+        sim = x @ x.T
+        np.fill_diagonal(sim, -np.inf)
+        order = np.argsort(-sim, axis=1, kind="stable")
+        for k in (1, 2):
+            hits = track[order[:, :k]] == track[:, None]
+            got = report["retrieval"]["results"][method][str(k)][f"precision@{k}"]
+            assert got == pytest.approx(hits.mean(), abs=1e-6)
+    # the 4 segment "tracks" are tones at 250/500/1000/2000 Hz: MFCC finds the same track
+    assert report["retrieval"]["results"]["mfcc"]["1"]["precision@1"] == 1.0
+
+
+def test_rerun_skips_every_stage_and_other_config_is_refused(
+        finished: tuple[Path, dict, list[str]]) -> None:
+    tmp, report, first = finished
+    assert sum("done in" in line and "skipped" not in line for line in first) == 5
+    logs: list[str] = []
+    cfg = load_config(BenchmarkConfig, tmp / "suite.yaml")
+    again = run_benchmark(cfg, tmp / "out", "test", logs.append)
+    assert sum("skipped" in line for line in logs) == 5
+    assert again["probe"] == report["probe"] and again["retrieval"] == report["retrieval"]
+    other = load_config(BenchmarkConfig, tmp / "suite.yaml", ["probe.seeds=[5]"])
+    with pytest.raises(ConfigError, match="another config"):
+        run_benchmark(other, tmp / "out", "test", logs.append)
+
+
+def test_missing_data_set_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "music_pool" / "audio").mkdir(parents=True)
+    cfg = load_config(BenchmarkConfig, REAL_SUITE, [f"data_root={tmp_path}"])
+    with pytest.raises(AudioReadError, match="instruments") as exc:
+        check_datasets(cfg)
+    assert "music_pool/audio" not in str(exc.value) and "build_all.py" in exc.value.hint
+    rc = main(["benchmark", str(REAL_SUITE), "--out", str(tmp_path / "o"), f"data_root={tmp_path}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "digits/labels.csv" in err and "build_all.py" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_real_data_sets_present_for_the_shipped_suite() -> None:
+    cfg = load_config(BenchmarkConfig, REAL_SUITE)
+    if not (cfg.root / "music_pool").is_dir():
+        pytest.skip(f"real data sets not built under {cfg.root} (benchmarks/datasets/build_all.py)")
+    paths = check_datasets(cfg)
+    assert len(list(paths["pool"].rglob("*.ogg"))) >= 50
+    assert {t.name for t in cfg.probe.tasks} == {
+        "instruments_cross_soundfont", "instruments_same_soundfont", "digits"}
