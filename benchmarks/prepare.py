@@ -33,7 +33,9 @@ def make_files(folder: Path, n: int, seconds: float, fmt: str, rng: np.random.Ge
     for i in range(n):
         freqs = rng.uniform(100, 2000, 6)
         x = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) for f in freqs) / 8
-        x = x * (0.6 + 0.4 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t)) + 0.01 * rng.standard_normal(len(t))
+        x = x * (
+            0.6 + 0.4 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t)
+        ) + 0.01 * rng.standard_normal(len(t))
         stereo = np.stack([x, np.roll(x, 100)], axis=1).astype(np.float32)
         sf.write(str(folder / f"track{i:03d}.{fmt}"), stereo, SOURCE_SR)
     return n * seconds
@@ -52,7 +54,7 @@ def _decode_one(path: str) -> None:
 
 
 def parallel_decode(files: list[Path], workers: int) -> float:
-    """Seconds to decode every file with soundfile in ``workers`` processes: decode summed over the cores, measured."""
+    """Seconds to decode every file with soundfile in ``workers`` processes (sum over the cores)."""
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(workers) as pool:
         t0 = time.perf_counter()
@@ -66,14 +68,16 @@ def crop_reads(cache: ClipCache, n: int, rng: np.random.Generator) -> float:
     tracks = rng.integers(0, len(cache), n)
     starts = rng.random(n)
     t0 = time.perf_counter()
-    for i, u in zip(tracks, starts):
+    for i, u in zip(tracks, starts, strict=True):
         start = int(u * (cache.tracks[i].num_samples - crop))
         cache.read(int(i), start, crop)
     return n / (time.perf_counter() - t0)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--files", type=int, default=40)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--format", choices=["ogg", "flac"], default="ogg")
@@ -89,17 +93,24 @@ def main() -> None:
         plain_decode(files[:2])  # warm the page cache and the codec
         decode_x = audio_s / plain_decode(files)
         par_x = audio_s / parallel_decode(files, workers)
-        summary = prepare_cache(src, Path(tmp) / "cache", sample_rate=TARGET_SR, workers=workers, progress=False)
+        summary = prepare_cache(
+            src, Path(tmp) / "cache", sample_rate=TARGET_SR, workers=workers, progress=False
+        )
         prepare_x = summary.audio_seconds / summary.wall_seconds
         crops = crop_reads(ClipCache(Path(tmp) / "cache"), args.crops, rng)
     ratio = prepare_x / (decode_x * workers)
     ratio_par = prepare_x / par_x
-    print(f"files: {args.files} x {args.seconds:g} s stereo {SOURCE_SR} Hz {args.format} -> mono {TARGET_SR} Hz int16")
+    print(
+        f"files: {args.files} x {args.seconds:g} s stereo {SOURCE_SR} Hz {args.format} "
+        f"-> mono {TARGET_SR} Hz int16"
+    )
     print(f"plain soundfile decode, 1 process:   {decode_x:8.1f} x realtime")
-    print(f"plain soundfile decode, {workers} processes: {par_x:8.1f} x realtime  (measured sum over the cores)")
+    print(f"plain soundfile decode, {workers} processes: {par_x:8.1f} x realtime  (measured)")
     print(f"prepare, {workers} workers:               {prepare_x:8.1f} x realtime")
     print(f"prepare / (1-process decode x {workers}):   {ratio:8.2f}   (target >= 0.70)")
-    print(f"prepare / {workers}-process decode:         {ratio_par:8.2f}   (same target, same load)")
+    print(
+        f"prepare / {workers}-process decode:         {ratio_par:8.2f}   (same target, same load)"
+    )
     print(f"random 3 s crop reads:             {crops:8.0f} /s  (target >= 5000)")
 
 

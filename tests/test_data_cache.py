@@ -20,7 +20,9 @@ from audioclr.errors import CacheError, ConfigError, SampleRateMismatch
 def make_src(tmp_path, rng):
     src = tmp_path / "src"
     write_audio(src / "piano" / "a.wav", tone(440, 44100, 1.5), 44100)
-    write_audio(src / "piano" / "b.flac", rng.uniform(-0.4, 0.4, (16000 * 2, 2)).astype(np.float32), 16000)
+    write_audio(
+        src / "piano" / "b.flac", rng.uniform(-0.4, 0.4, (16000 * 2, 2)).astype(np.float32), 16000
+    )
     write_audio(src / "c.ogg", tone(220, 22050, 1.2), 22050)
     return src
 
@@ -32,7 +34,7 @@ def test_quantization_round_trip_error(rng, dtype: str, bound) -> None:
     err = np.abs(y - x)
     if bound is not None:
         assert err.max() <= bound
-    else:  # half precision: 11 significant bits, relative error <= 2^-11 (absolute below the normal range)
+    else:  # float16: relative error <= 2^-11 (absolute 2^-25 when subnormal)
         assert np.all(err <= np.maximum(np.abs(x) * 2.0**-11, 2.0**-25))
     assert err.max() > 0  # it really is lossy: the bound is what we claim, not vacuous
 
@@ -40,7 +42,9 @@ def test_quantization_round_trip_error(rng, dtype: str, bound) -> None:
 @pytest.mark.parametrize("dtype,atol", [("int16", 0.5 / 32767 + 1e-7), ("float16", 2.0**-11)])
 def test_cache_reads_equal_decoded_audio(tmp_path, rng, dtype: str, atol: float) -> None:
     src = make_src(tmp_path, rng)
-    s = prepare_cache(src, tmp_path / "cache", sample_rate=22050, dtype=dtype, workers=2, progress=False)
+    s = prepare_cache(
+        src, tmp_path / "cache", sample_rate=22050, dtype=dtype, workers=2, progress=False
+    )
     assert (s.added, s.unchanged, s.rejects) == (3, 0, [])
     cache = ClipCache(tmp_path / "cache")
     assert cache.sample_rate == 22050 and len(cache) == 3
@@ -50,7 +54,7 @@ def test_cache_reads_equal_decoded_audio(tmp_path, rng, dtype: str, atol: float)
         i = cache.index_of(t.track_id)
         np.testing.assert_allclose(cache.read(i), ref, atol=atol)
         start = int(rng.integers(0, len(ref) - 1000))
-        np.testing.assert_allclose(cache.read(i, start, 1000), ref[start:start + 1000], atol=atol)
+        np.testing.assert_allclose(cache.read(i, start, 1000), ref[start : start + 1000], atol=atol)
     again = pickle.loads(pickle.dumps(cache))
     np.testing.assert_array_equal(again.read(0), cache.read(0))
     with pytest.raises(CacheError, match="nope.wav"):
@@ -73,8 +77,15 @@ def test_every_bad_file_kind_is_listed_with_its_reason(tmp_path) -> None:
     s = prepare_cache(src, tmp_path / "cache", workers=2, min_duration=1.0, progress=False)
     reasons = {os.path.basename(p): r for p, r in s.rejects}
     assert s.added == 1
-    assert set(reasons) == {"corrupt.wav", "empty.flac", "zero.wav", "silent.wav", "short.wav",
-                            "dangling.wav", "song.m4a"}
+    assert set(reasons) == {
+        "corrupt.wav",
+        "empty.flac",
+        "zero.wav",
+        "silent.wav",
+        "short.wav",
+        "dangling.wav",
+        "song.m4a",
+    }
     assert "corrupt" in reasons["corrupt.wav"]
     assert "empty file" in reasons["empty.flac"]
     assert "zero-length" in reasons["zero.wav"]
@@ -99,14 +110,19 @@ def test_rerun_processes_only_new_or_changed_files(tmp_path, rng) -> None:
     src = make_src(tmp_path, rng)
     prepare_cache(src, tmp_path / "cache", workers=1, progress=False)
     write_audio(src / "new.wav", tone(330, 22050, 2.0), 22050)
-    write_audio(src / "piano" / "a.wav", tone(550, 44100, 2.5), 44100)  # changed: new content and size
+    write_audio(
+        src / "piano" / "a.wav", tone(550, 44100, 2.5), 44100
+    )  # changed: new content and size
     (src / "c.ogg").unlink()
     s = prepare_cache(src, tmp_path / "cache", workers=1, progress=False)
     assert (s.added, s.unchanged, s.removed) == (2, 1, 1)
     cache = ClipCache(tmp_path / "cache")
     assert sorted(t.track_id for t in cache.tracks) == ["new.wav", "piano/a.wav", "piano/b.flac"]
-    np.testing.assert_allclose(cache.read(cache.index_of("piano/a.wav")), decode_audio(src / "piano/a.wav", 22050),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        cache.read(cache.index_of("piano/a.wav")),
+        decode_audio(src / "piano/a.wav", 22050),
+        atol=1e-4,
+    )
 
 
 def test_half_written_sample_and_shard_rollover(tmp_path, rng) -> None:
@@ -121,8 +137,9 @@ def test_half_written_sample_and_shard_rollover(tmp_path, rng) -> None:
     prepare_cache(src, cache_dir, workers=1, progress=False, max_shard_bytes=100_000)
     cache = ClipCache(cache_dir)
     for t in cache.tracks:
-        np.testing.assert_allclose(cache.read(cache.index_of(t.track_id)), decode_audio(src / t.track_id, 22050),
-                                   atol=1e-4)
+        np.testing.assert_allclose(
+            cache.read(cache.index_of(t.track_id)), decode_audio(src / t.track_id, 22050), atol=1e-4
+        )
 
 
 def test_sample_rate_and_dtype_mismatch(tmp_path, rng) -> None:
@@ -156,7 +173,7 @@ def test_damaged_or_foreign_caches_are_refused(tmp_path, rng) -> None:
 
 
 def test_float_audio_written_back_as_int16_file(tmp_path) -> None:
-    """The stored bytes are the int16 samples of the decoded audio (read back independently of ClipCache)."""
+    """The stored bytes are the int16 samples of the decoded audio (read back without ClipCache)."""
     src = tmp_path / "src"
     x = tone(440, 22050, 1.0, amplitude=0.25)
     write_audio(src / "t.wav", x, 22050, subtype="FLOAT")

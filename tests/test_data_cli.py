@@ -1,4 +1,4 @@
-"""The data CLI commands: prepare prints its summary and rejects; errors are one line plus a hint."""
+"""The data CLI commands: prepare prints its summary and rejects; errors: one line + hint."""
 
 from __future__ import annotations
 
@@ -13,15 +13,27 @@ def test_prepare_and_demo_data_commands(tmp_path, capsys) -> None:
     src = tmp_path / "src"
     write_audio(src / "a.wav", tone(440, 44100, 1.5), 44100)
     (src / "bad.wav").write_bytes(b"junk" * 100)
-    rc = main(["prepare", str(src), str(tmp_path / "cache"), "--sample-rate", "16000", "--workers", "1",
-               "--no-progress"])
+    rc = main(
+        [
+            "prepare",
+            str(src),
+            str(tmp_path / "cache"),
+            "--sample-rate",
+            "16000",
+            "--workers",
+            "1",
+            "--no-progress",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "1 added" in out and "1 rejected" in out and "bad.wav" in out and "rejects.csv" in out
     cache = ClipCache(tmp_path / "cache")
     assert cache.sample_rate == 16000 and len(cache.read(0)) == 24000
 
-    rc = main(["prepare", str(src), str(tmp_path / "cache"), "--sample-rate", "22050", "--no-progress"])
+    rc = main(
+        ["prepare", str(src), str(tmp_path / "cache"), "--sample-rate", "22050", "--no-progress"]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "error:" in err and "16000" in err and "hint:" in err
 

@@ -1,4 +1,4 @@
-"""Demo corpus: deterministic bytes, real 16-bit WAVs, and labels that loudness and duration cannot predict."""
+"""Demo corpus: deterministic bytes, 16-bit WAVs, labels loudness/duration cannot predict."""
 
 from __future__ import annotations
 
@@ -18,8 +18,11 @@ from audioclr.data.labels import load_labelled_set
 
 
 def digest(root) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,9 @@ def test_same_seed_same_bytes_other_seed_differs(corpus, tmp_path) -> None:
     make_demo_corpus(tmp_path / "b", seed=1, per_class=2, progress=False)
     a, b = digest(tmp_path / "a"), digest(tmp_path / "b")
     full = digest(corpus)
-    assert all(full[k] == v for k, v in a.items() if k != "labels.csv")  # per-track seeding: size-independent
+    assert all(
+        full[k] == v for k, v in a.items() if k != "labels.csv"
+    )  # per-track seeding: size-independent
     assert a.keys() == b.keys()
     assert all(a[k] != b[k] for k in a if k != "labels.csv")
 
@@ -57,6 +62,7 @@ def test_rms_and_duration_predict_nothing(corpus) -> None:
         x, sr = sf.read(str(p), dtype="float32")
         feats.append([np.sqrt(np.mean(x**2)), len(x) / sr])
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    acc = cross_val_score(probe, np.array(feats), ds.targets(), cv=StratifiedKFold(4, shuffle=True, random_state=0))
+    acc = cross_val_score(
+        probe, np.array(feats), ds.targets(), cv=StratifiedKFold(4, shuffle=True, random_state=0)
+    )
     assert acc.mean() < 0.2 + 0.15  # chance is 0.2 for five classes
-

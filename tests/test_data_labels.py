@@ -41,7 +41,9 @@ def test_folder_rejects_loose_audio(tree) -> None:
 
 def test_csv_with_split_and_relative_paths(tree) -> None:
     csv = tree / "labels.csv"
-    csv.write_text("path,label,split\nbell/bell0.wav,bell,train\norgan/organ1.wav,organ,val\nbell/bell2.wav,bell,test\n")
+    csv.write_text(
+        "path,label,split\nbell/bell0.wav,bell,train\norgan/organ1.wav,organ,val\nbell/bell2.wav,bell,test\n"
+    )
     ds = load_labelled_set(csv)
     assert ds.paths == [tree / "bell/bell0.wav", tree / "organ/organ1.wav", tree / "bell/bell2.wav"]
     assert ds.splits == ["train", "valid", "test"]
@@ -50,14 +52,18 @@ def test_csv_with_split_and_relative_paths(tree) -> None:
 
 
 def test_csv_without_header(tree) -> None:
-    (tree / "l.csv").write_text("bell/bell0.wav,bell\norgan/organ0.wav,organ\norgan/organ1.wav,organ\n")
+    (tree / "l.csv").write_text(
+        "bell/bell0.wav,bell\norgan/organ0.wav,organ\norgan/organ1.wav,organ\n"
+    )
     ds = load_labelled_set(tree / "l.csv")
     assert ds.classes == ["bell", "organ"] and len(ds.paths) == 3
 
 
 def test_multilabel_tags(tree) -> None:
-    (tree / "tags.csv").write_text("path,tags\nbell/bell0.wav,guitar;slow\norgan/organ0.wav,slow\n"
-                                   "organ/organ1.wav,\norgan/organ2.wav,fast;guitar\n")
+    (tree / "tags.csv").write_text(
+        "path,tags\nbell/bell0.wav,guitar;slow\norgan/organ0.wav,slow\n"
+        "organ/organ1.wav,\norgan/organ2.wav,fast;guitar\n"
+    )
     ds = load_labelled_set(tree / "tags.csv")
     assert ds.multilabel and ds.classes == ["fast", "guitar", "slow"]
     expected = np.array([[0, 1, 1], [0, 0, 1], [0, 0, 0], [1, 1, 0]], dtype=np.float32)
@@ -66,15 +72,24 @@ def test_multilabel_tags(tree) -> None:
     assert load_labelled_set(tree / "semi.csv", multilabel=True).labels == [["a", "b"]]
 
 
-@pytest.mark.parametrize("body,match", [
-    ("path,label\nbell/bell0.wav,bell\nbell/bell1.wav,bell,train,extra\n", "row 3: expected 2 or 3 columns"),
-    ("path,label\nbell/bell0.wav,bell\nbell/nothere.wav,bell\n", "row 3: audio file bell/nothere.wav not found"),
-    ("path,label\nbell/bell0.wav,\n", "row 2: empty label"),
-    ("path,label\nbell/bell0.wav,bell\nbell/bell0.wav,bell\n", "row 3: .*listed twice .*row 2"),
-    ("path,label,split\nbell/bell0.wav,bell,holdout\n", "row 2: unknown split 'holdout'"),
-    ("path,label,split\nbell/bell0.wav,bell,train\nbell/bell1.wav,bell,\n", "row 3: no split"),
-    ("path,genre\nbell/bell0.wav,bell\n", "row 1: header"),
-])
+@pytest.mark.parametrize(
+    "body,match",
+    [
+        (
+            "path,label\nbell/bell0.wav,bell\nbell/bell1.wav,bell,train,extra\n",
+            "row 3: expected 2 or 3 columns",
+        ),
+        (
+            "path,label\nbell/bell0.wav,bell\nbell/nothere.wav,bell\n",
+            "row 3: audio file bell/nothere.wav not found",
+        ),
+        ("path,label\nbell/bell0.wav,\n", "row 2: empty label"),
+        ("path,label\nbell/bell0.wav,bell\nbell/bell0.wav,bell\n", "row 3: .*listed twice .*row 2"),
+        ("path,label,split\nbell/bell0.wav,bell,holdout\n", "row 2: unknown split 'holdout'"),
+        ("path,label,split\nbell/bell0.wav,bell,train\nbell/bell1.wav,bell,\n", "row 3: no split"),
+        ("path,genre\nbell/bell0.wav,bell\n", "row 1: header"),
+    ],
+)
 def test_malformed_rows_name_the_row(tree, body: str, match: str) -> None:
     (tree / "bad.csv").write_text(body)
     with pytest.raises(LabelError, match=match) as err:
@@ -86,24 +101,30 @@ def test_stratified_split_proportions_and_determinism() -> None:
     labels = [[c] for c in "abcde" for _ in range(20)]
     s0 = stratified_split(labels, seed=0, fractions=(0.7, 0.15, 0.15))
     for c in "abcde":
-        counts = Counter(s for s, lab in zip(s0, labels) if lab == [c])
+        counts = Counter(s for s, lab in zip(s0, labels, strict=True) if lab == [c])
         assert counts == {"train": 14, "valid": 3, "test": 3}
     assert stratified_split(labels, seed=0) == s0
     assert stratified_split(labels, seed=1) != s0
     tiny = stratified_split([["x"]] * 3, seed=0)
-    assert sorted(tiny) == ["test", "train", "valid"]  # every split gets one even when rounding says 0
+    assert sorted(tiny) == [
+        "test",
+        "train",
+        "valid",
+    ]  # every split gets one even when rounding says 0
 
 
 def test_multilabel_split_is_stratified_by_rarest_tag() -> None:
     labels = [["common", "rare"]] * 20 + [["common"]] * 80
     s = stratified_split(labels, seed=3, fractions=(0.5, 0.25, 0.25))
-    rare = Counter(x for x, lab in zip(s, labels) if "rare" in lab)
+    rare = Counter(x for x, lab in zip(s, labels, strict=True) if "rare" in lab)
     assert rare == {"train": 10, "valid": 5, "test": 5}
 
 
 def test_track_ids_match_the_clip_cache(tree, tmp_path) -> None:
     ds = load_labelled_set(tree, seed=0)
-    prepare_cache(tree, tmp_path / "cache", sample_rate=8000, min_duration=0.1, workers=1, progress=False)
+    prepare_cache(
+        tree, tmp_path / "cache", sample_rate=8000, min_duration=0.1, workers=1, progress=False
+    )
     cache = ClipCache(tmp_path / "cache")
     idx = [cache.index_of(t) for t in ds.track_ids(tree)]
     assert sorted(idx) == list(range(len(cache)))

@@ -1,4 +1,4 @@
-"""A SIGKILL in the middle of prepare leaves a cache that opens; the rerun finishes only the rest."""
+"""A SIGKILL in the middle of prepare leaves a cache that opens; the rerun does only the rest."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from audioclr.data.decode import decode_audio
 
 N_FILES = 30
 
-# A prepare in a child process, slowed per file so the test can kill it part way, checkpointing often.
+# A prepare in a child process, slowed per file to be killed part way; checkpoints often.
 CHILD = """
 import sys, time
 from audioclr.data import prepare
@@ -53,13 +53,17 @@ def test_kill_mid_prepare_then_resume(tmp_path) -> None:
     done = len(partial)
     assert 5 <= done < N_FILES
     for t in partial.tracks:  # what the manifest lists is complete and correct
-        np.testing.assert_allclose(partial.read(partial.index_of(t.track_id)),
-                                   decode_audio(src / t.track_id, 22050), atol=1e-4)
+        np.testing.assert_allclose(
+            partial.read(partial.index_of(t.track_id)),
+            decode_audio(src / t.track_id, 22050),
+            atol=1e-4,
+        )
 
     s = prepare_cache(src, cache_dir, workers=2, progress=False)
     assert (s.unchanged, s.added, s.rejects) == (done, N_FILES - done, [])
     cache = ClipCache(cache_dir)
     assert sorted(t.track_id for t in cache.tracks) == [f"t{i:02d}.flac" for i in range(N_FILES)]
     for t in cache.tracks:
-        np.testing.assert_allclose(cache.read(cache.index_of(t.track_id)), decode_audio(src / t.track_id, 22050),
-                                   atol=1e-4)
+        np.testing.assert_allclose(
+            cache.read(cache.index_of(t.track_id)), decode_audio(src / t.track_id, 22050), atol=1e-4
+        )

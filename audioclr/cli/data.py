@@ -14,22 +14,36 @@ MAX_LISTED_REJECTS = 20
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``prepare`` and ``demo-data`` to ``sub``."""
-    p = sub.add_parser("prepare", help="decode a folder of audio once into a clip cache (resumable)",
-                       description="Decode, downmix and resample every audio file under SRC into memory-mapped "
-                       "shards in CACHE. Rerunning only processes new or changed files; bad files are "
-                       "skipped and listed in CACHE/rejects.csv.")
+    p = sub.add_parser(
+        "prepare",
+        help="decode a folder of audio once into a clip cache (resumable)",
+        description="Decode, downmix and resample every audio file under SRC into memory-mapped "
+        "shards in CACHE. Rerunning only processes new or changed files; bad files are "
+        "skipped and listed in CACHE/rejects.csv.",
+    )
     p.add_argument("src", help="folder of audio (searched recursively)")
     p.add_argument("cache", help="clip cache folder (created, or resumed if it exists)")
-    p.add_argument("--sample-rate", type=int, default=22050, help="target sample rate in Hz (default 22050)")
-    p.add_argument("--dtype", choices=["int16", "float16"], default="int16", help="stored sample type")
-    p.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
-    p.add_argument("--min-duration", type=float, default=1.0, help="reject tracks shorter than this (s)")
+    p.add_argument(
+        "--sample-rate", type=int, default=22050, help="target sample rate in Hz (default 22050)"
+    )
+    p.add_argument(
+        "--dtype", choices=["int16", "float16"], default="int16", help="stored sample type"
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="decoding processes (default: all cores)"
+    )
+    p.add_argument(
+        "--min-duration", type=float, default=1.0, help="reject tracks shorter than this (s)"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_prepare)
 
-    d = sub.add_parser("demo-data", help="synthesize the small labelled demo corpus (WAV + labels.csv)",
-                       description="Write OUT/audio/<class>/*.wav and OUT/labels.csv: five synthetic instrument "
-                       "families playing melodies; deterministic for a given seed.")
+    d = sub.add_parser(
+        "demo-data",
+        help="synthesize the small labelled demo corpus (WAV + labels.csv)",
+        description="Write OUT/audio/<class>/*.wav and OUT/labels.csv: five synthetic instrument "
+        "families playing melodies; deterministic for a given seed.",
+    )
     d.add_argument("out", help="output folder")
     d.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     d.add_argument("--per-class", type=int, default=32, help="tracks per class (default 32)")
@@ -39,11 +53,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _prepare(args: argparse.Namespace) -> int:
     from audioclr.data.cache import prepare_cache
 
-    s = prepare_cache(args.src, args.cache, sample_rate=args.sample_rate, dtype=args.dtype,
-                      workers=args.workers, min_duration=args.min_duration, progress=not args.no_progress)
+    s = prepare_cache(
+        args.src,
+        args.cache,
+        sample_rate=args.sample_rate,
+        dtype=args.dtype,
+        workers=args.workers,
+        min_duration=args.min_duration,
+        progress=not args.no_progress,
+    )
     speed = s.audio_seconds / s.wall_seconds if s.wall_seconds > 0 else 0.0
-    print(f"prepared {s.cache_dir}: {s.added} added ({s.audio_seconds / 60:.1f} min of audio, "
-          f"{speed:.0f}x realtime), {s.unchanged} unchanged, {s.removed} removed, {len(s.rejects)} rejected")
+    print(
+        f"prepared {s.cache_dir}: {s.added} added ({s.audio_seconds / 60:.1f} min of audio, "
+        f"{speed:.0f}x realtime), {s.unchanged} unchanged, {s.removed} removed, "
+        f"{len(s.rejects)} rejected"
+    )
     for path, reason in s.rejects[:MAX_LISTED_REJECTS]:
         print(f"  rejected {path}: {reason}")
     if len(s.rejects) > MAX_LISTED_REJECTS:

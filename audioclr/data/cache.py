@@ -2,7 +2,7 @@
 
 Example:
     >>> cache = ClipCache("cache/")
-    >>> x = cache.read(cache.index_of("piano/a.wav"), start=22050, length=66150)   # (66150,) float32
+    >>> x = cache.read(cache.index_of("piano/a.wav"), start=22050, length=66150)  # (66150,)
     >>> cache.sample_rate
     22050
 """
@@ -23,7 +23,7 @@ class ClipCache:
     """A prepared clip cache opened read-only.
 
     Raises ``CacheError`` if the folder is missing, damaged (a shard shorter than its tracks) or
-    of another format version. Picklable (memmaps reopen lazily), so DataLoader workers can share it.
+    of another format version. Picklable (memmaps reopen lazily): DataLoader workers can share it.
     """
 
     def __init__(self, root: str | Path) -> None:
@@ -45,8 +45,11 @@ class ClipCache:
             path = self.root / shard_name(shard, self.dtype)
             have = path.stat().st_size // itemsize if path.is_file() else -1
             if have < samples:
-                raise CacheError(f"clip cache {self.root} is damaged: {path.name} holds {max(have, 0)} samples, "
-                                 f"tracks need {samples}", hint="rerun prepare into a fresh cache folder")
+                raise CacheError(
+                    f"clip cache {self.root} is damaged: {path.name} holds {max(have, 0)} samples, "
+                    f"tracks need {samples}",
+                    hint="rerun prepare into a fresh cache folder",
+                )
 
     def __len__(self) -> int:
         return len(self.tracks)
@@ -63,8 +66,10 @@ class ClipCache:
         try:
             return self._index[track_id]
         except KeyError:
-            raise CacheError(f"track {track_id!r} is not in clip cache {self.root}",
-                             hint="ids are paths relative to the folder given to prepare") from None
+            raise CacheError(
+                f"track {track_id!r} is not in clip cache {self.root}",
+                hint="ids are paths relative to the folder given to prepare",
+            ) from None
 
     def duration(self, i: int) -> float:
         """Length of track ``i`` in seconds."""
@@ -73,7 +78,9 @@ class ClipCache:
     def _shard(self, shard: int) -> np.memmap:
         m = self._maps.get(shard)
         if m is None:
-            m = np.memmap(self.root / shard_name(shard, self.dtype), dtype=DTYPES[self.dtype][0], mode="r")
+            m = np.memmap(
+                self.root / shard_name(shard, self.dtype), dtype=DTYPES[self.dtype][0], mode="r"
+            )
             self._maps[shard] = m
         return m
 
@@ -86,10 +93,12 @@ class ClipCache:
         if length is None:
             length = t.num_samples - start
         if start < 0 or length < 0 or start + length > t.num_samples:
-            raise ValueError(f"window [{start}, {start + length}) is outside track {t.track_id!r} "
-                             f"of {t.num_samples} samples")
+            raise ValueError(
+                f"window [{start}, {start + length}) is outside track {t.track_id!r} "
+                f"of {t.num_samples} samples"
+            )
         begin = t.offset + start
-        return dequantize(self._shard(t.shard)[begin:begin + length])
+        return dequantize(self._shard(t.shard)[begin : begin + length])
 
 
 from audioclr.data.prepare import PrepareSummary, prepare_cache  # noqa: E402  (re-export: the contract's home)

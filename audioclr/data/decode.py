@@ -21,13 +21,15 @@ BLOCK_FRAMES = 1 << 18  # decode long files in blocks so memory stays bounded
 
 
 def downmix(x: np.ndarray) -> np.ndarray:
-    """Mono as the mean of the channels: ``(frames,)`` or ``(frames, channels)`` -> ``(frames,)`` float32."""
+    """Channel mean: ``(frames,)`` or ``(frames, channels)`` -> ``(frames,)`` float32."""
     x = np.asarray(x)
     if x.ndim == 1:
         return x.astype(np.float32, copy=False)
     if x.ndim != 2:
         raise ValueError(f"expected (frames,) or (frames, channels), got shape {x.shape}")
-    acc = np.array(x[:, 0], dtype=np.float32)  # column sums: much faster than mean(axis=1) on (frames, 2)
+    acc = np.array(
+        x[:, 0], dtype=np.float32
+    )  # column sums: much faster than mean(axis=1) on (frames, 2)
     for c in range(1, x.shape[1]):
         acc += x[:, c]
     if x.shape[1] > 1:
@@ -48,7 +50,11 @@ def _decode_soundfile(path: Path, sample_rate: int) -> np.ndarray:
         orig_sr = f.samplerate
         if f.frames <= BLOCK_FRAMES:  # the common case: one read, one resample
             return resample(downmix(f.read(dtype="float32", always_2d=True)), orig_sr, sample_rate)
-        stream = None if orig_sr == sample_rate else soxr.ResampleStream(orig_sr, sample_rate, 1, "float32", "HQ")
+        stream = (
+            None
+            if orig_sr == sample_rate
+            else soxr.ResampleStream(orig_sr, sample_rate, 1, "float32", "HQ")
+        )
         parts: list[np.ndarray] = []
         while True:
             block = f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
@@ -81,11 +87,15 @@ def decode_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     try:
         if path.suffix.lower() in FFMPEG_EXTS:
             if not torchcodec_available():
-                raise AudioReadError(f"{path}: container {path.suffix} needs torchcodec with FFmpeg, not installed")
+                raise AudioReadError(
+                    f"{path}: container {path.suffix} needs torchcodec with FFmpeg, not installed"
+                )
             return _decode_torchcodec(path, sample_rate)
         return _decode_soundfile(path, sample_rate)
     except PermissionError as exc:
-        raise AudioReadError(f"{path}: unreadable ({exc.strerror})", hint="check the file permissions") from exc
+        raise AudioReadError(
+            f"{path}: unreadable ({exc.strerror})", hint="check the file permissions"
+        ) from exc
     except sf.LibsndfileError as exc:
         raise AudioReadError(f"{path}: corrupt or unsupported audio ({exc.error_string})") from exc
     except (RuntimeError, ValueError, OSError) as exc:

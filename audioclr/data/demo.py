@@ -7,7 +7,7 @@ need timbre; loudness and duration alone predict nothing. Each track has its own
 seeded by ``(seed, class, index)``: the same seed gives byte-identical files.
 
 Example:
-    >>> labels_csv = make_demo_corpus("demo/", seed=0)   # demo/audio/<class>/*.wav + demo/labels.csv
+    >>> labels_csv = make_demo_corpus("demo/", seed=0)  # demo/audio/<class>/*.wav
     >>> labels_csv.read_text().splitlines()[1]
     'audio/bell/bell_000.wav,bell'
 """
@@ -25,13 +25,19 @@ from audioclr.data.manifest import atomic_write_text
 
 SAMPLE_RATE = 22050
 CLASSES = sorted(VOICES)
-SCALES = {"major": [0, 2, 4, 5, 7, 9, 11], "minor": [0, 2, 3, 5, 7, 8, 10], "pentatonic": [0, 2, 4, 7, 9]}
+SCALES = {
+    "major": [0, 2, 4, 5, 7, 9, 11],
+    "minor": [0, 2, 3, 5, 7, 8, 10],
+    "pentatonic": [0, 2, 4, 7, 9],
+}
 
 
 def _melody(rng: np.random.Generator, seconds: float) -> list[tuple[float, float, float | None]]:
-    """Notes as ``(start s, length s, freq Hz or None for a rest)`` in a random key, scale, register, tempo."""
+    """Notes as ``(start s, length s, freq Hz or None or None = rest)``, random key/scale/register/tempo."""
     scale = SCALES[str(rng.choice(list(SCALES)))]
-    root = 36 + int(rng.integers(0, 12)) + 12 * int(rng.integers(0, 3))  # tonic in one of three octaves
+    root = (
+        36 + int(rng.integers(0, 12)) + 12 * int(rng.integers(0, 3))
+    )  # tonic in one of three octaves
     beat = 60.0 / rng.uniform(70, 150)
     legato = rng.uniform(0.6, 1.0)
     degree, t, notes = int(rng.integers(0, len(scale))), 0.0, []
@@ -50,20 +56,26 @@ def _percussion(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
     out = np.zeros(n)
     beat = int(sr * 60.0 / rng.uniform(80, 140))
     kick_t = np.arange(int(0.15 * sr)) / sr
-    kick = np.sin(2 * np.pi * np.cumsum(50 + 100 * np.exp(-kick_t / 0.03)) / sr) * np.exp(-kick_t / 0.05)
+    kick = np.sin(2 * np.pi * np.cumsum(50 + 100 * np.exp(-kick_t / 0.03)) / sr) * np.exp(
+        -kick_t / 0.05
+    )
     hat_len = int(0.04 * sr)
     for i, s in enumerate(range(0, n, beat // 2)):
         if i % 2 == 0:
             e = min(n, s + len(kick))
             out[s:e] += kick[: e - s]
-        hat = np.diff(rng.standard_normal(hat_len + 1)) * np.exp(-np.arange(hat_len) / (0.008 * sr)) * 0.3
+        hat = (
+            np.diff(rng.standard_normal(hat_len + 1))
+            * np.exp(-np.arange(hat_len) / (0.008 * sr))
+            * 0.3
+        )
         e = min(n, s + hat_len)
         out[s:e] += hat[: e - s]
     return out
 
 
 def _colour(x: np.ndarray, rng: np.random.Generator, sr: int) -> np.ndarray:
-    """Random spectral tilt (dB/octave) and, sometimes, a synthetic room (decaying-noise impulse response)."""
+    """Random spectral tilt (dB/octave) and sometimes a room (decaying-noise impulse response)."""
     n = len(x)
     size = 1 << int(np.ceil(np.log2(n + sr)))
     f = np.maximum(np.fft.rfftfreq(size, 1.0 / sr), 50.0)
@@ -109,12 +121,16 @@ def synth_track(label: str, rng: np.random.Generator, sr: int = SAMPLE_RATE) -> 
         x += _noise(rng, n) * np.sqrt(np.mean(x**2)) * 10 ** (-rng.uniform(10, 30) / 20)
     fade = min(n, int(0.02 * sr))
     x[-fade:] *= np.linspace(1.0, 0.0, fade)
-    x *= 10 ** (rng.uniform(-32, -20) / 20) / (np.sqrt(np.mean(x**2)) + 1e-12)  # loudness: independent of class
+    x *= 10 ** (rng.uniform(-32, -20) / 20) / (
+        np.sqrt(np.mean(x**2)) + 1e-12
+    )  # loudness: independent of class
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 
 
-def make_demo_corpus(out: str | Path, seed: int = 0, per_class: int = 32, progress: bool = True) -> Path:
-    """Write ``out/audio/<class>/<class>_NNN.wav`` (22050 Hz, 16-bit) and ``out/labels.csv``; returns the CSV.
+def make_demo_corpus(
+    out: str | Path, seed: int = 0, per_class: int = 32, progress: bool = True
+) -> Path:
+    """Write ``out/audio/<class>/<class>_NNN.wav`` (22050 Hz, 16-bit) + ``out/labels.csv``.
 
     Files already present with the same name are rewritten (generation is deterministic).
     """

@@ -1,4 +1,4 @@
-"""Labelled sets for downstream work: folder-per-class, CSV ``path,label[,split]``, CSV ``path,tags``.
+"""Labelled sets: folder-per-class, CSV ``path,label[,split]``, multi-label CSV ``path,tags``.
 
 Relative paths resolve against the CSV's folder. Without a split column, a deterministic
 stratified train/valid/test split is drawn from ``seed`` (see :mod:`audioclr.data.splits`).
@@ -48,17 +48,23 @@ class LabelledSet:
         try:
             return [p.relative_to(root).as_posix() for p in self.paths]
         except ValueError as exc:
-            raise LabelError(f"a labelled path is not under {root}: {exc}",
-                             hint="pass the folder that was given to prepare") from exc
+            raise LabelError(
+                f"a labelled path is not under {root}: {exc}",
+                hint="pass the folder that was given to prepare",
+            ) from exc
 
     def indices(self, split: str) -> np.ndarray:
         """Row indices of ``split`` ("train", "valid" or "test")."""
         return np.array([i for i, s in enumerate(self.splits) if s == split], dtype=np.int64)
 
 
-def load_labelled_set(spec: str | Path, multilabel: bool = False, seed: int = 0,
-                      fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)) -> LabelledSet:
-    """Load a folder-per-class tree or a labels CSV; ``LabelError`` naming file and row on bad input."""
+def load_labelled_set(
+    spec: str | Path,
+    multilabel: bool = False,
+    seed: int = 0,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+) -> LabelledSet:
+    """Load a folder-per-class tree or a labels CSV; ``LabelError`` naming file and row."""
     spec = absolute(spec)
     if spec.is_dir():
         paths, labels = _from_folders(spec)
@@ -66,7 +72,9 @@ def load_labelled_set(spec: str | Path, multilabel: bool = False, seed: int = 0,
     elif spec.is_file():
         paths, labels, given, multilabel = _from_csv(spec, multilabel)
     else:
-        raise LabelError(f"labelled set {spec} does not exist", hint="give a folder of class folders or a CSV")
+        raise LabelError(
+            f"labelled set {spec} does not exist", hint="give a folder of class folders or a CSV"
+        )
     classes = sorted({c for ls in labels for c in ls})
     if not classes:
         raise LabelError(f"{spec}: no labels found", hint="each track needs at least one label")
@@ -80,22 +88,30 @@ def load_labelled_set(spec: str | Path, multilabel: bool = False, seed: int = 0,
 def _from_folders(root: Path) -> tuple[list[Path], list[list[str]]]:
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
-        raise LabelError(f"{root}: no class folders", hint="put each class's audio in its own subfolder")
+        raise LabelError(
+            f"{root}: no class folders", hint="put each class's audio in its own subfolder"
+        )
     loose = scan_audio(root).files
     top = [p for p in loose if p.parent == root]
     if top:
-        raise LabelError(f"{top[0]}: audio file outside any class folder", hint="move it into a class folder")
+        raise LabelError(
+            f"{top[0]}: audio file outside any class folder", hint="move it into a class folder"
+        )
     paths, labels = [], []
     for d in class_dirs:
         files = scan_audio(d).files
         if not files:
-            raise LabelError(f"class folder {d} holds no audio files", hint="remove it or add audio to it")
+            raise LabelError(
+                f"class folder {d} holds no audio files", hint="remove it or add audio to it"
+            )
         paths += files
         labels += [[d.name]] * len(files)
     return paths, labels
 
 
-def _from_csv(path: Path, multilabel: bool) -> tuple[list[Path], list[list[str]], list[str | None], bool]:
+def _from_csv(
+    path: Path, multilabel: bool
+) -> tuple[list[Path], list[list[str]], list[str | None], bool]:
     try:
         rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -118,17 +134,25 @@ def _from_csv(path: Path, multilabel: bool) -> tuple[list[Path], list[list[str]]
         labels.append(ls)
         splits.append(split)
     if not paths:
-        raise LabelError(f"{path}: no rows", hint="expected lines of path,label[,split] or path,tags")
+        raise LabelError(
+            f"{path}: no rows", hint="expected lines of path,label[,split] or path,tags"
+        )
     if any(s is None for s in splits) and any(s is not None for s in splits):
         row = start + 1 + [s is None for s in splits].index(True)
-        raise LabelError(f"{path} row {row}: no split while other rows have one", hint=f"use one of {SPLITS}")
+        raise LabelError(
+            f"{path} row {row}: no split while other rows have one", hint=f"use one of {SPLITS}"
+        )
     return paths, labels, splits, multilabel
 
 
-def _parse_row(path: Path, number: int, row: list[str], multilabel: bool) -> tuple[Path, list[str], str | None]:
+def _parse_row(
+    path: Path, number: int, row: list[str], multilabel: bool
+) -> tuple[Path, list[str], str | None]:
     where = f"{path} row {number}"
     if len(row) not in (2, 3):
-        raise LabelError(f"{where}: expected 2 or 3 columns (path,label[,split]), got {len(row)}: {row}")
+        raise LabelError(
+            f"{where}: expected 2 or 3 columns (path,label[,split]), got {len(row)}: {row}"
+        )
     rel, label = row[0].strip(), row[1].strip()
     if not rel:
         raise LabelError(f"{where}: empty path")
@@ -137,7 +161,9 @@ def _parse_row(path: Path, number: int, row: list[str], multilabel: bool) -> tup
         raise LabelError(f"{where}: empty label for {rel}")
     target = absolute(path.parent / rel)
     if not target.is_file():
-        raise LabelError(f"{where}: audio file {rel} not found (looked for {target})",
-                         hint="paths are relative to the CSV's folder")
+        raise LabelError(
+            f"{where}: audio file {rel} not found (looked for {target})",
+            hint="paths are relative to the CSV's folder",
+        )
     split = normalise_split(row[2], where) if len(row) == 3 and row[2].strip() else None
     return target, tags, split

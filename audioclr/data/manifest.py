@@ -33,7 +33,7 @@ INT16_SCALE = 32767.0
 
 @dataclass
 class TrackInfo:
-    """Where one track lives in the cache. ``track_id`` is the source path relative to the prepared root."""
+    """Where a track lives in the cache; ``track_id`` = source path relative to the prepared root."""
 
     track_id: str
     source: str
@@ -65,39 +65,63 @@ def dequantize(q: np.ndarray) -> np.ndarray:
 
 def empty_manifest(sample_rate: int, dtype: str, min_duration: float) -> dict[str, Any]:
     """A manifest with no tracks."""
-    return {"format_version": FORMAT_VERSION, "sample_rate": sample_rate, "dtype": dtype,
-            "min_duration": min_duration, "root": None, "tracks": [], "rejects": []}
+    return {
+        "format_version": FORMAT_VERSION,
+        "sample_rate": sample_rate,
+        "dtype": dtype,
+        "min_duration": min_duration,
+        "root": None,
+        "tracks": [],
+        "rejects": [],
+    }
 
 
 def read_manifest(root: Path) -> dict[str, Any]:
     """Load and check ``root/manifest.json``; ``CacheError`` naming the problem otherwise."""
     path = root / MANIFEST
     if not root.is_dir():
-        raise CacheError(f"clip cache {root} does not exist", hint="create it with: audioclr prepare SRC CACHE")
+        raise CacheError(
+            f"clip cache {root} does not exist", hint="create it with: audioclr prepare SRC CACHE"
+        )
     if not path.is_file():
-        raise CacheError(f"{root} is not a clip cache (no {MANIFEST})", hint="create it with: audioclr prepare SRC CACHE")
+        raise CacheError(
+            f"{root} is not a clip cache (no {MANIFEST})",
+            hint="create it with: audioclr prepare SRC CACHE",
+        )
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise CacheError(f"{path} is damaged: {exc}", hint="delete the cache folder and run prepare again") from exc
+        raise CacheError(
+            f"{path} is damaged: {exc}", hint="delete the cache folder and run prepare again"
+        ) from exc
     version = data.get("format_version") if isinstance(data, dict) else None
     if version != FORMAT_VERSION:
-        raise CacheError(f"{path} has format_version {version!r}; this audioclr reads version {FORMAT_VERSION}",
-                         hint="prepare the cache again with this version of audioclr")
+        raise CacheError(
+            f"{path} has format_version {version!r}; this audioclr reads version {FORMAT_VERSION}",
+            hint="prepare the cache again with this version of audioclr",
+        )
     if data.get("dtype") not in DTYPES or not isinstance(data.get("sample_rate"), int):
-        raise CacheError(f"{path} is damaged: bad dtype or sample_rate", hint="delete the cache and prepare again")
+        raise CacheError(
+            f"{path} is damaged: bad dtype or sample_rate",
+            hint="delete the cache and prepare again",
+        )
     return data
 
 
 def tracks_of(manifest: dict[str, Any], path: Path) -> list[TrackInfo]:
     """The manifest's tracks as ``TrackInfo``; ``CacheError`` if an entry is malformed."""
     try:
-        return [TrackInfo(**{k: t[k] for k in TrackInfo.__dataclass_fields__}) for t in manifest["tracks"]]
+        return [
+            TrackInfo(**{k: t[k] for k in TrackInfo.__dataclass_fields__})
+            for t in manifest["tracks"]
+        ]
     except (KeyError, TypeError) as exc:
         raise CacheError(f"{path / MANIFEST} is damaged: bad track entry ({exc})") from exc
 
 
-def write_manifest(root: Path, manifest: dict[str, Any], tracks: list[TrackInfo], durable: bool = True) -> None:
+def write_manifest(
+    root: Path, manifest: dict[str, Any], tracks: list[TrackInfo], durable: bool = True
+) -> None:
     """Write the manifest atomically (temp name, fsync, rename)."""
     data = dict(manifest, tracks=[asdict(t) for t in sorted(tracks, key=lambda t: t.track_id)])
     atomic_write_text(root / MANIFEST, json.dumps(data, indent=1), durable)

@@ -29,8 +29,15 @@ from tqdm import tqdm
 from audioclr.config import require
 from audioclr.data.decode import decode_audio
 from audioclr.data.manifest import (
-    DTYPES, REJECTS, TrackInfo, atomic_write_text, empty_manifest, quantize, read_manifest,
-    tracks_of, write_manifest,
+    DTYPES,
+    REJECTS,
+    TrackInfo,
+    atomic_write_text,
+    empty_manifest,
+    quantize,
+    read_manifest,
+    tracks_of,
+    write_manifest,
 )
 from audioclr.data.scan import absolute, scan_audio
 from audioclr.data.shards import ShardWriter, cache_lock
@@ -42,7 +49,7 @@ CHECKPOINT_SECONDS = 2.0
 
 @dataclass
 class PrepareSummary:
-    """What one ``prepare`` run did. ``rejects`` holds ``(source path, reason)`` for every skipped file."""
+    """What one ``prepare`` run did. ``rejects``: ``(source path, reason)`` per skipped file."""
 
     cache_dir: Path
     added: int = 0
@@ -54,7 +61,7 @@ class PrepareSummary:
 
 
 def process_file(job: tuple[str, int, str, float]) -> tuple[str, Any]:
-    """Worker: ``(path, sample_rate, dtype, min_duration)`` -> ``("ok", samples)`` or ``("reject", reason)``."""
+    """Worker: ``(path, sample_rate, dtype, min_duration)`` -> ``("ok", q)`` | ``("reject", why)``."""
     path, sample_rate, dtype, min_duration = job
     try:
         x = decode_audio(path, sample_rate)
@@ -67,7 +74,10 @@ def process_file(job: tuple[str, int, str, float]) -> tuple[str, Any]:
     if not np.all(np.isfinite(x)):
         return "reject", "corrupt audio (NaN or Inf samples)"
     if x.size < min_duration * sample_rate:
-        return "reject", f"too short: {x.size / sample_rate:.3g} s < min_duration {min_duration:g} s"
+        return (
+            "reject",
+            f"too short: {x.size / sample_rate:.3g} s < min_duration {min_duration:g} s",
+        )
     if float(np.max(np.abs(x))) < SILENCE_PEAK:
         return "reject", "all silent (peak below -80 dBFS)"
     return "ok", quantize(x, dtype)
@@ -77,7 +87,7 @@ def _run_jobs(jobs: list[tuple[str, int, str, float]], workers: int) -> Iterator
     if workers <= 1 or len(jobs) <= 1:
         yield from map(process_file, jobs)
         return
-    # fork where available: workers only run numpy/soundfile/soxr, and spawn cannot start from a REPL/stdin
+    # fork where available: workers only run numpy/soundfile/soxr; spawn fails from a REPL/stdin
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     ctx = multiprocessing.get_context(method)
     pool = ctx.Pool(min(workers, len(jobs)))
@@ -95,11 +105,15 @@ def _open_manifest(root: Path, sample_rate: int, dtype: str, min_duration: float
     manifest = read_manifest(root)
     if manifest["sample_rate"] != sample_rate:
         raise SampleRateMismatch(
-            f"clip cache {root} holds audio at {manifest['sample_rate']} Hz, but --sample-rate is {sample_rate}",
-            hint=f"pass --sample-rate {manifest['sample_rate']} or prepare into a new cache folder")
+            f"clip cache {root} holds audio at {manifest['sample_rate']} Hz, "
+            f"but --sample-rate is {sample_rate}",
+            hint=f"pass --sample-rate {manifest['sample_rate']} or prepare into a new cache folder",
+        )
     if manifest["dtype"] != dtype:
-        raise CacheError(f"clip cache {root} stores {manifest['dtype']}, but --dtype is {dtype}",
-                         hint=f"pass --dtype {manifest['dtype']} or prepare into a new cache folder")
+        raise CacheError(
+            f"clip cache {root} stores {manifest['dtype']}, but --dtype is {dtype}",
+            hint=f"pass --dtype {manifest['dtype']} or prepare into a new cache folder",
+        )
     return manifest
 
 
@@ -112,12 +126,21 @@ def _write_rejects(root: Path, rejects: list[tuple[str, str]]) -> None:
 
 
 def _default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
 
 
-def prepare_cache(src: str | Path, cache_dir: str | Path, sample_rate: int = 22050, dtype: str = "int16",
-                  workers: int | None = None, min_duration: float = 1.0, progress: bool = True,
-                  max_shard_bytes: int = 1 << 30) -> PrepareSummary:
+def prepare_cache(
+    src: str | Path,
+    cache_dir: str | Path,
+    sample_rate: int = 22050,
+    dtype: str = "int16",
+    workers: int | None = None,
+    min_duration: float = 1.0,
+    progress: bool = True,
+    max_shard_bytes: int = 1 << 30,
+) -> PrepareSummary:
     """Decode every audio file under ``src`` into the clip cache ``cache_dir`` (created or resumed).
 
     Raises ``SampleRateMismatch`` if an existing cache has another sample rate, ``CacheError`` if
@@ -138,21 +161,43 @@ def prepare_cache(src: str | Path, cache_dir: str | Path, sample_rate: int = 220
         tracks, rejects, todo = _plan(manifest, root, src_root, scan.files, min_duration, summary)
         manifest.update(root=str(src_root), min_duration=min_duration)
         manifest["rejects"] = rejects
-        write_manifest(root, manifest, tracks)  # the cache opens from here on, whatever happens next
+        write_manifest(
+            root, manifest, tracks
+        )  # the cache opens from here on, whatever happens next
         try:
-            _ingest(root, manifest, tracks, rejects, todo, sample_rate, dtype, min_duration,
-                    workers, progress, max_shard_bytes, summary)
+            _ingest(
+                root,
+                manifest,
+                tracks,
+                rejects,
+                todo,
+                sample_rate,
+                dtype,
+                min_duration,
+                workers,
+                progress,
+                max_shard_bytes,
+                summary,
+            )
         finally:
             summary.rejects = [(str(p), r) for p, r in scan.skipped]
-            summary.rejects += [(r["source"], r["reason"]) for r in sorted(rejects, key=lambda r: r["track_id"])]
+            summary.rejects += [
+                (r["source"], r["reason"]) for r in sorted(rejects, key=lambda r: r["track_id"])
+            ]
             _write_rejects(root, summary.rejects)
     summary.wall_seconds = time.perf_counter() - t0
     return summary
 
 
-def _plan(manifest: dict[str, Any], root: Path, src_root: Path, files: list[Path], min_duration: float,
-          summary: PrepareSummary) -> tuple[list[TrackInfo], list[dict[str, Any]], list[tuple[str, Path, os.stat_result]]]:
-    """Split the scanned files into unchanged tracks, still-valid rejects and files to (re)process."""
+def _plan(
+    manifest: dict[str, Any],
+    root: Path,
+    src_root: Path,
+    files: list[Path],
+    min_duration: float,
+    summary: PrepareSummary,
+) -> tuple[list[TrackInfo], list[dict[str, Any]], list[tuple[str, Path, os.stat_result]]]:
+    """Split the scanned files into unchanged tracks, known rejects and files to (re)process."""
     done = {t.track_id: t for t in tracks_of(manifest, root)}
     same_rule = manifest.get("min_duration") == min_duration
     old_rejects = {r["track_id"]: r for r in manifest.get("rejects", [])} if same_rule else {}
@@ -164,8 +209,15 @@ def _plan(manifest: dict[str, Any], root: Path, src_root: Path, files: list[Path
         try:
             st = path.stat()
         except OSError as exc:
-            rejects.append({"track_id": tid, "source": str(path), "size": -1, "mtime_ns": -1,
-                            "reason": f"unreadable ({exc.strerror})"})
+            rejects.append(
+                {
+                    "track_id": tid,
+                    "source": str(path),
+                    "size": -1,
+                    "mtime_ns": -1,
+                    "reason": f"unreadable ({exc.strerror})",
+                }
+            )
             continue
         old, rej = done.get(tid), old_rejects.get(tid)
         if old is not None and (old.size, old.mtime_ns) == (st.st_size, st.st_mtime_ns):
@@ -179,24 +231,46 @@ def _plan(manifest: dict[str, Any], root: Path, src_root: Path, files: list[Path
     return tracks, rejects, todo
 
 
-def _ingest(root: Path, manifest: dict[str, Any], tracks: list[TrackInfo], rejects: list[dict[str, Any]],
-            todo: list[tuple[str, Path, os.stat_result]], sample_rate: int, dtype: str, min_duration: float,
-            workers: int, progress: bool, max_shard_bytes: int, summary: PrepareSummary) -> None:
-    """Decode ``todo`` in workers and append each result; checkpoint the manifest every few seconds."""
+def _ingest(
+    root: Path,
+    manifest: dict[str, Any],
+    tracks: list[TrackInfo],
+    rejects: list[dict[str, Any]],
+    todo: list[tuple[str, Path, os.stat_result]],
+    sample_rate: int,
+    dtype: str,
+    min_duration: float,
+    workers: int,
+    progress: bool,
+    max_shard_bytes: int,
+    summary: PrepareSummary,
+) -> None:
+    """Decode ``todo`` in workers and append each result; checkpoint every few seconds."""
     jobs = [(str(path), sample_rate, dtype, min_duration) for _, path, _ in todo]
     writer = ShardWriter(root, dtype, max_shard_bytes)
     last = time.monotonic()
     bar = tqdm(total=len(jobs), unit="file", desc="prepare", disable=not progress)
     try:
-        for (tid, path, st), (status, payload) in zip(todo, _run_jobs(jobs, workers)):
+        for (tid, path, st), (status, payload) in zip(todo, _run_jobs(jobs, workers), strict=True):
             if status == "ok":
                 shard, offset = writer.append(payload)
-                tracks.append(TrackInfo(tid, str(path), int(payload.size), shard, offset, st.st_size, st.st_mtime_ns))
+                tracks.append(
+                    TrackInfo(
+                        tid, str(path), int(payload.size), shard, offset, st.st_size, st.st_mtime_ns
+                    )
+                )
                 summary.added += 1
                 summary.audio_seconds += payload.size / sample_rate
             else:
-                rejects.append({"track_id": tid, "source": str(path), "size": st.st_size,
-                                "mtime_ns": st.st_mtime_ns, "reason": payload})
+                rejects.append(
+                    {
+                        "track_id": tid,
+                        "source": str(path),
+                        "size": st.st_size,
+                        "mtime_ns": st.st_mtime_ns,
+                        "reason": payload,
+                    }
+                )
             bar.update(1)
             if time.monotonic() - last > CHECKPOINT_SECONDS:
                 writer.sync()

@@ -1,9 +1,9 @@
-"""Find audio files under a folder: what soundfile reads, plus FFmpeg containers when torchcodec is there.
+"""Find audio under a folder: what soundfile reads, plus FFmpeg containers when torchcodec is there.
 
 Example:
     >>> result = scan_audio("my_music/")
     >>> result.files[:1], result.skipped[:1]
-    ([PosixPath('/abs/my_music/a.flac')], [(PosixPath('/abs/my_music/b.m4a'), 'needs torchcodec ...')])
+    ([PosixPath('/abs/my_music/a.flac')], [(PosixPath('/abs/my_music/b.m4a'), '...torchcodec...')])
 """
 
 from __future__ import annotations
@@ -43,13 +43,15 @@ def scan_audio(root: str | Path) -> ScanResult:
     """Recursively list the audio files under ``root``; other files are ignored.
 
     Files with a container only FFmpeg reads (m4a, opus, ...) are listed in ``skipped`` with
-    the reason when torchcodec is not installed. Raises ``AudioReadError`` if ``root`` is not a folder.
+    the reason when torchcodec is not installed. ``AudioReadError`` if ``root`` is not a folder.
     """
     root = absolute(root)
     if not root.exists():
         raise AudioReadError(f"audio folder {root} does not exist", hint="check the path")
     if not root.is_dir():
-        raise AudioReadError(f"{root} is a file, not a folder", hint="pass the folder that holds the audio")
+        raise AudioReadError(
+            f"{root} is a file, not a folder", hint="pass the folder that holds the audio"
+        )
     result = ScanResult()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
@@ -62,7 +64,9 @@ def scan_audio(root: str | Path) -> ScanResult:
                 if torchcodec_available():
                     result.files.append(path)
                 else:
-                    reason = f"unsupported container {ext}: needs torchcodec with FFmpeg, not installed"
+                    reason = (
+                        f"unsupported container {ext}: needs torchcodec with FFmpeg, not installed"
+                    )
                     result.skipped.append((path, reason))
     result.files.sort()
     result.skipped.sort()

@@ -34,8 +34,10 @@ def cache_lock(root: Path) -> Iterator[None]:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise CacheError(f"another prepare is writing to {root}",
-                                 hint="wait for it to finish, or use another cache folder") from None
+                raise CacheError(
+                    f"another prepare is writing to {root}",
+                    hint="wait for it to finish, or use another cache folder",
+                ) from None
         yield
 
 
@@ -63,7 +65,7 @@ class ShardWriter:
         self.size = size + pad
 
     def append(self, samples: np.ndarray) -> tuple[int, int]:
-        """Append ``samples`` (already in the shard dtype); returns ``(shard, offset in samples)``."""
+        """Append ``samples`` (in the shard dtype); returns ``(shard, offset in samples)``."""
         data = np.ascontiguousarray(samples, dtype=DTYPES[self.dtype][0])
         if self.size > 0 and self.size + data.nbytes > self.max_bytes:
             self.close()

@@ -5,7 +5,8 @@ approximation to iterative stratification). Each class is shuffled with its own 
 seeded generator, then cut by the fractions; with 3+ tracks every non-empty split gets one.
 
 Example:
-    >>> stratified_split([["a"]] * 10 + [["b"]] * 10, seed=0, fractions=(0.6, 0.2, 0.2)).count("valid")
+    >>> splits = stratified_split([["a"]] * 10 + [["b"]] * 10, seed=0, fractions=(0.6, 0.2, 0.2))
+    >>> splits.count("valid")
     4
 """
 
@@ -18,8 +19,17 @@ import numpy as np
 from audioclr.errors import ConfigError, LabelError
 
 SPLITS = ("train", "valid", "test")
-ALIASES = {"train": "train", "training": "train", "valid": "valid", "val": "valid", "validation": "valid",
-           "dev": "valid", "test": "test", "eval": "test", "evaluation": "test"}
+ALIASES = {
+    "train": "train",
+    "training": "train",
+    "valid": "valid",
+    "val": "valid",
+    "validation": "valid",
+    "dev": "valid",
+    "test": "test",
+    "eval": "test",
+    "evaluation": "test",
+}
 
 
 def normalise_split(value: str, where: str) -> str:
@@ -44,11 +54,17 @@ def _counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, int]:
     return n_valid, n_test
 
 
-def stratified_split(labels: list[list[str]], seed: int = 0,
-                     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)) -> list[str]:
+def stratified_split(
+    labels: list[list[str]],
+    seed: int = 0,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+) -> list[str]:
     """A split name per track, stratified by (rarest) label; same inputs and seed, same result."""
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
-        raise ConfigError(f"config key 'fractions' must be three non-negative numbers summing to 1, got {fractions}")
+        raise ConfigError(
+            "config key 'fractions' must be three non-negative numbers summing to 1, "
+            f"got {fractions}"
+        )
     freq = Counter(c for ls in labels for c in ls)
     keys = [min(ls, key=lambda c: (freq[c], c)) if ls else "" for ls in labels]
     rng = np.random.default_rng(seed)
@@ -59,6 +75,6 @@ def stratified_split(labels: list[list[str]], seed: int = 0,
         n_valid, n_test = _counts(len(members), fractions)
         for i in members[:n_valid]:
             out[i] = "valid"
-        for i in members[n_valid:n_valid + n_test]:
+        for i in members[n_valid : n_valid + n_test]:
             out[i] = "test"
     return out
