@@ -33,7 +33,7 @@ SCALES = {
 
 
 def _melody(rng: np.random.Generator, seconds: float) -> list[tuple[float, float, float | None]]:
-    """Notes as ``(start s, length s, freq Hz or None or None = rest)``, random key/scale/register/tempo."""
+    """Notes ``(start s, length s, Hz or None = rest)``: random key, scale, register, tempo."""
     scale = SCALES[str(rng.choice(list(SCALES)))]
     root = (
         36 + int(rng.integers(0, 12)) + 12 * int(rng.integers(0, 3))

@@ -33,7 +33,7 @@ INT16_SCALE = 32767.0
 
 @dataclass
 class TrackInfo:
-    """Where a track lives in the cache; ``track_id`` = source path relative to the prepared root."""
+    """Where a track lives; ``track_id`` = source path relative to the prepared root."""
 
     track_id: str
     source: str

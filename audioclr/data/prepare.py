@@ -61,7 +61,7 @@ class PrepareSummary:
 
 
 def process_file(job: tuple[str, int, str, float]) -> tuple[str, Any]:
-    """Worker: ``(path, sample_rate, dtype, min_duration)`` -> ``("ok", q)`` | ``("reject", why)``."""
+    """Worker: ``(path, sr, dtype, min_duration)`` -> ``("ok", q)`` | ``("reject", why)``."""
     path, sample_rate, dtype, min_duration = job
     try:
         x = decode_audio(path, sample_rate)
