@@ -7,7 +7,8 @@
 3. our ``BatchedAugment`` on CPU (torch, whole batch), and on CUDA when available.
 
 Usage:
-    .venv/bin/python benchmarks/augment.py [--batch 64] [--seconds 2.7] [--sample-rate 22050] [--repeats 3]
+    .venv/bin/python benchmarks/augment.py [--batch 64] [--seconds 2.7] [--sample-rate 22050]
+        [--repeats 3]
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from audioclr.augment.config import AugmentConfig
 from audioclr.augment.cpu import CPUAugment
 
 
-def plain_chain(cfg: AugmentConfig, sr: int, rng: np.random.Generator,
-                pitch_method: str = "signalsmith_stretch") -> am.Compose:
+def plain_chain(
+    cfg: AugmentConfig, sr: int, rng: np.random.Generator, pitch_method: str = "signalsmith_stretch"
+) -> am.Compose:
     """The CLMR chain from stock audiomentations (global RNG, as users usually write it)."""
     irs = []
     for rt60 in np.linspace(cfg.reverb.min_rt60_s, cfg.reverb.max_rt60_s, 8):
@@ -37,11 +39,13 @@ def plain_chain(cfg: AugmentConfig, sr: int, rng: np.random.Generator,
         irs.append((ir / np.linalg.norm(ir)).astype(np.float32))
 
     def delay(x: np.ndarray, sample_rate: int) -> np.ndarray:
-        d = int(np.random.uniform(cfg.delay.min_delay_ms, cfg.delay.max_delay_ms) * sample_rate / 1000)
+        d = int(
+            np.random.uniform(cfg.delay.min_delay_ms, cfg.delay.max_delay_ms) * sample_rate / 1000
+        )
         v = np.random.uniform(cfg.delay.min_volume, cfg.delay.max_volume)
         y = x.copy()
         for k in range(1, cfg.delay.echoes + 1):
-            y[k * d:] += v**k * x[: len(x) - k * d]
+            y[k * d :] += v**k * x[: len(x) - k * d]
         return y / (1 + sum(v**k for k in range(1, cfg.delay.echoes + 1)))
 
     def reverb(x: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -50,23 +54,40 @@ def plain_chain(cfg: AugmentConfig, sr: int, rng: np.random.Generator,
         return ((1 - wet) * x + wet * fftconvolve(x, ir)[: len(x)]).astype(np.float32)
 
     f = cfg.filter
-    return am.Compose([
-        am.PolarityInversion(p=cfg.polarity.p),
-        am.AddGaussianSNR(min_snr_db=cfg.noise.min_snr_db, max_snr_db=cfg.noise.max_snr_db, p=cfg.noise.p),
-        am.Gain(min_gain_db=cfg.gain.min_gain_db, max_gain_db=cfg.gain.max_gain_db, p=cfg.gain.p),
-        am.OneOf([
-            am.HighPassFilter(min_cutoff_freq=f.min_highpass_hz, max_cutoff_freq=f.max_highpass_hz, p=1.0),
-            am.LowPassFilter(min_cutoff_freq=f.min_lowpass_hz, max_cutoff_freq=f.max_lowpass_hz, p=1.0),
-        ], p=f.p),
-        am.Lambda(transform=delay, p=cfg.delay.p),
-        am.PitchShift(min_semitones=cfg.pitch.min_semitones, max_semitones=cfg.pitch.max_semitones,
-                      method=pitch_method, p=cfg.pitch.p),
-        am.Lambda(transform=reverb, p=cfg.reverb.p),
-    ])
+    return am.Compose(
+        [
+            am.PolarityInversion(p=cfg.polarity.p),
+            am.AddGaussianSNR(
+                min_snr_db=cfg.noise.min_snr_db, max_snr_db=cfg.noise.max_snr_db, p=cfg.noise.p
+            ),
+            am.Gain(
+                min_gain_db=cfg.gain.min_gain_db, max_gain_db=cfg.gain.max_gain_db, p=cfg.gain.p
+            ),
+            am.OneOf(
+                [
+                    am.HighPassFilter(
+                        min_cutoff_freq=f.min_highpass_hz, max_cutoff_freq=f.max_highpass_hz, p=1.0
+                    ),
+                    am.LowPassFilter(
+                        min_cutoff_freq=f.min_lowpass_hz, max_cutoff_freq=f.max_lowpass_hz, p=1.0
+                    ),
+                ],
+                p=f.p,
+            ),
+            am.Lambda(transform=delay, p=cfg.delay.p),
+            am.PitchShift(
+                min_semitones=cfg.pitch.min_semitones,
+                max_semitones=cfg.pitch.max_semitones,
+                method=pitch_method,
+                p=cfg.pitch.p,
+            ),
+            am.Lambda(transform=reverb, p=cfg.reverb.p),
+        ]
+    )
 
 
 def views_per_second(run: Callable[[], object], views: int, repeats: int) -> float:
-    """Best of ``repeats`` timed runs (after one warm-up) of ``run``, which makes ``views`` views."""
+    """Best of ``repeats`` timed runs (after a warm-up) of ``run``, which makes ``views`` views."""
     run()
     best = math.inf
     for _ in range(repeats):
@@ -90,16 +111,18 @@ def main() -> None:
     batched = BatchedAugment(cfg, sr)
     x, g = torch.from_numpy(clips), torch.Generator().manual_seed(0)
 
-    print(f"{args.batch} clips of {args.seconds} s at {sr} Hz, torch threads {torch.get_num_threads()}")
+    threads = torch.get_num_threads()
+    print(f"{args.batch} clips of {args.seconds} s at {sr} Hz, torch threads {threads}")
     plain_librosa = plain_chain(cfg, sr, rng, pitch_method="librosa_phase_vocoder")
     n, reps = args.batch, args.repeats
     rates = {
         "plain audiomentations": views_per_second(lambda: [plain(c, sr) for c in clips], n, reps),
-        "plain, librosa pitch": views_per_second(lambda: [plain_librosa(c, sr) for c in clips], n, reps),
+        "plain, librosa pitch": views_per_second(
+            lambda: [plain_librosa(c, sr) for c in clips], n, reps
+        ),
         "CPUAugment": views_per_second(lambda: [ours(c, rng) for c in clips], n, reps),
         "BatchedAugment (cpu)": views_per_second(lambda: batched(x, g), n, reps),
     }
-    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the plain chain runs on one core: the like-for-like figure
     rates["BatchedAugment (cpu, 1 thread)"] = views_per_second(lambda: batched(x, g), n, reps)
     torch.set_num_threads(threads)
@@ -109,6 +132,7 @@ def main() -> None:
         def on_cuda() -> None:
             batched(xc, gc)
             torch.cuda.synchronize()
+
         rates["BatchedAugment (cuda)"] = views_per_second(on_cuda, args.batch, args.repeats)
     for name, rate in rates.items():
         print(f"{name:>32}: {rate:8.1f} views/s")

@@ -24,13 +24,16 @@ def test_clmr_yaml_is_the_defaults() -> None:
     assert melcnn.time_mask.p > 0 and melcnn.freq_mask.p > 0 and melcnn.background.p > 0
 
 
-@pytest.mark.parametrize("override, key", [
-    ("gain.min_gain_db=0", "augment.gain.min_gain_db"),
-    ("pitch.p=1.5", "augment.pitch.p"),
-    ("filter.rolloff_db_per_octave=20", "augment.filter.rolloff_db_per_octave"),
-    ("delay.max_volume=2", "augment.delay.max_volume"),
-    ("reverb.min_rt60_s=0", "augment.reverb.min_rt60_s"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("gain.min_gain_db=0", "augment.gain.min_gain_db"),
+        ("pitch.p=1.5", "augment.pitch.p"),
+        ("filter.rolloff_db_per_octave=20", "augment.filter.rolloff_db_per_octave"),
+        ("delay.max_volume=2", "augment.delay.max_volume"),
+        ("reverb.min_rt60_s=0", "augment.reverb.min_rt60_s"),
+    ],
+)
 def test_bad_values_name_the_key(override: str, key: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(AugmentConfig, None, [override])
@@ -44,7 +47,9 @@ def test_unknown_key_is_an_error() -> None:
 
 def test_specaugment_masks_within_bounds_and_seeded() -> None:
     spec = torch.rand(16, 40, 100) + 1.0  # never 0 before masking
-    sa = SpecAugment(TimeMaskConfig(p=1.0, max_frames=10, masks=2), FreqMaskConfig(p=1.0, max_mels=6, masks=1))
+    sa = SpecAugment(
+        TimeMaskConfig(p=1.0, max_frames=10, masks=2), FreqMaskConfig(p=1.0, max_mels=6, masks=1)
+    )
     out = sa(spec, torch.Generator().manual_seed(0))
     assert out.shape == spec.shape
     zero = out == 0
@@ -63,9 +68,25 @@ def test_specaugment_masks_within_bounds_and_seeded() -> None:
 def test_preview_writes_views_and_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sr = 16000
     audio = write_audio(tmp_path / "clip.wav", tone(440, sr, 2.0), sr)
-    rc = main(["augment-preview", str(audio), str(tmp_path / "out"), "--views", "3", "--seconds", "1",
-               "--seed", "4", "--set", "pitch.p=1", "--set", "pitch.min_semitones=5",
-               "--set", "pitch.max_semitones=5"])
+    rc = main(
+        [
+            "augment-preview",
+            str(audio),
+            str(tmp_path / "out"),
+            "--views",
+            "3",
+            "--seconds",
+            "1",
+            "--seed",
+            "4",
+            "--set",
+            "pitch.p=1",
+            "--set",
+            "pitch.min_semitones=5",
+            "--set",
+            "pitch.max_semitones=5",
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     assert printed.count("pitch(+5.0 st)") == 3
@@ -80,6 +101,8 @@ def test_preview_writes_views_and_png(tmp_path: Path, capsys: pytest.CaptureFixt
     np.testing.assert_allclose(original, tone(440, sr, 1.0), atol=1e-4)  # 16-bit source
 
 
-def test_preview_missing_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_preview_missing_file_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["augment-preview", str(tmp_path / "none.wav"), str(tmp_path / "out")]) == 2
     assert "none.wav" in capsys.readouterr().err

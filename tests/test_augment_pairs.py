@@ -26,8 +26,12 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> ClipCache:
     rng = np.random.default_rng(0)
     for name, seconds in SECONDS.items():
         # a ramp-like random walk: every window is distinct, so a crop identifies its start
-        write_audio(root / "src" / name, (0.3 * rng.uniform(-1, 1, int(SR * seconds))).astype(np.float32),
-                    SR, subtype="FLOAT")
+        write_audio(
+            root / "src" / name,
+            (0.3 * rng.uniform(-1, 1, int(SR * seconds))).astype(np.float32),
+            SR,
+            subtype="FLOAT",
+        )
     prepare_cache(root / "src", root / "cache", sample_rate=SR, progress=False, min_duration=1.0)
     return ClipCache(root / "cache")
 
@@ -46,8 +50,8 @@ def test_views_are_crops_of_the_track_at_the_drawn_positions(cache: ClipCache) -
         sa, sb = ds.positions(i)
         full = source(cache, track)
         assert a.shape == (crop,) and a.dtype == torch.float32
-        np.testing.assert_allclose(a.numpy(), full[sa:sa + crop], atol=1e-4)  # int16 cache
-        np.testing.assert_allclose(b.numpy(), full[sb:sb + crop], atol=1e-4)
+        np.testing.assert_allclose(a.numpy(), full[sa : sa + crop], atol=1e-4)  # int16 cache
+        np.testing.assert_allclose(b.numpy(), full[sb : sb + crop], atol=1e-4)
 
 
 def test_max_distance_bounds_crop_offsets(cache: ClipCache) -> None:

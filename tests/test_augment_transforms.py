@@ -36,7 +36,9 @@ def run(path: str, cfg: AugmentConfig, x: np.ndarray, seed: int = 0) -> np.ndarr
 
 
 def noise(batch: int, seconds: float = 1.0, seed: int = 0) -> np.ndarray:
-    return (0.1 * np.random.default_rng(seed).standard_normal((batch, int(SR * seconds)))).astype(np.float32)
+    return (0.1 * np.random.default_rng(seed).standard_normal((batch, int(SR * seconds)))).astype(
+        np.float32
+    )
 
 
 def band_db(x: np.ndarray, lo_hz: float, hi_hz: float) -> float:
@@ -50,7 +52,7 @@ def peak_hz(x: np.ndarray) -> float:
     """Frequency of the spectrum's peak, refined by parabolic interpolation."""
     spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
     k = int(np.argmax(spec))
-    a, b, c = np.log(spec[k - 1:k + 2] + 1e-12)
+    a, b, c = np.log(spec[k - 1 : k + 2] + 1e-12)
     return (k + 0.5 * (a - c) / (a - 2 * b + c)) * SR / len(x)
 
 
@@ -101,7 +103,9 @@ def test_lowpass_attenuates_octave_above_cutoff(path: str) -> None:
 
 @pytest.mark.parametrize("path", PATHS)
 def test_delay_shows_autocorrelation_peak_at_delay(path: str) -> None:
-    cfg = only("delay", min_delay_ms=150.0, max_delay_ms=150.0, min_volume=0.6, max_volume=0.6, echoes=1)
+    cfg = only(
+        "delay", min_delay_ms=150.0, max_delay_ms=150.0, min_volume=0.6, max_volume=0.6, echoes=1
+    )
     y = run(path, cfg, noise(2))
     lag = int(0.150 * SR)
     for row in y:
@@ -122,7 +126,7 @@ def test_pitch_shift_moves_f0_and_keeps_length(path: str, semitones: float) -> N
 
 def late_energy(y: np.ndarray, onset: int) -> float:
     """Share of energy later than 100 ms after ``onset``."""
-    return float((y[onset + int(0.1 * SR):] ** 2).sum() / (y**2).sum())
+    return float((y[onset + int(0.1 * SR) :] ** 2).sum() / (y**2).sum())
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -164,7 +168,11 @@ def test_batched_keeps_dtype_float64() -> None:
 @pytest.mark.parametrize("path", PATHS)
 def test_same_seed_same_views_other_seed_different(path: str) -> None:
     x = noise(4)
-    a, b, c = run(path, AugmentConfig(), x, 5), run(path, AugmentConfig(), x, 5), run(path, AugmentConfig(), x, 6)
+    a, b, c = (
+        run(path, AugmentConfig(), x, 5),
+        run(path, AugmentConfig(), x, 5),
+        run(path, AugmentConfig(), x, 6),
+    )
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
 
@@ -182,6 +190,7 @@ def test_background_mix_snr_in_range() -> None:
 
 def test_cpu_path_leaves_global_rng_untouched() -> None:
     import random
+
     random.seed(7)
     np.random.seed(7)
     expected = (random.random(), np.random.random())
@@ -189,3 +198,30 @@ def test_cpu_path_leaves_global_rng_untouched() -> None:
     np.random.seed(7)
     CPUAugment(all_on(), SR)(noise(1)[0], np.random.default_rng(0))
     assert (random.random(), np.random.random()) == expected
+
+
+@pytest.mark.parametrize("semitones", [-7.0, 5.0])
+def test_batched_pitch_shift_moves_every_partial_with_a_steady_envelope(semitones: float) -> None:
+    from audioclr.augment.functional import pitch_shift
+
+    x = tone(440, SR, 1.0) + tone(1000, SR, 1.0, amplitude=0.25)
+    y = pitch_shift(torch.from_numpy(x)[None], torch.tensor([semitones]))[0].numpy()
+    spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    freqs = np.fft.rfftfreq(len(y), 1 / SR)
+    r = 2 ** (semitones / 12)
+    low, high = freqs < 700 * r, freqs >= 700 * r  # each partial's peak, on its side of 700 r Hz
+    assert abs(freqs[low][np.argmax(spec[low])] - 440 * r) < 3
+    assert abs(freqs[high][np.argmax(spec[high])] - 1000 * r) < 3
+    assert spec[high].max() / spec[low].max() == pytest.approx(0.5, abs=0.1)  # levels kept
+    ref = pitch_shift(torch.from_numpy(tone(440, SR, 1.0))[None], torch.tensor([semitones]))[0]
+    blocks = np.abs(ref.numpy()).reshape(-1, 200).max(1)  # no beating, no clicks at the edges
+    assert blocks.max() < 0.65 and np.median(blocks) > 0.45
+
+
+def test_batched_pitch_shift_by_zero_reconstructs() -> None:
+    from audioclr.augment.functional import pitch_shift
+
+    x = torch.from_numpy(noise(2))
+    np.testing.assert_allclose(
+        pitch_shift(x, torch.zeros(2)).numpy(), x.numpy(), atol=1e-3
+    )  # float32 phase sums

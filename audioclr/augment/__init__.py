@@ -1,1 +1,1 @@
-"""View generation: pair sampling and augmentation chains (CPU per-example and batched torch paths)."""
+"""View generation: pair sampling and augmentation chains (per-example CPU and batched torch)."""

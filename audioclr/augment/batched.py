@@ -73,8 +73,11 @@ class BatchedAugment(nn.Module):
         return {
             "background.active": coin(c.background.p, b, g) & (b > 1),
             "background.snr_db": uniform(c.background.min_snr_db, c.background.max_snr_db, b, g),
-            "background.partner": (torch.arange(b, device=g.device)
-                                   + torch.randint(1, max(b, 2), (b,), generator=g, device=g.device)) % b,
+            "background.partner": (
+                torch.arange(b, device=g.device)
+                + torch.randint(1, max(b, 2), (b,), generator=g, device=g.device)
+            )
+            % b,
             "polarity.active": coin(c.polarity.p, b, g),
             "noise.active": coin(c.noise.p, b, g),
             "noise.snr_db": uniform(c.noise.min_snr_db, c.noise.max_snr_db, b, g),
@@ -101,23 +104,48 @@ class BatchedAugment(nn.Module):
         q = {k: v.to(x.device) for k, v in params.items()}
         sr, c = self.sample_rate, self.cfg
         if q["background.active"].any():
-            x = F.mix_background(x, q["background.partner"], q["background.snr_db"], q["background.active"])
+            x = F.mix_background(
+                x, q["background.partner"], q["background.snr_db"], q["background.active"]
+            )
         x = F.polarity(x, q["polarity.active"])
         if q["noise.active"].any():
             x = F.add_noise(x, q["noise.snr_db"], generator, q["noise.active"])
         x = F.gain(x, q["gain.gain_db"] * q["gain.active"])
         order = c.filter.rolloff_db_per_octave // 6
-        x = on_subset(x, q["filter.active"], lambda v, i: F.fft_filter(
-            v, q["filter.cutoff_hz"][i], q["filter.highpass"][i], torch.ones_like(i, dtype=torch.bool),
-            order, sr))
+        x = on_subset(
+            x,
+            q["filter.active"],
+            lambda v, i: F.fft_filter(
+                v,
+                q["filter.cutoff_hz"][i],
+                q["filter.highpass"][i],
+                torch.ones_like(i, dtype=torch.bool),
+                order,
+                sr,
+            ),
+        )
         samples = torch.round(q["delay.delay_ms"] * sr / 1000.0).long()
-        x = on_subset(x, q["delay.active"], lambda v, i: F.delay(
-            v, samples[i], q["delay.volume"][i], c.delay.echoes))
-        x = on_subset(x, q["pitch.active"] & (q["pitch.semitones"] != 0),
-                      lambda v, i: F.pitch_shift(v, q["pitch.semitones"][i]))
-        return on_subset(x, q["reverb.active"], lambda v, i: F.reverb(
-            v, F.synthetic_ir(q["reverb.rt60_s"][i], min(self.ir_samples, v.shape[-1]), sr, generator),
-            q["reverb.wet"][i]))
+        x = on_subset(
+            x,
+            q["delay.active"],
+            lambda v, i: F.delay(v, samples[i], q["delay.volume"][i], c.delay.echoes),
+        )
+        x = on_subset(
+            x,
+            q["pitch.active"] & (q["pitch.semitones"] != 0),
+            lambda v, i: F.pitch_shift(v, q["pitch.semitones"][i]),
+        )
+        return on_subset(
+            x,
+            q["reverb.active"],
+            lambda v, i: F.reverb(
+                v,
+                F.synthetic_ir(
+                    q["reverb.rt60_s"][i], min(self.ir_samples, v.shape[-1]), sr, generator
+                ),
+                q["reverb.wet"][i],
+            ),
+        )
 
 
 def on_subset(x: Tensor, mask: Tensor, fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
@@ -135,7 +163,9 @@ def describe(params: Params, i: int) -> str:
     p: dict[str, Any] = {k: v[i].item() for k, v in params.items()}
     parts = []
     if p["background.active"]:
-        parts.append(f"background(snr={p['background.snr_db']:.1f} dB, clip {p['background.partner']})")
+        parts.append(
+            f"background(snr={p['background.snr_db']:.1f} dB, clip {p['background.partner']})"
+        )
     if p["polarity.active"]:
         parts.append("polarity")
     if p["noise.active"]:
@@ -170,18 +200,34 @@ class SpecAugment(nn.Module):
 
     def forward(self, spec: Tensor, generator: torch.Generator) -> Tensor:
         """Mask ``spec`` ``(batch, mels, frames)``; returns a new tensor of the same shape."""
-        spec = self._mask(spec, generator, axis=1, p=self.freq_mask.p,
-                          width=self.freq_mask.max_mels, masks=self.freq_mask.masks)
-        return self._mask(spec, generator, axis=2, p=self.time_mask.p,
-                          width=self.time_mask.max_frames, masks=self.time_mask.masks)
+        spec = self._mask(
+            spec,
+            generator,
+            axis=1,
+            p=self.freq_mask.p,
+            width=self.freq_mask.max_mels,
+            masks=self.freq_mask.masks,
+        )
+        return self._mask(
+            spec,
+            generator,
+            axis=2,
+            p=self.time_mask.p,
+            width=self.time_mask.max_frames,
+            masks=self.time_mask.masks,
+        )
 
     @staticmethod
-    def _mask(spec: Tensor, g: torch.Generator, axis: int, p: float, width: int, masks: int) -> Tensor:
+    def _mask(
+        spec: Tensor, g: torch.Generator, axis: int, p: float, width: int, masks: int
+    ) -> Tensor:
         batch, size = spec.shape[0], spec.shape[axis]
         if p == 0 or masks == 0 or width == 0:
             return spec
         width = min(width, size)
         active = coin(p, batch, g)[:, None]
         widths = torch.randint(0, width + 1, (batch, masks), generator=g, device=g.device) * active
-        starts = (torch.rand((batch, masks), generator=g, device=g.device) * (size - widths + 1)).long()
+        starts = (
+            torch.rand((batch, masks), generator=g, device=g.device) * (size - widths + 1)
+        ).long()
         return F.mask_along(spec, starts.to(spec.device), widths.to(spec.device), axis)

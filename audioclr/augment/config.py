@@ -26,7 +26,9 @@ def _check_p(section: str, p: float) -> None:
     require(0.0 <= p <= 1.0, f"{_PREFIX}.{section}.p", p, "must be a probability in [0, 1]")
 
 
-def _check_range(section: str, name: str, lo: float, hi: float, min_ok: float, max_ok: float) -> None:
+def _check_range(
+    section: str, name: str, lo: float, hi: float, min_ok: float, max_ok: float
+) -> None:
     """Check ``min_<name> <= max_<name>`` and both inside ``[min_ok, max_ok]``."""
     lo_key, hi_key = f"{_PREFIX}.{section}.min_{name}", f"{_PREFIX}.{section}.max_{name}"
     require(min_ok <= lo <= max_ok, lo_key, lo, f"must be in [{min_ok}, {max_ok}]")
@@ -88,13 +90,22 @@ class FilterConfig:
 
     def __post_init__(self) -> None:
         _check_p("filter", self.p)
-        require(0.0 <= self.highpass_share <= 1.0, f"{_PREFIX}.filter.highpass_share",
-                self.highpass_share, "must be in [0, 1]")
-        _check_range("filter", "highpass_hz", self.min_highpass_hz, self.max_highpass_hz, 1.0, 96000.0)
+        require(
+            0.0 <= self.highpass_share <= 1.0,
+            f"{_PREFIX}.filter.highpass_share",
+            self.highpass_share,
+            "must be in [0, 1]",
+        )
+        _check_range(
+            "filter", "highpass_hz", self.min_highpass_hz, self.max_highpass_hz, 1.0, 96000.0
+        )
         _check_range("filter", "lowpass_hz", self.min_lowpass_hz, self.max_lowpass_hz, 1.0, 96000.0)
-        require(self.rolloff_db_per_octave > 0 and self.rolloff_db_per_octave % 6 == 0,
-                f"{_PREFIX}.filter.rolloff_db_per_octave", self.rolloff_db_per_octave,
-                "must be a positive multiple of 6 (6 dB/octave per filter order)")
+        require(
+            self.rolloff_db_per_octave > 0 and self.rolloff_db_per_octave % 6 == 0,
+            f"{_PREFIX}.filter.rolloff_db_per_octave",
+            self.rolloff_db_per_octave,
+            "must be a positive multiple of 6 (6 dB/octave per filter order)",
+        )
 
 
 @dataclass
@@ -112,7 +123,9 @@ class DelayConfig:
         _check_p("delay", self.p)
         _check_range("delay", "delay_ms", self.min_delay_ms, self.max_delay_ms, 1.0, 5000.0)
         _check_range("delay", "volume", self.min_volume, self.max_volume, 0.0, 1.0)
-        require(1 <= self.echoes <= 16, f"{_PREFIX}.delay.echoes", self.echoes, "must be in [1, 16]")
+        require(
+            1 <= self.echoes <= 16, f"{_PREFIX}.delay.echoes", self.echoes, "must be in [1, 16]"
+        )
 
 
 @dataclass
@@ -127,8 +140,12 @@ class PitchConfig:
     def __post_init__(self) -> None:
         _check_p("pitch", self.p)
         _check_range("pitch", "semitones", self.min_semitones, self.max_semitones, -24.0, 24.0)
-        require(self.semitone_step >= 0.05, f"{_PREFIX}.pitch.semitone_step", self.semitone_step,
-                "must be >= 0.05 (the batched path groups examples by shift)")
+        require(
+            self.semitone_step >= 0.05,
+            f"{_PREFIX}.pitch.semitone_step",
+            self.semitone_step,
+            "must be >= 0.05 (the batched path groups examples by shift)",
+        )
 
 
 @dataclass
@@ -174,7 +191,9 @@ class TimeMaskConfig:
 
     def __post_init__(self) -> None:
         _check_p("time_mask", self.p)
-        require(self.max_frames >= 0, f"{_PREFIX}.time_mask.max_frames", self.max_frames, "must be >= 0")
+        require(
+            self.max_frames >= 0, f"{_PREFIX}.time_mask.max_frames", self.max_frames, "must be >= 0"
+        )
         require(self.masks >= 0, f"{_PREFIX}.time_mask.masks", self.masks, "must be >= 0")
 
 

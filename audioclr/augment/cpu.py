@@ -40,8 +40,12 @@ class Seeded:
         >>> y = t.apply(x, t.randomize(np.random.default_rng(0)))
     """
 
-    def __init__(self, transform: am.core.transforms_interface.BaseWaveformTransform, p: float,
-                 sample_rate: int) -> None:
+    def __init__(
+        self,
+        transform: am.core.transforms_interface.BaseWaveformTransform,
+        p: float,
+        sample_rate: int,
+    ) -> None:
         transform.p = 1.0  # the coin is ours
         self.transform, self.p, self.sample_rate = transform, p, sample_rate
 
@@ -58,7 +62,9 @@ class Seeded:
             random.seed(params["seed"])
             np.random.seed(params["seed"])
             y = self.transform(x, sample_rate=self.sample_rate)
-            params.update({k: v for k, v in self.transform.parameters.items() if k != "should_apply"})
+            params.update(
+                {k: v for k, v in self.transform.parameters.items() if k != "should_apply"}
+            )
         finally:
             random.setstate(py_state)
             np.random.set_state(np_state)
@@ -68,20 +74,54 @@ class Seeded:
 def build_chain(cfg: AugmentConfig, sample_rate: int) -> list[tuple[str, Transform]]:
     """The named CPU transforms in chain order (background mixing excluded)."""
     sr, f = sample_rate, cfg.filter
-    rolloff = {"min_rolloff": f.rolloff_db_per_octave, "max_rolloff": f.rolloff_db_per_octave,
-               "zero_phase": False}
+    rolloff = {
+        "min_rolloff": f.rolloff_db_per_octave,
+        "max_rolloff": f.rolloff_db_per_octave,
+        "zero_phase": False,
+    }
     return [
         ("polarity", Seeded(am.PolarityInversion(), cfg.polarity.p, sr)),
-        ("noise", Seeded(am.AddGaussianSNR(min_snr_db=cfg.noise.min_snr_db,
-                                           max_snr_db=cfg.noise.max_snr_db), cfg.noise.p, sr)),
-        ("gain", Seeded(am.Gain(min_gain_db=cfg.gain.min_gain_db, max_gain_db=cfg.gain.max_gain_db),
-                        cfg.gain.p, sr)),
-        ("filter", own.HighOrLowPass(
-            Seeded(am.HighPassFilter(min_cutoff_freq=f.min_highpass_hz, max_cutoff_freq=f.max_highpass_hz,
-                                     **rolloff), 1.0, sr),
-            Seeded(am.LowPassFilter(min_cutoff_freq=f.min_lowpass_hz, max_cutoff_freq=f.max_lowpass_hz,
-                                    **rolloff), 1.0, sr),
-            p=f.p, highpass_share=f.highpass_share)),
+        (
+            "noise",
+            Seeded(
+                am.AddGaussianSNR(min_snr_db=cfg.noise.min_snr_db, max_snr_db=cfg.noise.max_snr_db),
+                cfg.noise.p,
+                sr,
+            ),
+        ),
+        (
+            "gain",
+            Seeded(
+                am.Gain(min_gain_db=cfg.gain.min_gain_db, max_gain_db=cfg.gain.max_gain_db),
+                cfg.gain.p,
+                sr,
+            ),
+        ),
+        (
+            "filter",
+            own.HighOrLowPass(
+                Seeded(
+                    am.HighPassFilter(
+                        min_cutoff_freq=f.min_highpass_hz,
+                        max_cutoff_freq=f.max_highpass_hz,
+                        **rolloff,
+                    ),
+                    1.0,
+                    sr,
+                ),
+                Seeded(
+                    am.LowPassFilter(
+                        min_cutoff_freq=f.min_lowpass_hz,
+                        max_cutoff_freq=f.max_lowpass_hz,
+                        **rolloff,
+                    ),
+                    1.0,
+                    sr,
+                ),
+                p=f.p,
+                highpass_share=f.highpass_share,
+            ),
+        ),
         ("delay", own.Delay(cfg.delay, sr)),
         ("pitch", own.PitchShift(cfg.pitch, sr)),
         ("reverb", own.Reverb(cfg.reverb, sr)),

@@ -23,11 +23,13 @@ from audioclr.augment.config import DelayConfig, PitchConfig, ReverbConfig
 
 def format_params(params: dict[str, Any]) -> str:
     """``{"gain_db": -3.21}`` -> ``"gain_db=-3.21"`` (floats to 3 significant digits)."""
-    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    return ", ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+    )
 
 
 class HighOrLowPass:
-    """Either ``highpass`` (with probability ``highpass_share``) or ``lowpass``, as one transform."""
+    """``highpass`` (with probability ``highpass_share``) or else ``lowpass``, as one transform."""
 
     def __init__(self, highpass: Any, lowpass: Any, p: float, highpass_share: float) -> None:
         self.highpass, self.lowpass, self.p, self.share = highpass, lowpass, p, highpass_share
@@ -54,9 +56,11 @@ class Delay:
 
     def randomize(self, rng: np.random.Generator) -> dict[str, Any]:
         c = self.cfg
-        return {"active": bool(rng.random() < c.p),
-                "delay_ms": float(rng.uniform(c.min_delay_ms, c.max_delay_ms)),
-                "volume": float(rng.uniform(c.min_volume, c.max_volume))}
+        return {
+            "active": bool(rng.random() < c.p),
+            "delay_ms": float(rng.uniform(c.min_delay_ms, c.max_delay_ms)),
+            "volume": float(rng.uniform(c.min_volume, c.max_volume)),
+        }
 
     def apply(self, x: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         d = int(round(params["delay_ms"] * self.sample_rate / 1000.0))
@@ -66,7 +70,7 @@ class Delay:
                 total += params["volume"] ** k
                 continue
             echo = np.zeros_like(out)
-            echo[k * d:] = x[: len(x) - k * d]
+            echo[k * d :] = x[: len(x) - k * d]
             out = out + np.float32(params["volume"] ** k) * echo
             total += params["volume"] ** k
         return out / np.float32(total)
@@ -79,7 +83,9 @@ class PitchShift:
         self.p, self.sample_rate = cfg.p, sample_rate
         steps = int(math.floor((cfg.max_semitones - cfg.min_semitones) / cfg.semitone_step + 1e-6))
         self.grid = cfg.min_semitones + cfg.semitone_step * np.arange(steps + 1)
-        self.inner = am.PitchShift(min_semitones=cfg.min_semitones, max_semitones=cfg.max_semitones, p=1.0)
+        self.inner = am.PitchShift(
+            min_semitones=cfg.min_semitones, max_semitones=cfg.max_semitones, p=1.0
+        )
 
     def randomize(self, rng: np.random.Generator) -> dict[str, Any]:
         return {"active": bool(rng.random() < self.p), "semitones": float(rng.choice(self.grid))}
@@ -100,10 +106,12 @@ class Reverb:
 
     def randomize(self, rng: np.random.Generator) -> dict[str, Any]:
         c = self.cfg
-        return {"active": bool(rng.random() < c.p),
-                "rt60_s": float(rng.uniform(c.min_rt60_s, c.max_rt60_s)),
-                "wet": float(rng.uniform(c.min_wet, c.max_wet)),
-                "seed": int(rng.integers(2**32))}
+        return {
+            "active": bool(rng.random() < c.p),
+            "rt60_s": float(rng.uniform(c.min_rt60_s, c.max_rt60_s)),
+            "wet": float(rng.uniform(c.min_wet, c.max_wet)),
+            "seed": int(rng.integers(2**32)),
+        }
 
     def impulse_response(self, rt60_s: float, length: int, rng: np.random.Generator) -> np.ndarray:
         """``(length,)`` white noise under ``exp(-6.91 t / rt60)``, first tap 1, unit energy."""

@@ -43,15 +43,29 @@ class PairDataset(Dataset):
     each view in the worker (its own seeded stream per item).
     """
 
-    def __init__(self, cache: ClipSource, crop_samples: int, max_distance: int | None = None,
-                 short: str = "pad", seed: int = 0, cpu_augment: CPUAugment | None = None) -> None:
+    def __init__(
+        self,
+        cache: ClipSource,
+        crop_samples: int,
+        max_distance: int | None = None,
+        short: str = "pad",
+        seed: int = 0,
+        cpu_augment: CPUAugment | None = None,
+    ) -> None:
         require(crop_samples > 0, "crop_samples", crop_samples, "must be > 0")
-        require(max_distance is None or max_distance >= 0, "max_distance", max_distance, "must be >= 0 or null")
+        require(
+            max_distance is None or max_distance >= 0,
+            "max_distance",
+            max_distance,
+            "must be >= 0 or null",
+        )
         require(short in SHORT_POLICIES, "short", short, f"must be one of {list(SHORT_POLICIES)}")
         if cpu_augment is not None and cpu_augment.sample_rate != cache.sample_rate:
-            raise SampleRateMismatch(f"cpu_augment is built for {cpu_augment.sample_rate} Hz but the clip "
-                                     f"cache holds {cache.sample_rate} Hz", hint="build CPUAugment with "
-                                     "the cache's sample_rate")
+            raise SampleRateMismatch(
+                f"cpu_augment is built for {cpu_augment.sample_rate} Hz but the clip "
+                f"cache holds {cache.sample_rate} Hz",
+                hint="build CPUAugment with the cache's sample_rate",
+            )
         self.cache, self.crop_samples, self.max_distance = cache, crop_samples, max_distance
         self.short, self.seed, self.cpu_augment, self.epoch = short, seed, cpu_augment, 0
         lengths = [t.num_samples for t in cache.tracks]
@@ -60,8 +74,11 @@ class PairDataset(Dataset):
         self.skipped = len(lengths) - len(self.indices)
         self.padded = sum(is_short) if short == "pad" else 0
         if not self.indices:
-            raise CacheError(f"no track of the clip cache ({len(lengths)} tracks) is long enough for "
-                             f"crops of {crop_samples} samples", hint="use short='pad' or a shorter crop")
+            raise CacheError(
+                f"no track of the clip cache ({len(lengths)} tracks) is long enough for "
+                f"crops of {crop_samples} samples",
+                hint="use short='pad' or a shorter crop",
+            )
 
     def set_epoch(self, epoch: int) -> None:
         """Draw new crops from now on (call at the start of each epoch, in every worker)."""
@@ -98,4 +115,8 @@ class PairDataset(Dataset):
         if self.cpu_augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, i, 1])
             a, b = self.cpu_augment(a, rng), self.cpu_augment(b, rng)
-        return torch.from_numpy(np.ascontiguousarray(a)), torch.from_numpy(np.ascontiguousarray(b)), track
+        return (
+            torch.from_numpy(np.ascontiguousarray(a)),
+            torch.from_numpy(np.ascontiguousarray(b)),
+            track,
+        )

@@ -52,16 +52,24 @@ def load_clip(audio: str | Path, seconds: float) -> tuple[np.ndarray, int]:
     try:
         sample_rate = sf.info(str(audio)).samplerate
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioReadError(f"{audio}: cannot read audio ({exc})", hint="give a WAV/FLAC/OGG file") from exc
+        raise AudioReadError(
+            f"{audio}: cannot read audio ({exc})", hint="give a WAV/FLAC/OGG file"
+        ) from exc
     x = decode_audio(audio, sample_rate)[: int(seconds * sample_rate)]
     if len(x) == 0:
         raise AudioReadError(f"{audio}: no samples to preview")
     return x, sample_rate
 
 
-def make_views(x: np.ndarray, sample_rate: int, cfg: AugmentConfig, views: int, seed: int,
-               path: str = "batched") -> tuple[np.ndarray, list[str]]:
-    """``views`` augmented copies of ``x`` ``(samples,)`` -> ``(views, samples)`` and descriptions."""
+def make_views(
+    x: np.ndarray,
+    sample_rate: int,
+    cfg: AugmentConfig,
+    views: int,
+    seed: int,
+    path: str = "batched",
+) -> tuple[np.ndarray, list[str]]:
+    """``views`` augmented copies of ``x`` ``(samples,)``: ``(views, samples)``, descriptions."""
     if path == "cpu":
         aug, rng = CPUAugment(cfg, sample_rate), np.random.default_rng(seed)
         runs = [aug.run(x, rng) for _ in range(views)]
@@ -103,8 +111,15 @@ def plot_views(mels: torch.Tensor, titles: list[str], path: Path) -> Path:
     return path
 
 
-def preview_views(audio: str | Path, out_dir: str | Path, views: int = 8, seed: int = 0,
-                  cfg: AugmentConfig | None = None, seconds: float = 3.0, path: str = "batched") -> PreviewResult:
+def preview_views(
+    audio: str | Path,
+    out_dir: str | Path,
+    views: int = 8,
+    seed: int = 0,
+    cfg: AugmentConfig | None = None,
+    seconds: float = 3.0,
+    path: str = "batched",
+) -> PreviewResult:
     """Write ``views`` views of the first ``seconds`` of ``audio`` and their spectrograms."""
     require(views >= 1, "views", views, "must be >= 1")
     require(seconds > 0, "seconds", seconds, "must be > 0")
@@ -119,8 +134,11 @@ def preview_views(audio: str | Path, out_dir: str | Path, views: int = 8, seed: 
     result.wavs += [_write_wav(out / f"view_{i:02d}.wav", y, sr) for i, y in enumerate(ys)]
     mels = log_mel(np.concatenate([x[None], ys]), sr)
     masks = SpecAugment(cfg.time_mask, cfg.freq_mask)
-    mels[1:] = masks(mels[1:] - mels[1:].amin(dim=(1, 2), keepdim=True),
-                     torch.Generator().manual_seed(seed)) + mels[1:].amin(dim=(1, 2), keepdim=True)
-    titles = ["original: mel 64 x frames, dB"] + [f"view {i}: {d}" for i, d in enumerate(descriptions)]
+    mels[1:] = masks(
+        mels[1:] - mels[1:].amin(dim=(1, 2), keepdim=True), torch.Generator().manual_seed(seed)
+    ) + mels[1:].amin(dim=(1, 2), keepdim=True)
+    titles = ["original: mel 64 x frames, dB"] + [
+        f"view {i}: {d}" for i, d in enumerate(descriptions)
+    ]
     result.png = plot_views(mels, titles, out / "views.png")
     return result

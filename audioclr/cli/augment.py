@@ -11,19 +11,37 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this area's subcommands to ``sub``."""
-    p = sub.add_parser("augment-preview", help="write N augmented views of a clip (WAV) and their "
-                       "log-mel spectrograms side by side (PNG)")
+    p = sub.add_parser(
+        "augment-preview",
+        help="write N augmented views of a clip (WAV) and their "
+        "log-mel spectrograms side by side (PNG)",
+    )
     p.add_argument("audio", metavar="AUDIO", help="an audio file (WAV/FLAC/OGG)")
     p.add_argument("out", metavar="OUT", help="output folder")
     p.add_argument("--views", type=int, default=8, help="number of views (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the view generator (default 0)")
-    p.add_argument("--config", default="clmr", help="augment config: a YAML path or a name under "
-                   "configs/augment/ (default clmr)")
-    p.add_argument("--seconds", type=float, default=3.0, help="length of the clip, from its start (default 3)")
-    p.add_argument("--path", choices=("batched", "cpu"), default="batched",
-                   help="execution path: batched torch (default) or per-example CPU")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override, repeatable, e.g. --set pitch.p=1")
+    p.add_argument(
+        "--config",
+        default="clmr",
+        help="augment config: a YAML path or a name under configs/augment/ (default clmr)",
+    )
+    p.add_argument(
+        "--seconds", type=float, default=3.0, help="length of the clip, from its start (default 3)"
+    )
+    p.add_argument(
+        "--path",
+        choices=("batched", "cpu"),
+        default="batched",
+        help="execution path: batched torch (default) or per-example CPU",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, repeatable, e.g. --set pitch.p=1",
+    )
     p.set_defaults(func=_preview)
 
 
@@ -33,8 +51,15 @@ def _preview(args: argparse.Namespace) -> int:
     from audioclr.config import load_config, resolve_config_path
 
     cfg = load_config(AugmentConfig, resolve_config_path(args.config, "augment"), args.overrides)
-    result = preview_views(args.audio, args.out, views=args.views, seed=args.seed, cfg=cfg,
-                           seconds=args.seconds, path=args.path)
+    result = preview_views(
+        args.audio,
+        args.out,
+        views=args.views,
+        seed=args.seed,
+        cfg=cfg,
+        seconds=args.seconds,
+        path=args.path,
+    )
     print(f"{len(result.descriptions)} views at {result.sample_rate} Hz ({args.path} path):")
     for i, text in enumerate(result.descriptions):
         print(f"  view_{i:02d}.wav: {text}")
