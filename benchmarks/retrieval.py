@@ -27,6 +27,7 @@ TYPES = {  # name -> (factory for n, dim) and the knob sweep as SearchParams key
     "ivfflat": lambda n, d: f"IVF{_nlist(n)},Flat",
     "ivfpq": lambda n, d: f"IVF{_nlist(n)},PQ{d // 2}x4fs,RFlat",
     "ivfpq1": lambda n, d: f"IVF{_nlist(n)},PQ{d}x4fs,RFlat",
+    "ivfpqh": lambda n, d: f"IVF{_nlist(n)}_HNSW32,PQ{d // 2}x4fs,RFlat",  # HNSW coarse quantizer
 }
 NLIST: list[int] = []  # --nlist override
 

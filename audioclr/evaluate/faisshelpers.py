@@ -139,8 +139,10 @@ def estimate_memory_bytes(factory: str, n: int, dim: int) -> int:
     if m := re.search(r"IVF(\d+)", factory):
         fixed += int(m.group(1)) * dim * 4
         per += 8  # ids in the inverted lists
-    if m := re.search(r"HNSW(\d+)", factory):
+    if m := re.match(r"HNSW(\d+)", factory):
         per += int(m.group(1)) * 2 * 4 * 1.1  # level-0 links plus upper levels
+    if (m := re.search(r"IVF(\d+)_HNSW(\d+)", factory)) is not None:
+        fixed += int(m.group(1)) * int(m.group(2)) * 2 * 4 * 1.1  # HNSW coarse quantizer links
     if m := re.search(r"PQ(\d+)(x4fs|x(\d+))?", factory):
         bits = 4 if m.group(2) == "x4fs" else int(m.group(3) or 8)
         per += int(m.group(1)) * bits / 8
