@@ -1,9 +1,27 @@
-"""CLI commands for the journey area (placeholder until that area lands)."""
+"""CLI command ``audioclr demo``: the whole journey on the built-in demo corpus."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from audioclr.journey.demo import run_demo
+
+    return run_demo(Path(args.out), pretrain_minutes=args.pretrain_minutes, config=args.config)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this area's subcommands to ``sub``."""
+    """Add ``demo`` to ``sub``."""
+    p = sub.add_parser(
+        "demo",
+        help="the whole journey on the built-in demo corpus (reruns reuse finished steps)",
+        description="demo corpus -> prepare -> augment preview -> pretrain (SimCLR, melcnn) -> export -> "
+        "probe with baselines -> embed -> FAISS index -> retrieval evaluation and queries, then a summary. "
+        "Every step prints the exact command to run it alone; a rerun skips finished steps.",
+    )
+    p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
+    p.add_argument("--pretrain-minutes", type=float, default=3.0, help="pretraining budget (default 3)")
+    p.add_argument("--config", default="demo", help="pretrain config name or path (default demo)")
+    p.set_defaults(func=_demo)

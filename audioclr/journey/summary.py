@@ -1,0 +1,98 @@
+"""The demo's closing screen: probe table with baselines, retrieval scores, where everything is.
+
+Reads only what the demo steps wrote (``probe/report.json``, ``retrieval.json``, query output),
+so the numbers are the ones a user finds in those files.
+
+Example:
+    >>> print("\\n".join(probe_table(json.loads(Path("demo_out/probe/report.json").read_text()))))
+    ... # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+METHOD_NAMES = {"encoder": "SSL (pretrained)", "random_init": "random-init", "mfcc": "MFCC stats"}
+
+
+def probe_table(report: dict[str, Any], head: str = "linear") -> list[str]:
+    """Rows ``method | fraction: mean ± std ...`` for ``head`` of every task, with the verdict."""
+    lines: list[str] = []
+    for name, task in report.get("tasks", {}).items():
+        results, metric = task["results"], task["metric"]
+        fractions = sorted({f for r in results.values() for f in r.get(head, {})}, key=float)
+        if not fractions:
+            continue
+        lines.append(f"{name} ({head} probe, {metric}, test split):")
+        lines.append(f"  {'method':<18}" + "".join(f"{float(f):>7.0%} labels  " for f in fractions))
+        for method, by_head in results.items():
+            cells = by_head.get(head, {})
+            row = "".join(
+                f"{cells[f][metric]['mean']:>8.3f} ± {cells[f][metric]['std']:.3f}" if f in cells else f"{'-':>16}"
+                for f in fractions
+            )
+            lines.append(f"  {METHOD_NAMES.get(method, method):<18}{row}")
+        verdict = task.get("verdict", {}).get(head, {})
+        wins = [f for f in fractions if verdict.get(f, {}).get("beats_baselines")]
+        lines.append(f"  SSL beats both baselines at {len(wins)}/{len(fractions)} label fractions"
+                     + (f" ({', '.join(f'{float(f):.0%}' for f in wins)})" if wins else ""))
+    return lines
+
+
+def query_examples(out: Path, count: int) -> list[dict[str, Any]]:
+    """Query the index with the first track of ``count`` classes; the results as dicts."""
+    from audioclr.cli import main
+
+    table = out / "retrieval_labels.csv"
+    firsts: dict[str, str] = {}
+    for line in table.read_text().splitlines()[1:]:
+        track, label = line.split(",", 1)
+        firsts.setdefault(label, track)
+    examples = []
+    for track in list(firsts.values())[:count]:
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            main(["query", str(out / "index"), "--track", track, "-k", "5", "--json"])
+        examples.extend(json.loads(buf.getvalue()))
+    return examples
+
+
+def _query_lines(examples: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for ex in examples:
+        hits = ", ".join(f"{h['id'].split('/')[-1]} ({h['score']:.2f})" for h in ex.get("results", [])[:3])
+        lines.append(f"  {ex.get('query', '?')} -> {hits}")
+    return lines
+
+
+def print_summary(out: Path, examples: list[dict[str, Any]], seconds: float) -> None:
+    """Print the one-screen summary of a finished demo under ``out``."""
+    report = json.loads((out / "probe" / "report.json").read_text())
+    retrieval = json.loads((out / "retrieval.json").read_text())
+    pk = {k: v for k, v in retrieval.items() if k.startswith(("precision", "map", "recall"))}
+    lines = ["", "=" * 78, f"audioclr demo finished in {seconds / 60:.1f} min", ""]
+    lines += probe_table(report)
+    lines += ["", "retrieval over the demo catalogue (relevant = same class): "
+              + ", ".join(f"{k} {v:.3f}" for k, v in pk.items())]
+    lines += ["nearest neighbours of a few tracks (top 3, cosine):"] + _query_lines(examples)
+    lines += [
+        "",
+        f"TensorBoard logs : tensorboard --logdir {out / 'run' / 'tb'}",
+        f"probe report     : {out / 'probe' / 'report.md'} (+ report.json, report.png)",
+        f"augment preview  : {out / 'preview'} (WAV views + spectrogram PNG)",
+        f"encoder          : {out / 'encoder.pt'}    index: {out / 'index'}",
+        "",
+        "the same on your own folder (MY_AUDIO, with MY_LABELS.csv = path,label):",
+        "  audioclr prepare MY_AUDIO cache/ --sample-rate 22050",
+        "  audioclr pretrain --config simclr_melcnn data.cache=cache/ run.dir=runs/mine",
+        "  audioclr export runs/mine encoder.pt",
+        "  audioclr probe encoder.pt MY_LABELS.csv report/",
+        "  audioclr embed encoder.pt cache/ emb/ && audioclr index build emb/ index/",
+        "  audioclr query index/ --file some_track.wav -k 10",
+        "=" * 78,
+    ]
+    print("\n".join(lines))
