@@ -225,3 +225,37 @@ def test_batched_pitch_shift_by_zero_reconstructs() -> None:
     np.testing.assert_allclose(
         pitch_shift(x, torch.zeros(2)).numpy(), x.numpy(), atol=1e-3
     )  # float32 phase sums
+
+
+def deterministic_apply_config() -> AugmentConfig:
+    """Every transform whose ``apply`` draws nothing (noise, reverb, background off)."""
+    cfg = all_on()
+    for name in ("noise", "reverb", "background"):
+        setattr(cfg, name, dataclasses.replace(getattr(cfg, name), p=0.0))
+    return cfg
+
+
+def test_batched_batch_equals_item_by_item() -> None:
+    aug = BatchedAugment(deterministic_apply_config(), SR)
+    x = torch.from_numpy(noise(6))
+    g = torch.Generator().manual_seed(3)
+    params = aug.sample_params(6, g)
+    whole = aug.apply(x, params, g)
+    for i in range(6):
+        one = aug.apply(x[i : i + 1], {k: v[i : i + 1] for k, v in params.items()}, g)
+        torch.testing.assert_close(one[0], whole[i], atol=2e-4, rtol=1e-3)  # FFT rounding
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_batched_cuda_matches_cpu() -> None:
+    aug = BatchedAugment(deterministic_apply_config(), SR)
+    x = torch.from_numpy(noise(8))
+    params = aug.sample_params(8, torch.Generator().manual_seed(0))
+    on_cpu = aug.apply(x, params, torch.Generator())
+    g_cuda = torch.Generator(device="cuda").manual_seed(0)
+    on_cuda = aug.apply(x.cuda(), params, g_cuda)
+    assert on_cuda.device.type == "cuda" and on_cuda.dtype == x.dtype
+    torch.testing.assert_close(on_cuda.cpu(), on_cpu, atol=1e-4, rtol=1e-3)
+    full = BatchedAugment(all_on(), SR)(x.cuda(), g_cuda)  # draws on the device
+    assert torch.isfinite(full).all() and full.shape == x.shape
