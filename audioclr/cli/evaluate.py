@@ -4,7 +4,7 @@ Example:
     $ audioclr embed enc.pt my_music/ emb/ --layer all --hop-seconds 1.5 --keep-windows
     $ audioclr probe enc.pt labels.csv out/ --fractions 0.1 1.0 --seeds 0 1 2 --heads linear knn
     $ audioclr probe emb/ tags.csv probe_out/ --multilabel --set max_epochs=50 k=10
-    $ audioclr probe-suite configs/probe/demo.yaml --encoder enc.pt --out suite_out/
+    $ audioclr probe-suite configs/probe/demo.yaml --encoder enc.pt --out out/ --set device=cpu
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def _probe_suite(args: argparse.Namespace) -> int:
     from audioclr.config import load_config, resolve_config_path
     from audioclr.evaluate.suite import SuiteConfig, run_suite
 
-    cfg = load_config(SuiteConfig, resolve_config_path(args.suite, "probe"), args.overrides)
+    cfg = load_config(SuiteConfig, resolve_config_path(args.suite, "probe"), args.set)
     _print_summary(run_suite(cfg, args.encoder, args.out))
     return 0
 
@@ -165,5 +165,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("suite", help="suite YAML path or name under configs/probe/")
     p.add_argument("--encoder", required=True, help="exported encoder (.pt) or embeddings folder")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. probe.max_epochs=50")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dotted overrides, e.g. probe.max_epochs=50 device=cpu",
+    )
     p.set_defaults(func=_probe_suite)

@@ -1,8 +1,10 @@
 """Probes on frozen embeddings: linear (or one-hidden-layer MLP) heads in torch, and cosine kNN.
 
 Features are standardised with statistics of the training rows. Single-label tasks train with
-softmax cross-entropy, multi-label with sigmoid BCE. Weight decay is chosen on the validation
-split from a small grid and the number of epochs by early stopping on it; scores are computed on
+softmax cross-entropy, multi-label with sigmoid BCE (Adam). Weight decay (an L2 penalty
+``wd * ||W||^2`` on the weights) is chosen on the validation split from a small grid and the
+number of epochs by early stopping on it (validation metric, ties broken by validation loss);
+scores are computed on
 the test split at track level (window probabilities averaged per track). Each label fraction is
 run for several seeds and reported as mean +- std.
 
@@ -34,7 +36,7 @@ class ProbeConfig:
     """How a probe is trained (YAML key ``probe``)."""
 
     head: str = "linear"
-    weight_decays: list[float] = field(default_factory=lambda: [0.0, 1e-4, 1e-2])
+    weight_decays: list[float] = field(default_factory=lambda: [0.0, 1e-3, 1e-2, 1e-1])
     lr: float = 1e-2
     max_epochs: int = 100
     patience: int = 10
@@ -105,6 +107,28 @@ def _evaluate(
     return score_all(split.y_tracks, probs, multilabel)
 
 
+def _init(model: nn.Module, seed: int) -> None:
+    """Seeded uniform(+-1/sqrt(fan_in)) init, independent of the global RNG."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                bound = 1 / np.sqrt(m.in_features)
+                m.weight.copy_((torch.rand(m.weight.shape, generator=gen) * 2 - 1) * bound)
+                m.bias.copy_((torch.rand(m.bias.shape, generator=gen) * 2 - 1) * bound)
+
+
+def _selection(
+    model: nn.Module, valid: _Split, y: torch.Tensor, loss_fn: nn.Module, multilabel: bool
+) -> tuple[float, float]:
+    """Validation (primary metric, -loss): the metric decides, the loss breaks ties."""
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad():
+        loss = float(loss_fn(model(valid.x.to(device)), y))
+    return _evaluate(model, valid, multilabel, device)[primary_metric(multilabel)], -loss
+
+
 def _fit(
     train: _Split,
     valid: _Split,
@@ -113,38 +137,41 @@ def _fit(
     wd: float,
     cfg: ProbeConfig,
     seed: int,
-) -> tuple[nn.Module, float, int]:
-    """Train one head with early stopping on validation; returns (best model, val score, epochs)."""
+) -> tuple[nn.Module, tuple[float, float], int]:
+    """Train one head (loss + ``wd * ||W||^2``), early stopping on validation.
+
+    Returns (best model, its validation (metric, -loss), its epoch).
+    """
     device = torch.device(cfg.device)
     gen = torch.Generator().manual_seed(seed)
-    torch_seeded = torch.Generator().manual_seed(seed + 1)
     model = _build_head(train.x.shape[1], n_classes, cfg)
-    with torch.no_grad():  # seeded init, independent of global RNG
-        for p in model.parameters():
-            p.copy_(
-                (torch.rand(p.shape, generator=torch_seeded) * 2 - 1) / np.sqrt(max(1, p.shape[-1]))
-            )
+    _init(model, seed + 1)
     model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=wd)
-    y = torch.from_numpy(np.asarray(train.y_rows)).to(device)
+    weights = [p for p in model.parameters() if p.dim() > 1]
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     loss_fn = nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
-    y = y.float() if multilabel else y.long()
-    metric, best, best_epoch, best_state = primary_metric(multilabel), -np.inf, 0, None
+    cast = (lambda t: t.float()) if multilabel else (lambda t: t.long())
+    y = cast(torch.from_numpy(np.asarray(train.y_rows))).to(device)
+    y_val = cast(torch.from_numpy(np.asarray(valid.y_rows))).to(device)
+    x = train.x.to(device)
+    best, best_epoch, best_state = (-np.inf, -np.inf), 0, None
     for epoch in range(1, cfg.max_epochs + 1):
         model.train()
-        for idx in torch.randperm(len(train.x), generator=gen).split(cfg.batch_size):
+        for idx in torch.randperm(len(x), generator=gen).split(cfg.batch_size):
+            idx = idx.to(device)
             opt.zero_grad(set_to_none=True)
-            loss_fn(model(train.x[idx].to(device)), y[idx.to(device)]).backward()
+            loss = loss_fn(model(x[idx]), y[idx]) + wd * sum((w**2).sum() for w in weights)
+            loss.backward()
             opt.step()
-        score = _evaluate(model, valid, multilabel, device)[metric]
-        if score > best + 1e-9:
+        score = _selection(model, valid, y_val, loss_fn, multilabel)
+        if score > best:
             best, best_epoch = score, epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         elif epoch - best_epoch >= cfg.patience:
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    return model, float(best), best_epoch
+    return model, best, best_epoch
 
 
 def _knn_scores(
