@@ -48,7 +48,8 @@ def test_unknown_key_is_an_error() -> None:
 def test_specaugment_masks_within_bounds_and_seeded() -> None:
     spec = torch.rand(16, 40, 100) + 1.0  # never 0 before masking
     sa = SpecAugment(
-        TimeMaskConfig(p=1.0, max_frames=10, masks=2), FreqMaskConfig(p=1.0, max_mels=6, masks=1)
+        TimeMaskConfig(p=1.0, max_frames=10, masks=2, fill="zero"),
+        FreqMaskConfig(p=1.0, max_mels=6, masks=1, fill="zero"),
     )
     out = sa(spec, torch.Generator().manual_seed(0))
     assert out.shape == spec.shape
@@ -106,3 +107,15 @@ def test_preview_missing_file_is_a_clear_error(
 ) -> None:
     assert main(["augment-preview", str(tmp_path / "none.wav"), str(tmp_path / "out")]) == 2
     assert "none.wav" in capsys.readouterr().err
+
+
+def test_specaugment_mean_fill_uses_each_examples_mean() -> None:
+    spec = torch.rand(4, 20, 50) + torch.arange(4.0)[:, None, None] * 10
+    sa = SpecAugment(TimeMaskConfig(p=1.0, max_frames=15, masks=1), FreqMaskConfig(p=0.0))
+    out = sa(spec, torch.Generator().manual_seed(1))
+    changed = out != spec
+    assert changed.any()
+    for i in range(4):
+        assert torch.allclose(out[i][changed[i]], spec[i].mean())
+    with pytest.raises(ConfigError, match="augment.time_mask.fill"):
+        load_config(AugmentConfig, None, ["time_mask.fill=noise"])

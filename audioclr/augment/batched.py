@@ -200,26 +200,13 @@ class SpecAugment(nn.Module):
 
     def forward(self, spec: Tensor, generator: torch.Generator) -> Tensor:
         """Mask ``spec`` ``(batch, mels, frames)``; returns a new tensor of the same shape."""
-        spec = self._mask(
-            spec,
-            generator,
-            axis=1,
-            p=self.freq_mask.p,
-            width=self.freq_mask.max_mels,
-            masks=self.freq_mask.masks,
-        )
-        return self._mask(
-            spec,
-            generator,
-            axis=2,
-            p=self.time_mask.p,
-            width=self.time_mask.max_frames,
-            masks=self.time_mask.masks,
-        )
+        f, t = self.freq_mask, self.time_mask
+        spec = self._mask(spec, generator, 1, f.p, f.max_mels, f.masks, f.fill)
+        return self._mask(spec, generator, 2, t.p, t.max_frames, t.masks, t.fill)
 
     @staticmethod
     def _mask(
-        spec: Tensor, g: torch.Generator, axis: int, p: float, width: int, masks: int
+        spec: Tensor, g: torch.Generator, axis: int, p: float, width: int, masks: int, fill: str
     ) -> Tensor:
         batch, size = spec.shape[0], spec.shape[axis]
         if p == 0 or masks == 0 or width == 0:
@@ -230,4 +217,5 @@ class SpecAugment(nn.Module):
         starts = (
             torch.rand((batch, masks), generator=g, device=g.device) * (size - widths + 1)
         ).long()
-        return F.mask_along(spec, starts.to(spec.device), widths.to(spec.device), axis)
+        value = spec.mean(dim=(1, 2)) if fill == "mean" else spec.new_zeros(batch)
+        return F.mask_along(spec, starts.to(spec.device), widths.to(spec.device), axis, value)

@@ -20,10 +20,17 @@ from dataclasses import dataclass, field
 from audioclr.config import require
 
 _PREFIX = "augment"
+MASK_FILLS = ("mean", "zero")
 
 
 def _check_p(section: str, p: float) -> None:
     require(0.0 <= p <= 1.0, f"{_PREFIX}.{section}.p", p, "must be a probability in [0, 1]")
+
+
+def _check_fill(section: str, fill: str) -> None:
+    require(
+        fill in MASK_FILLS, f"{_PREFIX}.{section}.fill", fill, f"must be one of {list(MASK_FILLS)}"
+    )
 
 
 def _check_range(
@@ -183,14 +190,19 @@ class BackgroundConfig:
 
 @dataclass
 class TimeMaskConfig:
-    """SpecAugment time masking: ``masks`` masks of width uniform in ``[0, max_frames]``."""
+    """SpecAugment time masking: ``masks`` masks of width uniform in ``[0, max_frames]``.
+
+    ``fill``: ``"mean"`` (the example's mean, right for log-mel) or ``"zero"``.
+    """
 
     p: float = 0.0
     max_frames: int = 20
     masks: int = 2
+    fill: str = "mean"
 
     def __post_init__(self) -> None:
         _check_p("time_mask", self.p)
+        _check_fill("time_mask", self.fill)
         require(
             self.max_frames >= 0, f"{_PREFIX}.time_mask.max_frames", self.max_frames, "must be >= 0"
         )
@@ -199,14 +211,19 @@ class TimeMaskConfig:
 
 @dataclass
 class FreqMaskConfig:
-    """SpecAugment frequency masking: ``masks`` masks of width uniform in ``[0, max_mels]``."""
+    """SpecAugment frequency masking: ``masks`` masks of width uniform in ``[0, max_mels]``.
+
+    ``fill``: ``"mean"`` (the example's mean, right for log-mel) or ``"zero"``.
+    """
 
     p: float = 0.0
     max_mels: int = 16
     masks: int = 2
+    fill: str = "mean"
 
     def __post_init__(self) -> None:
         _check_p("freq_mask", self.p)
+        _check_fill("freq_mask", self.fill)
         require(self.max_mels >= 0, f"{_PREFIX}.freq_mask.max_mels", self.max_mels, "must be >= 0")
         require(self.masks >= 0, f"{_PREFIX}.freq_mask.masks", self.masks, "must be >= 0")
 

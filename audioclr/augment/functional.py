@@ -182,11 +182,11 @@ def mix_background(x: Tensor, partner: Tensor, snr_db: Tensor, active: Tensor) -
     return x + other * scale.to(x.dtype)[:, None]
 
 
-def mask_along(spec: Tensor, starts: Tensor, widths: Tensor, axis: int) -> Tensor:
-    """Zero ``[start, start + width)`` along ``axis`` of ``(batch, mels, frames)``.
+def mask_along(spec: Tensor, starts: Tensor, widths: Tensor, axis: int, fill: Tensor) -> Tensor:
+    """Set ``[start, start + width)`` along ``axis`` of ``(batch, mels, frames)`` to ``fill``.
 
-    ``axis`` 1 masks mels, 2 masks frames. ``starts``/``widths`` are ``(batch, masks)``; a width
-    of 0 masks nothing.
+    ``axis`` 1 masks mels, 2 masks frames. ``starts``/``widths`` are ``(batch, masks)`` (a width
+    of 0 masks nothing); ``fill`` is ``(batch,)``.
     """
     positions = torch.arange(spec.shape[axis], device=spec.device)
     inside = (positions[None, None, :] >= starts[..., None]) & (
@@ -194,4 +194,4 @@ def mask_along(spec: Tensor, starts: Tensor, widths: Tensor, axis: int) -> Tenso
     )
     masked = inside.any(dim=1)
     masked = masked[:, :, None] if axis == 1 else masked[:, None, :]
-    return spec.masked_fill(masked, 0.0)
+    return torch.where(masked, fill.to(spec.dtype)[:, None, None], spec)

@@ -134,9 +134,7 @@ def preview_views(
     result.wavs += [_write_wav(out / f"view_{i:02d}.wav", y, sr) for i, y in enumerate(ys)]
     mels = log_mel(np.concatenate([x[None], ys]), sr)
     masks = SpecAugment(cfg.time_mask, cfg.freq_mask)
-    mels[1:] = masks(
-        mels[1:] - mels[1:].amin(dim=(1, 2), keepdim=True), torch.Generator().manual_seed(seed)
-    ) + mels[1:].amin(dim=(1, 2), keepdim=True)
+    mels[1:] = masks(mels[1:], torch.Generator().manual_seed(seed))
     titles = ["original: mel 64 x frames, dB"] + [
         f"view {i}: {d}" for i, d in enumerate(descriptions)
     ]
