@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import random
+import warnings
 from typing import Any, Protocol
 
 import audiomentations as am
@@ -134,6 +135,12 @@ class CPUAugment:
     def __init__(self, cfg: AugmentConfig, sample_rate: int) -> None:
         self.cfg, self.sample_rate = cfg, sample_rate
         self.chain = build_chain(cfg, sample_rate)
+        if cfg.background.p > 0:
+            warnings.warn(
+                "augment.background mixes clips of a batch: only BatchedAugment applies it, "
+                "CPUAugment leaves it out",
+                stacklevel=2,
+            )
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One view of ``x`` ``(samples,)``; same length, float32."""
