@@ -93,9 +93,10 @@ def test_step_batches_are_disjoint_across_ranks_and_cover_the_data():
     for step in range(5):  # 5 steps x 2 ranks x 3 = 30 = 3 epochs of 10
         for rank in range(WORLD):
             seen += StepBatchSampler(n, bs, 0, step, step + 1, rank, WORLD).batch(step)
-    per_epoch = {e: sorted(i for ep, i in seen if ep == e) for e in range(3)}
+    per_epoch = {e: sorted(i for _, ep, i in seen if ep == e) for e in range(3)}
     assert all(v == list(range(n)) for v in per_epoch.values())
     # resuming at step 3 gives the same batches as running through
     through = list(StepBatchSampler(n, bs, 0, 0, 5))[3:]
     assert list(StepBatchSampler(n, bs, 0, 3, 5)) == through
-    assert np.unique([i for _, i in through[0]]).size == bs
+    assert all(item[0] == 3 for item in through[0])  # items carry their step
+    assert np.unique([i for _, _, i in through[0]]).size == bs

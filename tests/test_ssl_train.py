@@ -160,3 +160,33 @@ def test_non_finite_loss_skips_updates_then_stops(tmp_path):
     with pytest.raises(AudioclrError, match="non-finite"):
         pretrain(cfg, dataset=ToyPairs(nan=True), sample_rate=SR, callbacks=[rec])
     assert rec.rows == []  # no step was taken
+
+
+def test_augment_in_workers_uses_the_step_generator_and_resumes_exactly(tmp_path):
+    from audioclr.augment.batched import BatchedAugment
+    from audioclr.ssl.data import AugmentCollate, step_seed
+
+    cfg = tiny_cfg(tmp_path, "data.augment_in_workers=true")
+    aug = BatchedAugment(cfg.augment, SR)
+    ds = ToyPairs()
+    items = [(*ds[i], 7) for i in (3, 5)]
+    a, b, idx, done = AugmentCollate(aug, seed=0, rank=0)(items)
+    g = torch.Generator().manual_seed(step_seed(0, 7, 0))
+    expect = aug(torch.stack([items[0][0], items[1][0], items[0][1], items[1][1]]), g)
+    assert done and idx.tolist() == [3, 5]
+    torch.testing.assert_close(torch.cat([a, b]), expect)
+    assert not torch.equal(a[0], items[0][0])  # gain and noise were applied
+    # training in this mode also resumes to the same losses
+    extra = ("data.augment_in_workers=true", "trainer.max_steps=4", "trainer.checkpoint_every=2",
+             "trainer.batch_size=4")
+    full = Record()
+    pretrain(tiny_cfg(tmp_path / "a", *extra), dataset=ToyPairs(), sample_rate=SR,
+             callbacks=[full])
+    with pytest.raises(RuntimeError):
+        pretrain(tiny_cfg(tmp_path / "b", *extra), dataset=ToyPairs(), sample_rate=SR,
+                 callbacks=[Record(stop_at=3)])
+    resumed = Record()
+    pretrain(tiny_cfg(tmp_path / "b", *extra), resume=True, dataset=ToyPairs(), sample_rate=SR,
+             callbacks=[resumed])
+    np.testing.assert_allclose([r[1] for r in resumed.rows], [r[1] for r in full.rows[2:]],
+                               rtol=1e-5)

@@ -44,6 +44,7 @@ class DataConfig:
     max_distance_seconds: float | None = None  # None: the two crops may be anywhere in the track
     short: str = "pad"  # tracks shorter than the crop: "pad" or "skip"
     num_workers: int = 2
+    augment_in_workers: bool = False  # True: BatchedAugment on CPU in the DataLoader workers
 
     def __post_init__(self) -> None:
         require(self.short in ("pad", "skip"), "data.short", self.short, "must be 'pad' or 'skip'")

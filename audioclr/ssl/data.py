@@ -4,8 +4,11 @@
 ``(seed, epoch)``); the batch of step ``s`` on rank ``r`` is positions
 ``[(s * world + r) * batch, ... + batch)`` of that stream. So resuming at step ``s`` (or with
 more workers) yields exactly the batches an uninterrupted run would have, with no sampler state
-to save. Items are ``(epoch, index)`` pairs; ``EpochIndexed`` calls the dataset's
-``set_epoch`` before each read, which also works inside DataLoader worker processes.
+to save. Items are ``(step, epoch, index)``; ``EpochIndexed`` calls the dataset's
+``set_epoch`` before each read (which also works inside DataLoader worker processes) and tags
+each item with its step, so ``AugmentCollate`` can augment a batch in a worker with the
+generator of that step (``data.augment_in_workers``: overlaps augmentation with the model step
+when spare CPU cores exist; the default augments on the training device instead).
 
 Example:
     >>> sampler = StepBatchSampler(10, batch_size=4, seed=0, start_step=0, total_steps=3)
@@ -19,11 +22,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 
-class StepBatchSampler(Sampler[list[tuple[int, int]]]):
-    """Batches of ``(epoch, index)`` for steps ``start_step .. total_steps - 1`` of one rank."""
+def step_seed(seed: int, step: int, rank: int) -> int:
+    """A distinct 63-bit seed per ``(seed, step, rank)`` (so resume redraws the same views)."""
+    return ((seed * 1_000_003 + step) * 1_009 + rank) & (2**63 - 1)
+
+
+class StepBatchSampler(Sampler[list[tuple[int, int, int]]]):
+    """Batches of ``(step, epoch, index)`` for steps ``start_step .. total_steps - 1``, one rank."""
 
     def __init__(self, n_items: int, batch_size: int, seed: int, start_step: int,
                  total_steps: int, rank: int = 0, world_size: int = 1) -> None:
@@ -40,16 +49,16 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
             self._perms = {epoch: torch.randperm(self.n, generator=g)}
         return self._perms[epoch]
 
-    def batch(self, step: int) -> list[tuple[int, int]]:
-        """The ``(epoch, index)`` items of ``step`` on this rank."""
+    def batch(self, step: int) -> list[tuple[int, int, int]]:
+        """The ``(step, epoch, index)`` items of ``step`` on this rank."""
         first = (step * self.world_size + self.rank) * self.batch_size
         out = []
         for pos in range(first, first + self.batch_size):
             epoch = pos // self.n
-            out.append((epoch, int(self._perm(epoch)[pos % self.n])))
+            out.append((step, epoch, int(self._perm(epoch)[pos % self.n])))
         return out
 
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+    def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
         for step in range(self.start_step, self.total_steps):
             yield self.batch(step)
 
@@ -58,7 +67,8 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
 
 
 class EpochIndexed(Dataset):
-    """Wraps a dataset with ``set_epoch``: item ``(epoch, i)`` -> ``dataset[i]`` at that epoch."""
+    """Wraps a dataset with ``set_epoch``: item ``(step, epoch, i)`` -> ``(*dataset[i], step)``
+    read at that epoch."""
 
     def __init__(self, dataset: Any) -> None:
         self.dataset = dataset
@@ -66,17 +76,38 @@ class EpochIndexed(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, item: tuple[int, int]) -> Any:
-        epoch, i = item
+    def __getitem__(self, item: tuple[int, int, int]) -> Any:
+        step, epoch, i = item
         if getattr(self, "_epoch", None) != epoch:
             self.dataset.set_epoch(epoch)
             self._epoch = epoch
-        return self.dataset[i]
+        return (*self.dataset[i], step)
+
+
+class AugmentCollate:
+    """Stack ``(view_a, view_b, idx, step)`` items into ``(a, b, idx, augmented)``; with
+    ``augment``, apply it to the batch here (in a worker) with the generator of the step."""
+
+    def __init__(self, augment: torch.nn.Module | None, seed: int, rank: int) -> None:
+        self.augment, self.seed, self.rank = augment, seed, rank
+
+    def __call__(self, items: list[tuple]) -> tuple[Tensor, Tensor, Tensor, bool]:
+        a = torch.stack([it[0] for it in items])
+        b = torch.stack([it[1] for it in items])
+        idx = torch.tensor([int(it[2]) for it in items])
+        if self.augment is None:
+            return a, b, idx, False
+        g = torch.Generator().manual_seed(step_seed(self.seed, int(items[0][3]), self.rank))
+        with torch.no_grad():
+            a, b = self.augment(torch.cat([a, b]).float(), g).chunk(2)
+        return a, b, idx, True
 
 
 def step_loader(dataset: Any, sampler: StepBatchSampler, num_workers: int,
-                pin_memory: bool = False) -> DataLoader:
+                pin_memory: bool = False, collate: AugmentCollate | None = None) -> DataLoader:
     """A DataLoader over ``EpochIndexed(dataset)`` driven by ``sampler``."""
+    collate = collate or AugmentCollate(None, 0, 0)
     return DataLoader(EpochIndexed(dataset), batch_sampler=sampler, num_workers=num_workers,
+                      collate_fn=collate,
                       pin_memory=pin_memory, persistent_workers=False,
                       prefetch_factor=4 if num_workers > 0 else None)

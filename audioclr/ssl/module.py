@@ -28,14 +28,10 @@ from audioclr.errors import AudioclrError
 from audioclr.ssl.checkpoint import CHECKPOINT_VERSION
 from audioclr.ssl.config import PretrainConfig
 from audioclr.ssl.cpc import CPCHead
+from audioclr.ssl.data import step_seed
 from audioclr.ssl.encoders import build_encoder
 from audioclr.ssl.metrics import alignment, embedding_std, positive_accuracy, uniformity
 from audioclr.ssl.schedule import build_optimizer
-
-
-def step_seed(seed: int, step: int, rank: int) -> int:
-    """A distinct 63-bit seed per ``(seed, step, rank)`` (so resume redraws the same views)."""
-    return (seed * 1_000_003 + step) * 1_009 + rank & (2**63 - 1)
 
 
 class PretrainModule(pl.LightningModule):
@@ -87,11 +83,13 @@ class PretrainModule(pl.LightningModule):
         return loss.detach()
 
     def views(self, batch: Any, g: torch.Generator) -> Tensor:
-        """``(view_a, view_b, idx)`` -> augmented ``(2 * batch, samples)`` on the device."""
+        """``(view_a, view_b, idx[, augmented])`` -> augmented ``(2 * batch, samples)`` on the
+        device (already augmented in the DataLoader when ``data.augment_in_workers``)."""
         view_a, view_b = batch[0], batch[1]
+        done = len(batch) > 3 and bool(batch[3])
         with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
             x = torch.cat([view_a, view_b]).to(self.device, torch.float32, non_blocking=True)
-            return self.augment(x, g)
+            return x if done else self.augment(x, g)
 
     def compute_loss(self, x: Tensor, g: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
         """Loss and logged statistics of the ``(2 * batch, samples)`` views ``x``."""

@@ -22,12 +22,13 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from audioclr.augment.batched import BatchedAugment
 from audioclr.config import config_to_dict, save_config
 from audioclr.errors import CheckpointError, ConfigError
 from audioclr.ssl.callbacks import StepCheckpoint
 from audioclr.ssl.checkpoint import LAST, AtomicCheckpointIO, checkpoint_dir, read_run_checkpoint
 from audioclr.ssl.config import PretrainConfig
-from audioclr.ssl.data import StepBatchSampler, step_loader
+from audioclr.ssl.data import AugmentCollate, StepBatchSampler, step_loader
 from audioclr.ssl.module import PretrainModule
 
 ARCH_SECTIONS = ("method", "model", "simclr", "cpc")
@@ -47,7 +48,12 @@ class PairData(pl.LightningDataModule):
                                    total_steps=self.cfg.trainer.max_steps,
                                    rank=t.global_rank, world_size=t.world_size)
         on_cuda = isinstance(t.accelerator, pl.accelerators.CUDAAccelerator)
-        return step_loader(self.dataset, sampler, self.cfg.data.num_workers, pin_memory=on_cuda)
+        augment = None
+        if self.cfg.data.augment_in_workers:  # a CPU copy for the workers
+            augment = BatchedAugment(self.cfg.augment, t.lightning_module.sample_rate)
+        collate = AugmentCollate(augment, self.cfg.trainer.seed, t.global_rank)
+        return step_loader(self.dataset, sampler, self.cfg.data.num_workers, pin_memory=on_cuda,
+                           collate=collate)
 
 
 def pair_dataset(cfg: PretrainConfig, crop_samples: int, sample_rate: int) -> Any:
