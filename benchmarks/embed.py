@@ -9,6 +9,7 @@ and audio files on disk (decode + resample on the fly). Target on 2 CPU cores: >
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -29,9 +30,9 @@ def _loaded(sample_rate: int) -> LoadedEncoder:
     return LoadedEncoder(enc, sample_rate, enc.input_samples, list(enc.layer_names), {}, "bench")
 
 
-def _timed(fn) -> float:  # noqa: ANN001
+def _timed(fn, rep: int) -> float:  # noqa: ANN001
     t0 = time.perf_counter()
-    fn()
+    fn(rep)
     return time.perf_counter() - t0
 
 
@@ -46,11 +47,13 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=2, help="report the best of this many runs")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     sr = args.sample_rate
     loaded = _loaded(sr)
+    win = loaded.input_samples
     audio_s = args.tracks * args.seconds
     arrays = [
         rng.normal(0, 0.1, int(args.seconds * sr)).astype(np.float32) for _ in range(args.tracks)
@@ -64,47 +67,44 @@ def main() -> None:
             sf.write(tmp / "audio" / f"t{i:03d}.wav", x, args.file_rate, subtype="PCM_16")
         prepare_cache(tmp / "audio", tmp / "cache", sample_rate=sr, progress=False)
 
-        def unfused() -> None:  # the encoder as loaded (no conv+BN fusion, no channels-last)
+        all_windows = torch.from_numpy(
+            np.stack([w for a in arrays for w in cut_windows(a, win, win, 1)])
+        )
+
+        def as_loaded() -> (
+            None
+        ):  # same batches, the encoder as loaded (no fusion, no channels-last)
             with torch.inference_mode():
-                for a in arrays:
-                    w = torch.from_numpy(
-                        np.stack(cut_windows(a, loaded.input_samples, loaded.input_samples, 1))
-                    )
-                    for lo in range(0, len(w), args.batch_size):
-                        loaded.encoder(w[lo : lo + args.batch_size])
+                for lo in range(0, len(all_windows), args.batch_size):
+                    loaded.encoder(all_windows[lo : lo + args.batch_size])
+
+        def from_tracks(data: Path, rep: int) -> None:  # a fresh output folder: nothing to resume
+            tracks = open_tracks(data, sr)
+            embed_track_list(
+                loaded,
+                tracks,
+                tmp / f"out{rep}-{data.name}",
+                batch_size=args.batch_size,
+                device=args.device,
+                progress=False,
+            )
 
         runs = {
-            "arrays, encoder as loaded (ref.)": unfused,
-            "arrays in memory": lambda: embed_windows(
+            "arrays, encoder as loaded (ref.)": lambda rep: as_loaded(),
+            "arrays in memory": lambda rep: embed_windows(
                 loaded, arrays, batch_size=args.batch_size, device=args.device
             ),
-            "clip cache": lambda: embed_track_list(
-                loaded,
-                open_tracks(tmp / "cache", sr),
-                tmp / "e1",
-                batch_size=args.batch_size,
-                device=args.device,
-                progress=False,
-            ),
-            "files on disk (decode+resample)": lambda: embed_track_list(
-                loaded,
-                open_tracks(tmp / "audio", sr),
-                tmp / "e2",
-                batch_size=args.batch_size,
-                device=args.device,
-                progress=False,
-            ),
+            "clip cache": lambda rep: from_tracks(tmp / "cache", rep),
+            "files on disk (decode+resample)": lambda rep: from_tracks(tmp / "audio", rep),
         }
-        windows = sum(
-            len(cut_windows(a, loaded.input_samples, loaded.input_samples, 1)) for a in arrays
-        )
         print(
             f"melcnn (default widths, random weights), {args.tracks} tracks x {args.seconds:g} s "
-            f"at {sr} Hz, {windows} windows of {loaded.input_samples} samples, "
-            f"{torch.get_num_threads()} threads, device {args.device}"
+            f"at {sr} Hz, {len(all_windows)} windows of {win} samples, "
+            f"{torch.get_num_threads()} threads, device {args.device}, "
+            f"best of {args.repeats}, load average {os.getloadavg()[0]:.1f}"
         )
-        for name, fn in runs.items():
-            secs = _timed(fn)
+        best = {name: min(_timed(fn, r) for r in range(args.repeats)) for name, fn in runs.items()}
+        for name, secs in best.items():
             print(
                 f"  {name:34s} {secs:7.2f} s  ->  {audio_s / secs:7.1f}x realtime  (target >= 200x)"
             )
