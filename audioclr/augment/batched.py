@@ -133,7 +133,7 @@ class BatchedAugment(nn.Module):
         x = on_subset(
             x,
             q["pitch.active"] & (q["pitch.semitones"] != 0),
-            lambda v, i: F.pitch_shift(v, q["pitch.semitones"][i]),
+            lambda v, i: self._pitch(v, q["pitch.semitones"][i]),
         )
         return on_subset(
             x,
@@ -146,6 +146,12 @@ class BatchedAugment(nn.Module):
                 q["reverb.wet"][i],
             ),
         )
+
+    def _pitch(self, x: Tensor, semitones: Tensor) -> Tensor:
+        if self.cfg.pitch.method == "grain":
+            window = max(2, round(self.cfg.pitch.grain_ms * self.sample_rate / 1000.0))
+            return F.pitch_shift_grain(x, semitones, window)
+        return F.pitch_shift(x, semitones)
 
 
 def on_subset(x: Tensor, mask: Tensor, fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:

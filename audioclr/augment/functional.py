@@ -146,6 +146,31 @@ def pitch_shift(x: Tensor, semitones: Tensor, n_fft: int = 1024, hop: int | None
     return (y * (rms(x.float()) / (rms(y) + EPS))[:, None]).to(x.dtype)
 
 
+def pitch_shift_grain(x: Tensor, semitones: Tensor, window: int) -> Tensor:
+    """Shift example ``i`` by ``semitones[i]`` with two crossfaded read heads; length and RMS kept.
+
+    Each head reads ``x`` at rate ``r = 2 ** (st / 12)`` through a delay that sweeps over
+    ``window`` samples (a sawtooth); the heads are half a window apart and crossfaded with
+    ``sin^2`` / ``cos^2`` so each restart is hidden (the first window reads one window ahead
+    instead of before the start). Pitch is exact; grains add some warble.
+    """
+    n = x.shape[-1]
+    ratio = torch.pow(2.0, semitones.float() / 12.0)[:, None]
+    t = torch.arange(n, device=x.device, dtype=torch.float32)[None, :]
+    sweep = torch.remainder((1.0 - ratio) * t / window, 1.0)
+    src = x.float()
+    out = torch.zeros_like(src)
+    for offset in (0.0, 0.5):
+        phase = torch.remainder(sweep + offset, 1.0)
+        position = t - phase * window
+        position = torch.where(position < 0, position + window, position).clamp(max=n - 1)
+        left = position.long()
+        right = (left + 1).clamp(max=n - 1)
+        heard = torch.lerp(src.gather(1, left), src.gather(1, right), position - left)
+        out += torch.sin(math.pi * phase).square() * heard
+    return (out * (rms(src) / (rms(out) + EPS))[:, None]).to(x.dtype)
+
+
 def synthetic_ir(
     rt60_s: Tensor, length: int, sample_rate: int, generator: torch.Generator
 ) -> Tensor:
