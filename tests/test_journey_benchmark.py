@@ -51,7 +51,8 @@ def make_data(root: Path, rng: np.random.Generator) -> Path:
     rows = []
     for i, s in enumerate(splits):
         write_audio(root / "kind" / f"tone{i}.wav", _noisy_tone(500, 0.5, rng), SR)
-        write_audio(root / "kind" / f"noise{i}.wav", rng.normal(0, 0.2, SR // 2).astype(np.float32), SR)
+        noise = rng.normal(0, 0.2, SR // 2).astype(np.float32)
+        write_audio(root / "kind" / f"noise{i}.wav", noise, SR)
         rows += [(f"tone{i}.wav", "tone", s), (f"noise{i}.wav", "noise", s)]
     _labels_csv(root / "kind" / "labels.csv", rows)
     rows = []
@@ -73,9 +74,10 @@ def tiny_suite(data: Path, tmp: Path) -> Path:
             "trainer.progress=false", "trainer.accelerator=cpu", "optim.warmup_steps=1",
             *[f"augment.{k}.p=0" for k in OFF]]},
         "probe": {"tasks": [{"name": "tones", "labels": "tones/labels.csv"},
-                            {"name": "kind", "labels": "kind/labels.csv", "heads": ["linear", "knn"]}],
+                            {"name": "kind", "labels": "kind/labels.csv",
+                             "heads": ["linear", "knn"]}],
                   "fractions": [0.5, 1.0], "seeds": [0, 1],
-                  "probe": {"weight_decays": [0.0], "max_epochs": 20, "patience": 5}},
+                  "probe": {"weight_decays": [0.0], "max_epochs": 10, "patience": 3}},
         "retrieval": {"labels": "segs/labels.csv", "k": [1, 2]},
     }
     path = tmp / "suite.yaml"

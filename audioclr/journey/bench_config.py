@@ -20,18 +20,19 @@ from audioclr.errors import AudioReadError
 from audioclr.evaluate.probe import HEADS, ProbeConfig
 
 DEFAULT_DATA = "~/.cache/audioclr-data"
-BUILD_HINT = "run: .venv/bin/python benchmarks/datasets/build_all.py (or set AUDIOCLR_DATA / data_root=...)"
+BUILD_HINT = ("run: .venv/bin/python benchmarks/datasets/build_all.py "
+              "(or set AUDIOCLR_DATA / data_root=...)")
 METHODS = ("encoder", "random_init", "mfcc")
 
 
 @dataclass
 class PretrainSection:
-    """Pretraining on the music pool: a ``configs/pretrain`` name, a wall-clock budget, overrides."""
+    """Pretraining on the music pool: a ``configs/pretrain`` name, a time budget, overrides."""
 
     config: str = "simclr_melcnn"
     minutes: float = 20.0  # trainer.max_minutes
-    max_steps: int = 1000  # trainer.max_steps (the LR schedule's length; the budget may stop earlier)
-    overrides: list[str] = field(default_factory=list)  # extra pretrain keys, e.g. trainer.batch_size=32
+    max_steps: int = 1000  # trainer.max_steps: the LR schedule (the budget may stop earlier)
+    overrides: list[str] = field(default_factory=list)  # e.g. trainer.batch_size=32
 
     def __post_init__(self) -> None:
         require(self.minutes > 0, "pretrain.minutes", self.minutes, "must be > 0")

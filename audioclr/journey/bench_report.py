@@ -50,7 +50,7 @@ def machine_meta(command: str) -> dict[str, Any]:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    return {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "host": platform.node(), "cores": os.cpu_count(), "cpu": cpu_model(), "gpu": gpu,
             "torch": torch.__version__, "command": command,
             "git_commit": git_commit(Path(__file__).resolve().parents[2])}
@@ -62,7 +62,8 @@ def cell(r: dict[str, Any] | None) -> str:
 
 
 def _fractions(results: dict[str, Any]) -> list[str]:
-    return sorted({f for by_head in results.values() for r in by_head.values() for f in r}, key=float)
+    found = {f for by_head in results.values() for r in by_head.values() for f in r}
+    return sorted(found, key=float)
 
 
 def task_table(name: str, task: dict[str, Any]) -> list[str]:

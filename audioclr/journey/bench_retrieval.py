@@ -32,7 +32,7 @@ def segment_labels(labels_csv: str | Path) -> dict[str, str]:
 def embed_method(method: str, labels_csv: Path, encoder: Path, out: Path, sample_rate: int,
                  random_init_seed: int = 0, device: str = "auto",
                  hop_seconds: float | None = None, batch_size: int = 64) -> EmbeddingSet:
-    """Vectors ``(segments, dim)`` of every segment for one method, cached under ``out/<method>``."""
+    """Vectors ``(segments, dim)`` of every segment for one method, cached in ``out/<method>``."""
     dest = out / method
     if method == "mfcc":
         from audioclr.evaluate.baselines import mfcc_embed_tracks

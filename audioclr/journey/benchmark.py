@@ -33,7 +33,7 @@ STAGES_FILE = "stages.json"
 
 
 class Stages:
-    """``OUT/stages.json``: the config of the run and, per finished stage, its info and wall time."""
+    """``OUT/stages.json``: the run's config and, per finished stage, its info and wall time."""
 
     def __init__(self, out: Path, cfg: BenchmarkConfig, log: Callable[[str], None] = print) -> None:
         self.path, self.log = out / STAGES_FILE, log
@@ -43,7 +43,8 @@ class Stages:
             stored = json.loads(self.path.read_text())
             if stored.get("config") != conf:
                 raise ConfigError(f"{out} holds a benchmark run with another config",
-                                  hint="rerun with the same config and overrides, or use a new --out")
+                                  hint="rerun with the same config and overrides, "
+                                  "or use a new --out")
             self.data = stored
 
     def run(self, name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -74,7 +75,7 @@ def _prepare(cfg: BenchmarkConfig, pool: Path, out: Path) -> dict[str, Any]:
 
 
 def pretrain_config(cfg: BenchmarkConfig, out: Path) -> Any:
-    """The pretraining config: ``pretrain.config`` + ``pretrain.overrides`` + cache, run dir, budget."""
+    """``pretrain.config`` + ``pretrain.overrides`` + the cache, run folder and budget."""
     from audioclr.config import load_config, resolve_config_path
     from audioclr.ssl.config import PretrainConfig
 
@@ -112,8 +113,9 @@ def suite_config(cfg: BenchmarkConfig, paths: dict[str, Path]) -> Any:
     from audioclr.evaluate.suite import SuiteConfig, TaskConfig
 
     p = cfg.probe
-    tasks = [TaskConfig(name=t.name, labels=str(paths[f"task:{t.name}"]), fractions=list(p.fractions),
-                        seeds=list(p.seeds), heads=list(t.heads)) for t in p.tasks]
+    tasks = [TaskConfig(name=t.name, labels=str(paths[f"task:{t.name}"]),
+                        fractions=list(p.fractions), seeds=list(p.seeds), heads=list(t.heads))
+             for t in p.tasks]
     return SuiteConfig(tasks=tasks, methods=list(p.methods), probe=p.probe,
                        hop_seconds=p.hop_seconds, batch_size=p.batch_size, device=cfg.device,
                        random_init_seed=cfg.random_init_seed)
