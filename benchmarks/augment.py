@@ -124,20 +124,26 @@ def main() -> None:
         "CPUAugment": views_per_second(lambda: [ours(c, rng) for c in clips], n, reps),
         "BatchedAugment (cpu)": views_per_second(lambda: batched(x, g), n, reps),
     }
+    grain_cfg = AugmentConfig()
+    grain_cfg.pitch.method = "grain"
+    grain = BatchedAugment(grain_cfg, sr)
+    rates["BatchedAugment (cpu, grain pitch)"] = views_per_second(lambda: grain(x, g), n, reps)
     torch.set_num_threads(1)  # the plain chain runs on one core: the like-for-like figure
     rates["BatchedAugment (cpu, 1 thread)"] = views_per_second(lambda: batched(x, g), n, reps)
+    rates["BatchedAugment (cpu, 1 thread, grain)"] = views_per_second(lambda: grain(x, g), n, reps)
     torch.set_num_threads(threads)
     if torch.cuda.is_available():
         xc, gc = x.cuda(), torch.Generator(device="cuda").manual_seed(0)
+        for label, aug in (("", batched), (", grain", grain)):
 
-        def on_cuda() -> None:
-            batched(xc, gc)
-            torch.cuda.synchronize()
+            def on_cuda(aug: BatchedAugment = aug) -> None:
+                aug(xc, gc)
+                torch.cuda.synchronize()
 
-        rates["BatchedAugment (cuda)"] = views_per_second(on_cuda, args.batch, args.repeats)
+            rates[f"BatchedAugment (cuda{label})"] = views_per_second(on_cuda, n, reps)
     for name, rate in rates.items():
         print(f"{name:>38}: {rate:8.1f} views/s")
-    batched_names = [name for name in rates if name.startswith("BatchedAugment (cpu")]
+    batched_names = [name for name in rates if name.startswith("BatchedAugment")]
     for ours_name in batched_names:
         for ref in ("plain audiomentations", "plain, librosa pitch"):
             print(f"{ours_name} / {ref}: {rates[ours_name] / rates[ref]:.1f}x (target >= 10x)")
