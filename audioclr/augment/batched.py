@@ -108,8 +108,11 @@ class BatchedAugment(nn.Module):
                 x, q["background.partner"], q["background.snr_db"], q["background.active"]
             )
         x = F.polarity(x, q["polarity.active"])
-        if q["noise.active"].any():
-            x = F.add_noise(x, q["noise.snr_db"], generator, q["noise.active"])
+        x = on_subset(
+            x,
+            q["noise.active"],
+            lambda v, i: F.add_noise(v, q["noise.snr_db"][i], generator, torch.ones_like(i) > 0),
+        )
         x = F.gain(x, q["gain.gain_db"] * q["gain.active"])
         order = c.filter.rolloff_db_per_octave // 6
         x = on_subset(
@@ -159,6 +162,8 @@ def on_subset(x: Tensor, mask: Tensor, fn: Callable[[Tensor, Tensor], Tensor]) -
     idx = mask.nonzero().squeeze(1)
     if idx.numel() == 0:
         return x
+    if idx.numel() == x.shape[0]:
+        return fn(x, idx)
     out = x.clone()
     out[idx] = fn(x[idx], idx)
     return out
