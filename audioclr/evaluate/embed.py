@@ -21,32 +21,24 @@ Example:
 
 from __future__ import annotations
 
-import copy
-import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from audioclr.errors import ConfigError
 from audioclr.evaluate.chunks import run_chunked
+from audioclr.evaluate.frozen import (  # noqa: F401  (re-exported: part of the embed API)
+    check_layer,
+    inference_copy,
+    layer_dim,
+    layer_vectors,
+    resolve_device,
+)
 from audioclr.evaluate.store import EmbeddingSet
 from audioclr.evaluate.tracks import Track, open_tracks
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> cuda when available, else cpu."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"device {device!r} requested but CUDA is not available", hint="use --device cpu"
-        )
-    return torch.device(device)
 
 
 def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
@@ -64,67 +56,6 @@ def cut_windows(x: np.ndarray, window: int, hop: int, min_samples: int) -> list[
     if x.shape[0] < window:
         return [np.pad(x, (0, max(0, min_samples - x.shape[0])))]
     return [x[s : s + window] for s in window_starts(x.shape[0], window, hop)]
-
-
-def _check_layer(loaded: Any, layer: str) -> None:
-    if layer not in ("last", "all") and layer not in loaded.layer_names:
-        raise ConfigError(
-            f"unknown layer {layer!r}",
-            hint=f"choose 'last', 'all' or one of {list(loaded.layer_names)}",
-        )
-
-
-def layer_vectors(encoder: torch.nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
-    """``(batch, samples)`` -> ``(batch, dim)`` for ``layer`` (``last``, a layer name, ``all``)."""
-    if layer == "last":
-        return encoder(x).float()
-    feats = encoder.features(x)
-    names = list(feats)[:-1] if layer == "all" else [layer]
-    pooled = [
-        feats[n].float().flatten(2).mean(-1) if feats[n].dim() > 2 else feats[n].float()
-        for n in names
-    ]
-    return torch.cat(pooled, dim=1)
-
-
-def layer_dim(loaded: Any, layer: str) -> int:
-    """Size of ``layer``: ``output_dim`` for last, a layer's channels, their sum for all."""
-    _check_layer(loaded, layer)
-    enc = loaded.encoder
-    device = next(enc.parameters()).device
-    with torch.no_grad():
-        x = torch.zeros(1, int(loaded.input_samples), device=device)
-        was = enc.training
-        enc.eval()
-        dim = int(layer_vectors(enc, x, layer).shape[1])
-        enc.train(was)
-    return dim
-
-
-_FAST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def inference_copy(encoder: nn.Module, device: torch.device) -> nn.Module:
-    """A frozen copy for embedding: eval, conv+BatchNorm fused, channels-last, on ``device``.
-
-    Same outputs as ``encoder.eval()`` up to float rounding; the given encoder is not touched.
-    Memoised per encoder until any of its parameters or buffers change (tensor version counters).
-    """
-    state = tuple(t._version for t in [*encoder.parameters(), *encoder.buffers()])
-    hit = _FAST.get(encoder)
-    if hit is not None and hit[0] == (state, str(device)):
-        return hit[1]
-    fast = copy.deepcopy(encoder).eval()
-    for mod in fast.modules():
-        if isinstance(mod, nn.Sequential):
-            for i in range(len(mod) - 1):
-                if isinstance(mod[i], nn.Conv1d | nn.Conv2d) and isinstance(
-                    mod[i + 1], nn.BatchNorm1d | nn.BatchNorm2d
-                ):
-                    mod[i], mod[i + 1] = fuse_conv_bn_eval(mod[i], mod[i + 1]), nn.Identity()
-    fast = fast.to(device).to(memory_format=torch.channels_last).requires_grad_(False)
-    _FAST[encoder] = ((state, str(device)), fast)
-    return fast
 
 
 def _run_batches(
@@ -155,7 +86,7 @@ def embed_windows(
 
     ``arrays``: ``(samples,)`` float32 each -> one ``(windows, dim)`` array each.
     """
-    _check_layer(loaded, layer)
+    check_layer(loaded, layer)
     window = int(loaded.input_samples)
     hop = int(hop_samples or window)
     if hop <= 0:
@@ -217,7 +148,7 @@ def embed_track_list(
     progress: bool = True,
 ) -> EmbeddingSet:
     """:func:`embed_tracks` on an explicit list of :class:`Track` (resumable by chunks)."""
-    _check_layer(loaded, layer)
+    check_layer(loaded, layer)
     if hop_seconds is not None and hop_seconds <= 0:
         raise ConfigError(
             f"hop_seconds must be > 0, got {hop_seconds}", hint="e.g. --hop-seconds 1.5"

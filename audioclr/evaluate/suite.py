@@ -17,18 +17,15 @@ Example (YAML, ``configs/probe/demo.yaml``)::
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from audioclr.config import config_to_dict, require
-from audioclr.errors import AudioclrError
 from audioclr.evaluate.probe import HEADS, ProbeConfig, run_probe
 from audioclr.evaluate.probe_data import align
 from audioclr.evaluate.report import ENCODER, verdicts, write_report
-from audioclr.evaluate.store import EmbeddingSet, load_embeddings
-from audioclr.evaluate.tracks import open_tracks, tracks_of_files
+from audioclr.evaluate.suite_embed import MethodEmbedder
 
 METHODS = (ENCODER, "random_init", "mfcc")
 
@@ -108,95 +105,7 @@ class SuiteConfig:
         require(self.batch_size > 0, "batch_size", self.batch_size, "must be > 0")
 
 
-def _slug(*parts: Any) -> str:
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
-
-
-def _tracks(task: TaskConfig, labelled: Any, sample_rate: int) -> list:
-    return (
-        open_tracks(task.data, sample_rate)
-        if task.data
-        else tracks_of_files(labelled.paths, sample_rate)
-    )
-
-
-class _Embedder:
-    """Embeds (or loads cached) vectors of one method for one task."""
-
-    def __init__(self, cfg: SuiteConfig, encoder: str | Path, out: Path) -> None:
-        self.cfg, self.encoder, self.out = cfg, Path(encoder), out
-        self.is_folder = self.encoder.is_dir()
-        self.given = load_embeddings(self.encoder) if self.is_folder else None
-
-    def encoder_path(self, method: str) -> Path | None:
-        if not self.is_folder:
-            return self.encoder
-        path = (self.given.meta or {}).get("encoder_path") if self.given else None
-        return Path(path) if path and method == "random_init" and Path(path).is_file() else None
-
-    def settings(self, task: TaskConfig) -> tuple[str, float | None]:
-        """Layer and hop: a given embeddings folder's (so baselines match), else the task's."""
-        if self.given is None:
-            return task.layer, self.cfg.hop_seconds
-        meta = self.given.meta
-        hop = meta.get("hop_samples")
-        rate = meta.get("sample_rate")
-        return meta.get("layer", task.layer), (hop / rate if hop and rate else self.cfg.hop_seconds)
-
-    def __call__(
-        self, method: str, task: TaskConfig, labelled: Any
-    ) -> tuple[EmbeddingSet, EmbeddingSet | None]:
-        if method == ENCODER and self.given is not None:
-            win = self.encoder / "windows"
-            if task.windows and not win.is_dir():
-                raise AudioclrError(
-                    f"task {task.name!r} probes windows but {self.encoder} has no windows/",
-                    hint="re-embed with --keep-windows, or drop windows from the task",
-                )
-            return self.given, load_embeddings(win) if task.windows else None
-        if method == "mfcc":
-            return self._mfcc(task, labelled), None
-        path = self.encoder_path(method)
-        if path is None:
-            raise AudioclrError(
-                f"method {method!r} needs an exported encoder", hint="pass --encoder ENC.pt"
-            )
-        from audioclr.evaluate.embed import embed_track_list
-        from audioclr.ssl.export import load_encoder
-
-        seed = self.cfg.random_init_seed if method == "random_init" else None
-        loaded = load_encoder(path, random_init_seed=seed)
-        layer, hop_seconds = self.settings(task)
-        dest = (
-            self.out / "emb" / method / f"{layer}-{_slug(task.data or task.labels, task.windows)}"
-        )
-        emb = embed_track_list(
-            loaded,
-            _tracks(task, labelled, loaded.sample_rate),
-            dest,
-            layer,
-            hop_seconds,
-            self.cfg.batch_size,
-            task.windows,
-            self.cfg.device,
-            {"encoder_path": str(path.resolve()), "method": method},
-        )
-        return emb, load_embeddings(dest / "windows") if task.windows else None
-
-    def _mfcc(self, task: TaskConfig, labelled: Any) -> EmbeddingSet:
-        from audioclr.evaluate.baselines import mfcc_embed_track_list
-
-        rate = int(self.given.meta.get("sample_rate", 22050)) if self.given else self._rate()
-        dest = self.out / "emb" / "mfcc" / _slug(task.data or task.labels, rate)
-        return mfcc_embed_track_list(_tracks(task, labelled, rate), dest, rate, {"method": "mfcc"})
-
-    def _rate(self) -> int:
-        from audioclr.ssl.export import load_encoder
-
-        return int(load_encoder(self.encoder).sample_rate)
-
-
-def run_task(cfg: SuiteConfig, task: TaskConfig, embedder: _Embedder) -> dict[str, Any]:
+def run_task(cfg: SuiteConfig, task: TaskConfig, embedder: MethodEmbedder) -> dict[str, Any]:
     """Probe every method and head of one task on the same splits."""
     from audioclr.data.labels import load_labelled_set
     from audioclr.evaluate.metrics import primary_metric
@@ -235,7 +144,7 @@ def run_suite(cfg: SuiteConfig, encoder_path: str | Path, out_dir: str | Path) -
     """Run every task of ``cfg``; writes the report under ``out_dir`` and returns it as a dict."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    embedder = _Embedder(cfg, encoder_path, out)
+    embedder = MethodEmbedder(cfg, encoder_path, out)
     report: dict[str, Any] = {
         "encoder": str(encoder_path),
         "config": config_to_dict(cfg),
