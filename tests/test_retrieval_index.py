@@ -71,6 +71,7 @@ def test_exact_index_equals_numpy_brute_force() -> None:
     [
         ("IVF64,PQ16x4fs,RFlat", fh.SearchParams(nprobe=32, k_factor=16)),
         ("HNSW32,Flat", fh.SearchParams(ef_search=128)),
+        ("IVF64_HNSW32,PQ16x4fs,RFlat", fh.SearchParams(nprobe=32, k_factor=16)),
     ],
 )
 def test_approximate_recall_at_10_vs_exact(factory: str, params: fh.SearchParams) -> None:

@@ -85,6 +85,9 @@ def make_index(factory: str, dim: int) -> faiss.IndexIDMap2:
             f"bad index factory string {factory!r} for dim {dim}",
             hint="e.g. Flat, HNSW32,Flat, IVF1024,Flat, IVF4096,PQ64x4fs,RFlat",
         ) from exc
+    ivf = faiss.try_extract_index_ivf(inner)
+    if ivf is not None:
+        ivf.cp.spherical = True  # cosine: unit-norm centroids, else IP k-means favours long ones
     return faiss.IndexIDMap2(inner)  # the Python wrapper keeps ``inner`` alive
 
 
@@ -99,6 +102,9 @@ def set_search_params(index: faiss.Index, params: SearchParams) -> None:
     ivf = faiss.try_extract_index_ivf(inner)
     if ivf is not None:
         ivf.nprobe = min(params.nprobe, ivf.nlist)
+        quantizer = faiss.downcast_index(ivf.quantizer)
+        if isinstance(quantizer, faiss.IndexHNSW):  # "IVFn_HNSWm": must find nprobe lists
+            quantizer.hnsw.efSearch = max(params.ef_search, 2 * ivf.nprobe)
     if isinstance(inner, faiss.IndexHNSW):
         inner.hnsw.efSearch = params.ef_search
     if isinstance(inner, faiss.IndexRefine):
