@@ -70,3 +70,35 @@ def test_mfcc_tracks_from_a_folder(tmp_path):
         back.vectors[1], mfcc_stats(tone(220, SR, 0.5), SR), rtol=1e-3, atol=0.1
     )  # 16-bit file
     assert not np.allclose(emb.vectors[0], emb.vectors[1], atol=1.0)
+
+
+def test_supervised_baseline_learns_and_leaves_the_given_encoder_alone(rng):
+    import torch
+
+    from audioclr.evaluate.supervised import train_supervised
+    from audioclr.ssl.encoders import build_encoder
+    from audioclr.ssl.export import LoadedEncoder, weights_id
+
+    sr = 8000
+    torch.manual_seed(0)
+    enc = build_encoder(
+        "melcnn", sr, widths=[8, 16], n_fft=256, hop_length=128, n_mels=16, input_samples=2000
+    )
+    loaded = LoadedEncoder(
+        enc, sr, enc.input_samples, enc.layer_names, {}, weights_id(enc.state_dict())
+    )
+    freqs = [300.0, 1200.0, 3000.0]
+    y = np.repeat(np.arange(3), 6)
+    waves = [
+        tone(freqs[c], sr, 0.6) + rng.normal(0, 0.05, int(0.6 * sr)).astype(np.float32) for c in y
+    ]
+    kw = dict(batch_size=6, lr=1e-2, device="cpu", progress=False)
+    trained, losses = train_supervised(loaded, waves, y, False, 3, epochs=15, **kw)
+    short_a, _ = train_supervised(loaded, waves, y, False, 3, epochs=2, **kw)
+    short_b, _ = train_supervised(loaded, waves, y, False, 3, epochs=2, **kw)
+    assert losses[-1] < 0.5 * losses[0] and losses[0] > 0.8  # starts near log(3) = 1.1, falls
+    assert short_a.encoder_id == short_b.encoder_id != loaded.encoder_id  # seeded; a new encoder
+    assert (
+        weights_id(loaded.encoder.state_dict()) == loaded.encoder_id
+    )  # the given one is untouched
+    assert not trained.encoder.training

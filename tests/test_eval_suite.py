@@ -14,6 +14,7 @@ from audioclr.config import load_config
 from audioclr.evaluate import chunks
 from audioclr.evaluate.embed import cut_windows, embed_tracks
 from audioclr.evaluate.probe import ProbeConfig
+from audioclr.evaluate.store import load_embeddings
 from audioclr.evaluate.suite import SuiteConfig, TaskConfig, run_suite
 from audioclr.ssl.encoders import build_encoder
 from audioclr.ssl.export import load_encoder, save_encoder
@@ -89,9 +90,10 @@ def test_suite_report_has_every_method_and_a_verdict(tmp_path, rng, monkeypatch)
     calls = []
     real = chunks._save_part
     monkeypatch.setattr(chunks, "_save_part", lambda *a: calls.append(a) or real(*a))
+    cfg.tasks[0].heads = ["knn"]  # embeddings do not depend on the head; kNN is quick
     again = run_suite(cfg, enc, tmp_path / "out")
     assert calls == []  # every method's embeddings were reused from OUT/emb
-    assert again["tasks"]["tones"]["results"]["mfcc"] == t["results"]["mfcc"]
+    assert again["tasks"]["tones"]["results"]["mfcc"]["knn"] == t["results"]["mfcc"]["knn"]
 
 
 def _tags_corpus(root: Path, rng: np.random.Generator) -> Path:
@@ -125,12 +127,14 @@ def test_multilabel_windows_suite_from_an_embeddings_folder(tmp_path, rng):
     )
     task = TaskConfig(name="tags", labels=str(labels), windows=True, heads=["linear"])
     probe = load_config(ProbeConfig, None, ["max_epochs=15", "weight_decays=[0.0]"])
-    report = run_suite(
-        SuiteConfig(tasks=[task], probe=probe, device="cpu"), emb_dir, tmp_path / "out"
-    )
+    methods = ["encoder", "random_init", "mfcc", "supervised"]
+    cfg = SuiteConfig(tasks=[task], methods=methods, probe=probe, device="cpu", supervised_epochs=2)
+    report = run_suite(cfg, emb_dir, tmp_path / "out")
     t = report["tasks"]["tags"]
     assert t["multilabel"] and t["metric"] == "roc_auc" and t["layer"] == "all"
-    assert set(t["results"]) == {"encoder", "random_init", "mfcc"}
+    assert set(t["results"]) == set(methods) and len(set(t["encoder_ids"].values())) == 4
+    sup = load_embeddings(next((tmp_path / "out" / "emb" / "supervised").iterdir()))
+    assert sup.meta["layer"] == "all" and sup.meta["hop_samples"] == 800  # as the given folder
     enc_run = t["results"]["encoder"]["linear"]["1.0"]["runs"][0]
     mfcc_run = t["results"]["mfcc"]["linear"]["1.0"]["runs"][0]
     windows_per_track = len(cut_windows(np.zeros(int(1.2 * SR)), 2000, 800, 1))

@@ -5,7 +5,8 @@ the same numbers in TensorBoard (``OUT/tb``; step = label fraction in per mille)
 A report dict is ``{"tasks": {task: {"metric", "multilabel", "results": {method: {head: probe}},
 "verdict": {head: {fraction: {...}}}}}, ...}`` where ``probe`` is :func:`run_probe`'s output.
 The encoder counts as good on a (head, fraction) only if its mean primary metric beats every
-baseline's (random-init encoder, MFCC statistics) on the same splits; the tables mark it.
+baseline's (random-init encoder, MFCC statistics, supervised-from-scratch when run) on the same
+splits; the tables mark it.
 
 Example:
     >>> write_report(report, "out/")   # out/report.json, out/report.md, out/report.png, out/tb/
@@ -70,12 +71,8 @@ def _task_markdown(name: str, task: dict[str, Any]) -> list[str]:
                 v = task.get("verdict", {}).get(head, {}).get(f) if method == ENCODER else None
                 cells.append(cell + ("" if v is None else (" ✓" if v["beats_baselines"] else " ✗")))
             lines.append(f"| {method} | {head} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "✓ = beats every baseline (random-init encoder, MFCC statistics) on the same splits; "
-        "✗ = does not.",
-        "",
-    ]
+    baselines = ", ".join(m for m in results if m != ENCODER) or "none"
+    lines += ["", f"✓ = beats every baseline ({baselines}) on the same splits; ✗ = does not.", ""]
     return lines
 
 

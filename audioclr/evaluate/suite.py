@@ -1,14 +1,15 @@
 """Several downstream tasks in one run: embed (cached), probe every method and head, one report.
 
 Methods: ``encoder`` (the given exported encoder, or an embeddings folder), ``random_init`` (same
-architecture, fresh weights from ``random_init_seed``) and ``mfcc`` (MFCC statistics). Every method
-is probed on the same splits and label fractions. Embeddings are cached under
+architecture, fresh weights from ``random_init_seed``), ``mfcc`` (MFCC statistics) and, opt-in,
+``supervised`` (that random-init encoder trained from scratch on the training labels). Every
+method is probed on the same splits and label fractions. Embeddings are cached under
 ``OUT/emb/<method>/<task data + settings hash>/`` so reruns reuse them (and resume if interrupted).
 
 Example (YAML, ``configs/probe/demo.yaml``)::
 
     tasks:
-      - {name: genre, labels: demo_out/corpus/labels.csv, fractions: [0.1, 1.0], seeds: [0, 1, 2]}
+      - {name: genre, labels: demo/labels.csv, fractions: [0.1, 1.0], seeds: [0, 1, 2]}
     methods: [encoder, random_init, mfcc]
 
     >>> cfg = load_config(SuiteConfig, "configs/probe/demo.yaml")
@@ -27,7 +28,7 @@ from audioclr.evaluate.probe_data import align
 from audioclr.evaluate.report import ENCODER, verdicts, write_report
 from audioclr.evaluate.suite_embed import MethodEmbedder
 
-METHODS = (ENCODER, "random_init", "mfcc")
+METHODS = (ENCODER, "random_init", "mfcc", "supervised")  # supervised: opt-in (it trains)
 
 
 @dataclass
@@ -74,12 +75,13 @@ class SuiteConfig:
     """A probe suite (``configs/probe/*.yaml``)."""
 
     tasks: list[TaskConfig] = field(default_factory=list)
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    methods: list[str] = field(default_factory=lambda: [ENCODER, "random_init", "mfcc"])
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     hop_seconds: float | None = None
     batch_size: int = 64
     device: str = "auto"
     random_init_seed: int = 0
+    supervised_epochs: int = 20  # method "supervised": epochs of from-scratch training
     split_seed: int = 0
 
     def __post_init__(self) -> None:
@@ -103,6 +105,9 @@ class SuiteConfig:
             "must be > 0",
         )
         require(self.batch_size > 0, "batch_size", self.batch_size, "must be > 0")
+        require(
+            self.supervised_epochs > 0, "supervised_epochs", self.supervised_epochs, "must be > 0"
+        )
 
 
 def run_task(cfg: SuiteConfig, task: TaskConfig, embedder: MethodEmbedder) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 ``encoder`` is the given exported encoder (or a given embeddings folder, used as is);
 ``random_init`` is the same architecture with fresh weights, embedded with the same layer and
-hop; ``mfcc`` is MFCC statistics. Reruns reuse (and resume) the cached folders.
+hop; ``supervised`` is that random-init encoder trained from scratch on the task's training
+labels (``supervised.py``); ``mfcc`` is MFCC statistics. Reruns reuse (and resume) cached folders.
 
 Example:
     >>> emb, windows = MethodEmbedder(cfg, "enc.pt", out)("random_init", task, labelled)
@@ -48,7 +49,8 @@ class MethodEmbedder:
         if not self.is_folder:
             return self.encoder
         path = (self.given.meta or {}).get("encoder_path") if self.given else None
-        return Path(path) if path and method == "random_init" and Path(path).is_file() else None
+        usable = path and method in ("random_init", "supervised") and Path(path).is_file()
+        return Path(path) if usable else None
 
     def settings(self, task: TaskConfig) -> tuple[str, float | None]:
         """Layer and hop: a given embeddings folder's (so baselines match), else the task's."""
@@ -80,12 +82,18 @@ class MethodEmbedder:
         from audioclr.evaluate.embed import embed_track_list
         from audioclr.ssl.export import load_encoder
 
-        seed = self.cfg.random_init_seed if method == "random_init" else None
+        seed = self.cfg.random_init_seed if method != ENCODER else None
         loaded = load_encoder(path, random_init_seed=seed)
         layer, hop_seconds = self.settings(task)
-        dest = (
-            self.out / "emb" / method / f"{layer}-{_slug(task.data or task.labels, task.windows)}"
-        )
+        key = _slug(task.data or task.labels, task.windows)
+        if method == "supervised":
+            key = _slug(key, task.labels, self.cfg.supervised_epochs, seed, loaded.encoder_id)
+        dest = self.out / "emb" / method / f"{layer}-{key}"
+        if method == "supervised":
+            done = self._cached(dest, key)
+            if done is not None:
+                return done, load_embeddings(dest / "windows") if task.windows else None
+            loaded = self._train(loaded, labelled)
         emb = embed_track_list(
             loaded,
             task_tracks(task, labelled, loaded.sample_rate),
@@ -95,9 +103,35 @@ class MethodEmbedder:
             self.cfg.batch_size,
             task.windows,
             self.cfg.device,
-            {"encoder_path": str(path.resolve()), "method": method},
+            {"encoder_path": str(path.resolve()), "method": method, "train_key": key},
         )
         return emb, load_embeddings(dest / "windows") if task.windows else None
+
+    @staticmethod
+    def _cached(dest: Path, key: str) -> EmbeddingSet | None:
+        """A finished supervised embedding folder made with the same training key."""
+        try:
+            emb = load_embeddings(dest)
+        except AudioclrError:
+            return None
+        return emb if emb.meta.get("train_key") == key else None
+
+    def _train(self, loaded: Any, labelled: Any) -> Any:
+        from audioclr.evaluate.supervised import train_supervised
+
+        train = [i for i, s in enumerate(labelled.splits) if s == "train"]
+        files = tracks_of_files([labelled.paths[i] for i in train], loaded.sample_rate)
+        trained, _ = train_supervised(
+            loaded,
+            [t.read() for t in files],
+            labelled.targets()[train],
+            bool(labelled.multilabel),
+            len(labelled.classes),
+            epochs=self.cfg.supervised_epochs,
+            seed=self.cfg.random_init_seed,
+            device=self.cfg.device,
+        )
+        return trained
 
     def _mfcc(self, task: TaskConfig, labelled: Any) -> EmbeddingSet:
         from audioclr.evaluate.baselines import mfcc_embed_track_list
