@@ -1,12 +1,19 @@
-"""Pretraining throughput: end to end (cache read + PairDataset + DataLoader + BatchedAugment +
-step, through the real Trainer) vs model-only (the same step on tensors already in memory).
+"""Pretraining throughput: end to end (clip cache read + PairDataset + DataLoader workers +
+BatchedAugment + training step) vs model-only (the same step on tensors already in memory).
 
-Prints clips/s for melcnn and samplecnn, in one run: the model-only step on tensors in memory,
-the same step plus BatchedAugment (so augmentation cost is visible), end to end with the
-augmentation on the training device (default) and with ``data.augment_in_workers=true``, and
-the ratios (target: end to end >= 90% of model-only). Small step counts: a few minutes on CPU.
+Legs run interleaved in blocks (so load spikes on a shared machine hit all legs alike) and each
+figure is batch / median step time over the timed steps: every block starts a fresh DataLoader
+iterator and its first ``--skip`` steps are not timed (worker start-up, and batches prefetched
+while another leg ran). Legs, for melcnn and samplecnn:
 
-    .venv/bin/python benchmarks/pretrain.py [--steps 6] [--batch 8] [--workers 2]
+- model-only: the step (forward, loss, backward, clip, AdamW) on an in-memory batch;
+- step + augment: the same with BatchedAugment on that batch (what the augmentation costs);
+- end to end, augment on device: the default training path;
+- end to end, ``data.augment_in_workers=true``: BatchedAugment in the DataLoader workers.
+
+Target: end to end >= 90% of model-only.
+
+    .venv/bin/python benchmarks/pretrain.py [--rounds 3] [--block 5] [--batch 8] [--workers 2]
 """
 
 from __future__ import annotations
@@ -14,32 +21,26 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import soundfile as sf
 import torch
 
+from audioclr.augment.batched import BatchedAugment
 from audioclr.config import load_config, resolve_config_path
 from audioclr.data.prepare import prepare_cache
 from audioclr.ssl.config import PretrainConfig
+from audioclr.ssl.data import AugmentCollate, StepBatchSampler, step_loader
 from audioclr.ssl.module import PretrainModule
 from audioclr.ssl.schedule import build_optimizer
-from audioclr.ssl.train import pretrain
+from audioclr.ssl.train import pair_dataset
 
 SR = 22050
 CONFIGS = {"melcnn": "simclr_melcnn", "samplecnn": "simclr_samplecnn"}
-
-
-class StepClock(pl.Callback):
-    """Wall time at the end of every step (the first ``warmup`` steps are not counted)."""
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-
-    def on_train_batch_end(self, *args, **kwargs) -> None:
-        self.times.append(time.perf_counter())
+LEGS = ("model-only", "step + augment", "end to end, augment on device",
+        "end to end, augment in workers")
 
 
 def make_cache(root: Path, tracks: int = 24, seconds: float = 8.0) -> Path:
@@ -54,68 +55,85 @@ def make_cache(root: Path, tracks: int = 24, seconds: float = 8.0) -> Path:
     return root / "cache"
 
 
-def end_to_end(cfg: PretrainConfig, warmup: int) -> float:
-    clock = StepClock()
-    pretrain(cfg, callbacks=[clock])
-    t = clock.times
-    return cfg.trainer.batch_size * (len(t) - 1 - warmup) / (t[-1] - t[warmup])
+class Bench:
+    """One encoder's module, optimizer, in-memory batch and real data path."""
 
+    def __init__(self, name: str, cache: Path, args: argparse.Namespace) -> None:
+        over = [f"data.cache={cache}", f"trainer.batch_size={args.batch}"]
+        self.cfg = load_config(PretrainConfig, resolve_config_path(CONFIGS[name], "pretrain"),
+                               over)
+        torch.manual_seed(0)
+        self.module = PretrainModule(self.cfg, SR)
+        self.opt, _ = build_optimizer(self.module, self.cfg.optim, 10_000)
+        self.g = torch.Generator().manual_seed(0)
+        n = self.module.encoder.input_samples
+        self.x = 0.1 * torch.randn(2 * args.batch, n, generator=self.g)
+        self.dataset = pair_dataset(self.cfg, n, SR)
+        self.args, self.step = args, 0
 
-def in_memory(cfg: PretrainConfig, warmup: int, augment: bool) -> float:
-    """The training step alone on a batch already in memory (optionally with BatchedAugment)."""
-    module = PretrainModule(cfg, SR)
-    opt, _ = build_optimizer(module, cfg.optim, cfg.trainer.max_steps)
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(2 * cfg.trainer.batch_size, module.encoder.input_samples, generator=g) * 0.1
-    times = []
-    for _ in range(cfg.trainer.max_steps):
-        views = module.augment(x, g) if augment else x
-        loss, _ = module.compute_loss(views, g)
-        opt.zero_grad(set_to_none=True)
+    def train_step(self, x: torch.Tensor) -> None:
+        loss, _ = self.module.compute_loss(x, self.g)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.optim.grad_clip)
-        opt.step()
-        times.append(time.perf_counter())
-    return cfg.trainer.batch_size * (len(times) - 1 - warmup) / (times[-1] - times[warmup])
+        torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.optim.grad_clip)
+        self.opt.step()
+
+    def batches(self, in_workers: bool) -> Iterator:
+        a = self.args
+        sampler = StepBatchSampler(len(self.dataset), a.batch, 0, self.step, self.step + a.block)
+        self.step += a.block
+        aug = BatchedAugment(self.cfg.augment, SR) if in_workers else None
+        collate = AugmentCollate(aug, 0, 0)
+        return iter(step_loader(self.dataset, sampler, a.workers, collate=collate))
+
+    def block(self, leg: str) -> list[float]:
+        """Step times of one block of ``leg`` (first ``skip`` left out)."""
+        times = []
+        loader = self.batches(in_workers=leg.endswith("workers")) if "end" in leg else None
+        for _ in range(self.args.block):
+            t0 = time.perf_counter()
+            if loader is not None:
+                x = self.module.views(next(loader), self.g)  # augments unless done in workers
+            elif leg == "step + augment":
+                x = self.module.augment(self.x, self.g)
+            else:
+                x = self.x
+            self.train_step(x)
+            times.append(time.perf_counter() - t0)
+        return times[self.args.skip :]
 
 
-def bench(name: str, cache: Path, tmp: Path, args: argparse.Namespace) -> None:
-    def cfg(tag: str, *extra: str) -> PretrainConfig:
-        over = [f"data.cache={cache}", f"run.dir={tmp / f'run-{name}-{tag}'}",
-                f"trainer.max_steps={args.steps}", f"trainer.batch_size={args.batch}",
-                f"data.num_workers={args.workers}", "trainer.progress=false",
-                "trainer.checkpoint_every=100000", *extra]
-        return load_config(PretrainConfig, resolve_config_path(CONFIGS[name], "pretrain"), over)
-
-    w = args.warmup
-    model = in_memory(cfg("model"), w, augment=False)
-    step_aug = in_memory(cfg("model-aug"), w, augment=True)
-    e2e = end_to_end(cfg("e2e"), w)
-    e2e_workers = end_to_end(cfg("e2e-workers", "data.augment_in_workers=true"), w)
-    print(f"{name}: clips/s (batch {args.batch})\n"
-          f"  model-only step, tensors in memory, no augmentation  {model:8.2f}\n"
-          f"  step + BatchedAugment, tensors in memory             {step_aug:8.2f}"
-          f"  ({step_aug / model:6.1%} of model-only)\n"
-          f"  end to end, augment on device (default)              {e2e:8.2f}"
-          f"  ({e2e / model:6.1%} of model-only, {e2e / step_aug:6.1%} of step+augment)\n"
-          f"  end to end, data.augment_in_workers=true             {e2e_workers:8.2f}"
-          f"  ({e2e_workers / model:6.1%} of model-only)", flush=True)
+def bench(name: str, cache: Path, args: argparse.Namespace) -> None:
+    b = Bench(name, cache, args)
+    b.train_step(b.x)  # warm-up
+    times: dict[str, list[float]] = {leg: [] for leg in LEGS}
+    for _ in range(args.rounds):
+        for leg in LEGS:
+            times[leg] += b.block(leg)
+    rate = {leg: args.batch / float(np.median(t)) for leg, t in times.items()}
+    model = rate["model-only"]
+    print(f"{name}: clips/s, batch {args.batch}, {len(times['model-only'])} timed steps per leg")
+    for leg in LEGS:
+        print(f"  {leg:32s} {rate[leg]:8.2f}  ({rate[leg] / model:6.1%} of model-only)")
+    print(f"  end to end (device) vs step + augment: "
+          f"{rate[LEGS[2]] / rate[LEGS[1]]:6.1%}  (data-path overhead alone)", flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--block", type=int, default=5)
+    ap.add_argument("--skip", type=int, default=2)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--encoders", default="melcnn,samplecnn")
     args = ap.parse_args()
-    print(f"torch threads {torch.get_num_threads()}, batch {args.batch}, steps {args.steps} "
-          f"(first {args.warmup} not timed), DataLoader workers {args.workers}, CPU")
+    print(f"torch threads {torch.get_num_threads()}, DataLoader workers {args.workers}, CPU; "
+          f"{args.rounds} rounds of {args.block}-step blocks per leg, first {args.skip} untimed")
     with tempfile.TemporaryDirectory() as tmp:
         cache = make_cache(Path(tmp))
         for name in args.encoders.split(","):
-            bench(name, cache, Path(tmp), args)
+            bench(name, cache, args)
 
 
 if __name__ == "__main__":

@@ -94,18 +94,23 @@ class PretrainModule(pl.LightningModule):
     def compute_loss(self, x: Tensor, g: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
         """Loss and logged statistics of the ``(2 * batch, samples)`` views ``x``."""
         front = partial(self.spec_augment, generator=g) if self.spec_augment is not None else None
+        fp32 = partial(torch.autocast, self.device.type, enabled=False)  # losses in float32
         if self.cfg.method == "simclr":
             h = self.encoder(x, front)
             z_a, z_b = self.projection(h).chunk(2)
-            loss = self.criterion(z_a, z_b)
-            pos_acc = positive_accuracy(z_a.detach(), z_b.detach())
+            with fp32():
+                loss = self.criterion(z_a.float(), z_b.float())
+                pos_acc = positive_accuracy(z_a.detach(), z_b.detach())
         else:
             z = self.encoder.frames(x, front).transpose(1, 2)  # (2B, frames, dim)
-            loss, pos_acc = self.cpc(z.float(), g)
+            with fp32():
+                loss, pos_acc = self.cpc(z.float(), g)
             h = z.mean(dim=1)
-        h_a, h_b = h.detach().float().chunk(2)
-        return loss, {"pos_acc": pos_acc, "emb_std": embedding_std(h_a),
-                      "alignment": alignment(h_a, h_b), "uniformity": uniformity(h_a)}
+        with fp32():
+            h_a, h_b = h.detach().float().chunk(2)
+            stats = {"pos_acc": pos_acc, "emb_std": embedding_std(h_a),
+                     "alignment": alignment(h_a, h_b), "uniformity": uniformity(h_a)}
+        return loss, stats
 
     def skip_step(self, loss: Tensor) -> None:
         """Non-finite loss on some rank: skip the update everywhere; give up after too many."""
