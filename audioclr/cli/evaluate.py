@@ -76,6 +76,7 @@ def _probe(args: argparse.Namespace) -> int:
     cfg = SuiteConfig(
         tasks=[task],
         methods=args.methods,
+        supervised_epochs=args.supervised_epochs,
         probe=probe,
         hop_seconds=args.hop_seconds,
         batch_size=args.batch_size,
@@ -139,7 +140,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--heads", nargs="+", default=["linear"], help="linear mlp knn")
-    p.add_argument("--methods", nargs="+", default=["encoder", "random_init", "mfcc"])
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=["encoder", "random_init", "mfcc"],
+        help="encoder random_init mfcc supervised (supervised trains from scratch: opt-in)",
+    )
+    p.add_argument("--supervised-epochs", type=int, default=20, help="method supervised: epochs")
     p.add_argument("--layer", default="last")
     p.add_argument(
         "--windows", action="store_true", help="probe windows, score tracks by averaging"
