@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from audioclr.errors import AudioReadError
 from audioclr.evaluate.store import EmbeddingSet, save_embeddings
 from audioclr.evaluate.tracks import Track
 
@@ -75,6 +76,8 @@ def run_chunked(
     progress: bool = True,
 ) -> EmbeddingSet:
     """Embed ``tracks`` chunk by chunk (resumable); track vector = mean of its window vectors."""
+    if not tracks:
+        raise AudioReadError(f"no tracks to embed into {out_dir}", hint="check the data path")
     out = Path(out_dir)
     parts = out / PARTS
     parts.mkdir(parents=True, exist_ok=True)
