@@ -97,7 +97,11 @@ def retrieval_table(ret: dict[str, Any]) -> list[str]:
         cells = [f"{by_k[str(k)][f'precision@{k}']:.3f}" for k in ks]
         lines.append(f"| {NAMES.get(method, method)} | " + " | ".join(cells)
                      + f" | {by_k[kmax][f'map@{kmax}']:.3f} |")
-    return lines + [""]
+    return lines + ["", "Every segment queries the others; relevant = the other segments of its "
+                    "track (1 to 5 of them), so precision@k for k > 1 cannot reach 1; mAP@k "
+                    "divides by min(k, relevant). The segments come from the pretraining pool "
+                    "(seen without labels), so this measures same-track similarity on known "
+                    "music, not transfer.", ""]
 
 
 def to_markdown(report: dict[str, Any]) -> str:
