@@ -8,8 +8,8 @@ while another leg ran). Legs, for melcnn and samplecnn:
 
 - model-only: the step (forward, loss, backward, clip, AdamW) on an in-memory batch;
 - step + augment: the same with BatchedAugment on that batch (what the augmentation costs);
-- end to end, augment on device: the default training path;
-- end to end, ``data.augment_in_workers=true``: BatchedAugment in the DataLoader workers.
+- end to end, ``data.augment_on=device``: augmentation in the step (the CUDA default);
+- end to end, ``data.augment_on=workers`` (CPU default): BatchedAugment in DataLoader workers.
 
 Target: end to end >= 90% of model-only.
 

@@ -99,3 +99,18 @@ def test_cli_errors_name_the_key_and_file(tmp_path, capsys):
     assert "no checkpoint" in capsys.readouterr().err
     with pytest.raises(CheckpointError):
         load_encoder(tmp_path / "e.pt")
+
+
+def test_augment_on_auto_resolves_by_device_and_workers():
+    from audioclr.ssl.train import augment_in_workers
+
+    def cfg(*o):
+        return load_config(PretrainConfig, None, list(o))
+
+    assert augment_in_workers(cfg("data.num_workers=2"), on_cuda=False)
+    assert not augment_in_workers(cfg("data.num_workers=0"), on_cuda=False)
+    assert not augment_in_workers(cfg("data.num_workers=2"), on_cuda=True)
+    assert augment_in_workers(cfg("data.augment_on=workers"), on_cuda=True)
+    assert not augment_in_workers(cfg("data.augment_on=device"), on_cuda=False)
+    with pytest.raises(ConfigError, match="data.augment_on"):
+        cfg("data.augment_on=gpu")

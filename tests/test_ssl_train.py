@@ -166,7 +166,7 @@ def test_augment_in_workers_uses_the_step_generator_and_resumes_exactly(tmp_path
     from audioclr.augment.batched import BatchedAugment
     from audioclr.ssl.data import AugmentCollate, step_seed
 
-    cfg = tiny_cfg(tmp_path, "data.augment_in_workers=true")
+    cfg = tiny_cfg(tmp_path, "data.augment_on=workers")
     aug = BatchedAugment(cfg.augment, SR)
     ds = ToyPairs()
     items = [(*ds[i], 7) for i in (3, 5)]
@@ -177,7 +177,7 @@ def test_augment_in_workers_uses_the_step_generator_and_resumes_exactly(tmp_path
     torch.testing.assert_close(torch.cat([a, b]), expect)
     assert not torch.equal(a[0], items[0][0])  # gain and noise were applied
     # training in this mode also resumes to the same losses
-    extra = ("data.augment_in_workers=true", "trainer.max_steps=4", "trainer.checkpoint_every=2",
+    extra = ("data.augment_on=workers", "trainer.max_steps=4", "trainer.checkpoint_every=2",
              "trainer.batch_size=4")
     full = Record()
     pretrain(tiny_cfg(tmp_path / "a", *extra), dataset=ToyPairs(), sample_rate=SR,

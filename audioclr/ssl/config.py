@@ -44,11 +44,15 @@ class DataConfig:
     max_distance_seconds: float | None = None  # None: the two crops may be anywhere in the track
     short: str = "pad"  # tracks shorter than the crop: "pad" or "skip"
     num_workers: int = 2
-    augment_in_workers: bool = False  # True: BatchedAugment on CPU in the DataLoader workers
+    # where BatchedAugment runs: "device" (in the training step), "workers" (DataLoader workers,
+    # overlapping the step), "auto" (device on CUDA; workers on CPU when num_workers > 0)
+    augment_on: str = "auto"
 
     def __post_init__(self) -> None:
         require(self.short in ("pad", "skip"), "data.short", self.short, "must be 'pad' or 'skip'")
         require(self.num_workers >= 0, "data.num_workers", self.num_workers, "must be >= 0")
+        require(self.augment_on in ("auto", "device", "workers"), "data.augment_on",
+                self.augment_on, "must be auto, device or workers")
         d = self.max_distance_seconds
         require(d is None or d >= 0, "data.max_distance_seconds", d, "must be >= 0 or null")
 

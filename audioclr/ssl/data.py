@@ -7,13 +7,8 @@ more workers) yields exactly the batches an uninterrupted run would have, with n
 to save. Items are ``(step, epoch, index)``; ``EpochIndexed`` calls the dataset's
 ``set_epoch`` before each read (which also works inside DataLoader worker processes) and tags
 each item with its step, so ``AugmentCollate`` can augment a batch in a worker with the
-generator of that step (``data.augment_in_workers``: overlaps augmentation with the model step
-when spare CPU cores exist; the default augments on the training device instead).
-
-Example:
-    >>> sampler = StepBatchSampler(10, batch_size=4, seed=0, start_step=0, total_steps=3)
-    >>> [len(b) for b in sampler]
-    [4, 4, 4]
+generator of that step (``data.augment_on=workers``, the CPU default: augmentation overlaps
+the model step; CUDA training augments on the device).
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ class PretrainModule(pl.LightningModule):
 
     def views(self, batch: Any, g: torch.Generator) -> Tensor:
         """``(view_a, view_b, idx[, augmented])`` -> augmented ``(2 * batch, samples)`` on the
-        device (already augmented in the DataLoader when ``data.augment_in_workers``)."""
+        device (already augmented in the DataLoader when ``data.augment_on`` says so)."""
         view_a, view_b = batch[0], batch[1]
         done = len(batch) > 3 and bool(batch[3])
         with torch.no_grad(), torch.autocast(self.device.type, enabled=False):

@@ -49,11 +49,19 @@ class PairData(pl.LightningDataModule):
                                    rank=t.global_rank, world_size=t.world_size)
         on_cuda = isinstance(t.accelerator, pl.accelerators.CUDAAccelerator)
         augment = None
-        if self.cfg.data.augment_in_workers:  # a CPU copy for the workers
+        if augment_in_workers(self.cfg, on_cuda):  # a CPU copy for the workers
             augment = BatchedAugment(self.cfg.augment, t.lightning_module.sample_rate)
         collate = AugmentCollate(augment, self.cfg.trainer.seed, t.global_rank)
         return step_loader(self.dataset, sampler, self.cfg.data.num_workers, pin_memory=on_cuda,
                            collate=collate)
+
+
+def augment_in_workers(cfg: PretrainConfig, on_cuda: bool) -> bool:
+    """Resolve ``data.augment_on``: auto = device on CUDA, workers on CPU with workers > 0."""
+    where = cfg.data.augment_on
+    if where == "auto":
+        return not on_cuda and cfg.data.num_workers > 0
+    return where == "workers"
 
 
 def pair_dataset(cfg: PretrainConfig, crop_samples: int, sample_rate: int) -> Any:
