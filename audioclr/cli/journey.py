@@ -22,6 +22,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Every step prints the exact command to run it alone; a rerun skips finished steps.",
     )
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    p.add_argument("--pretrain-minutes", type=float, default=3.0, help="pretraining budget (default 3)")
+    p.add_argument("--pretrain-minutes", type=float, default=4.0, help="pretraining budget cap (default 4)")
     p.add_argument("--config", default="demo", help="pretrain config name or path (default demo)")
     p.set_defaults(func=_demo)

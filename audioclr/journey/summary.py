@@ -64,7 +64,7 @@ def query_examples(out: Path, count: int) -> list[dict[str, Any]]:
 def _query_lines(examples: list[dict[str, Any]]) -> list[str]:
     lines = []
     for ex in examples:
-        hits = ", ".join(f"{h['id'].split('/')[-1]} ({h['score']:.2f})" for h in ex.get("results", [])[:3])
+        hits = ", ".join(f"{h['track_id']} ({h['score']:.2f})" for h in ex.get("results", [])[:3])
         lines.append(f"  {ex.get('query', '?')} -> {hits}")
     return lines
 
