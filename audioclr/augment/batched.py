@@ -164,9 +164,7 @@ def on_subset(x: Tensor, mask: Tensor, fn: Callable[[Tensor, Tensor], Tensor]) -
         return x
     if idx.numel() == x.shape[0]:
         return fn(x, idx)
-    out = x.clone()
-    out[idx] = fn(x[idx], idx)
-    return out
+    return x.index_copy(0, idx, fn(x.index_select(0, idx), idx))
 
 
 def describe(params: Params, i: int) -> str:
