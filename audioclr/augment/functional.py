@@ -126,27 +126,32 @@ def pitch_shift(x: Tensor, semitones: Tensor, n_fft: int = 1024, hop: int | None
     nbins = spec.shape[1]
     bins = torch.arange(nbins, device=x.device, dtype=torch.float32)
     expected = (2 * math.pi * hop / n_fft) * bins[:, None]
-    dphi = torch.diff(phase, dim=-1) - expected
-    omega = expected + dphi - 2 * math.pi * torch.round(dphi / (2 * math.pi))  # rad per hop
+    dphi = torch.diff(phase, dim=-1).sub_(expected)
+    omega = dphi.add_(math.pi).remainder_(2 * math.pi).add_(expected - math.pi)  # rad per hop
     ratio = torch.pow(2.0, semitones.float() / 12.0)[:, None]
     src = bins[None, :] / ratio  # (batch, freq): where each output bin reads from
     lo = src.floor().long().clamp(max=nbins - 1)
     hi = (lo + 1).clamp(max=nbins - 1)
-    frac = (src - lo)[..., None]
-    nearest = torch.where(frac[..., 0] < 0.5, lo, hi)
+    frac = src - lo
+    nearest = torch.where(frac < 0.5, lo, hi)
+    inside = (src <= nbins - 1).float()  # bins read from above Nyquist are silent
 
     def take(v: Tensor, i: Tensor) -> Tensor:
         return v.gather(1, i[..., None].expand(-1, -1, v.shape[-1]))
 
-    out_mag = ((1 - frac) * take(mag, lo) + frac * take(mag, hi)) * (src <= nbins - 1)[..., None]
+    out_mag = take(mag, lo).mul_(((1 - frac) * inside)[..., None])
+    out_mag.addcmul_(take(mag, hi), (frac * inside)[..., None])
     # first-frame phases relative to the frame centre (removes the (-1)^k of an uncentred window)
     centred = phase[..., :1] + math.pi * bins[:, None]
     start = take(centred, nearest) - math.pi * bins[:, None]
-    advance = take(omega, nearest) * ratio[..., None]
-    advance = torch.remainder(advance + math.pi, 2 * math.pi) - math.pi  # keeps the cumsum small
-    steps = torch.cumsum(advance, -1)
-    out_phase = torch.cat([start, start + steps], dim=-1)
-    y = torch.istft(torch.polar(out_mag, out_phase), n_fft, hop, window=window, length=n)
+    # phase steps scaled by the ratio, wrapped to [-pi, pi) so the cumsum stays small
+    out_phase = torch.empty_like(mag)
+    torch.mul(take(omega, nearest), ratio[..., None], out=out_phase[..., 1:])
+    out_phase[..., 1:].add_(math.pi).remainder_(2 * math.pi).sub_(math.pi)
+    out_phase[..., :1] = start
+    out_phase = out_phase.cumsum_(-1)
+    out = torch.complex(out_mag * torch.cos(out_phase), out_mag.mul_(torch.sin(out_phase)))
+    y = torch.istft(out, n_fft, hop, window=window, length=n)
     return (y * (rms(x.float()) / (rms(y) + EPS))[:, None]).to(x.dtype)
 
 
