@@ -77,33 +77,52 @@ def _key_of(exc: OmegaConfBaseException) -> str:
     return str(getattr(exc, "full_key", None) or getattr(exc, "key", None) or "?")
 
 
+def _parse_override(item: str) -> tuple[str, Any]:
+    """``key.sub=value`` -> (``key.sub``, value parsed as OmegaConf parses a dotlist value)."""
+    if "=" not in item or item.startswith("="):
+        raise ConfigError(f"override {item!r} is not of the form key=value", hint="e.g. train.max_steps=200")
+    key, raw = item.split("=", 1)
+    return key.strip(), OmegaConf.to_container(OmegaConf.from_dotlist([f"v={raw}"]))["v"]  # type: ignore[index]
+
+
+def _raise_named(exc: OmegaConfBaseException, schema: type, source: str) -> None:
+    """Re-raise an OmegaConf error as ``ConfigError`` naming the key and where it came from."""
+    if isinstance(exc, (ConfigKeyError, ConfigAttributeError)):
+        raise ConfigError(
+            f"unknown config key '{_key_of(exc)}' (from {source})",
+            hint=f"valid top-level keys: {[f.name for f in dataclasses.fields(schema)]}",
+        ) from exc
+    cause = exc.__cause__ if isinstance(exc.__cause__, ConfigError) else None
+    if cause is not None:
+        raise cause from exc
+    msg = str(exc).splitlines()[0]
+    raise ConfigError(f"bad value for config key '{_key_of(exc)}' (from {source}): {msg}") from exc
+
+
 def load_config(schema: type[T], path: str | Path | None, overrides: Sequence[str] = ()) -> T:
     """Build ``schema`` from defaults, then the YAML at ``path``, then ``key.sub=value`` overrides.
 
-    Raises ``ConfigError`` naming the key for unknown keys, wrong types and failed range checks.
+    Overrides may index lists (``tasks.0.labels=x``). Raises ``ConfigError`` naming the key and
+    its source (the YAML file or the command line) for unknown keys, wrong types and failed range
+    checks.
     """
-    layers = [OmegaConf.structured(schema)]
-    source = str(path) if path is not None else "overrides"
+    parsed = [_parse_override(item) for item in overrides]
+    merged = OmegaConf.structured(schema)
     if path is not None:
-        layers.append(OmegaConf.create(_read_yaml(Path(path))))
-    for item in overrides:
-        if "=" not in item or item.startswith("="):
-            raise ConfigError(f"override {item!r} is not of the form key=value", hint="e.g. train.max_steps=200")
+        try:
+            merged = OmegaConf.merge(merged, OmegaConf.create(_read_yaml(Path(path))))
+        except OmegaConfBaseException as exc:
+            _raise_named(exc, schema, str(path))
+    for key, value in parsed:
+        try:
+            OmegaConf.update(merged, key, value, merge=True)
+        except OmegaConfBaseException as exc:
+            _raise_named(exc, schema, f"command-line override {key}=...")
     try:
-        layers.append(OmegaConf.from_dotlist(list(overrides)))
-        merged = OmegaConf.merge(*layers)
         return OmegaConf.to_object(merged)  # type: ignore[return-value]
-    except (ConfigKeyError, ConfigAttributeError) as exc:
-        raise ConfigError(
-            f"unknown config key '{_key_of(exc)}' (from {source})",
-            hint=f"valid top-level keys: {[f.name for f in dataclasses.fields(schema)]}",  # type: ignore[arg-type]
-        ) from exc
     except OmegaConfBaseException as exc:
-        cause = exc.__cause__ if isinstance(exc.__cause__, ConfigError) else None
-        if cause is not None:
-            raise cause from exc
-        msg = str(exc).splitlines()[0]
-        raise ConfigError(f"bad value for config key '{_key_of(exc)}' (from {source}): {msg}") from exc
+        _raise_named(exc, schema, str(path) if path is not None else "overrides")
+        raise  # unreachable: _raise_named always raises
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
