@@ -19,6 +19,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from audioclr.evaluate.report import save_figure
+
 NAMES = {"encoder": "SSL", "random_init": "random-init", "mfcc": "MFCC"}
 
 
@@ -153,10 +155,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def write_benchmark_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
