@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from audioclr.augment import functional as F
+from audioclr.augment import spectral as S
 from audioclr.augment.config import AugmentConfig, FreqMaskConfig, TimeMaskConfig
 
 Params = dict[str, Tensor]
@@ -56,6 +57,9 @@ class BatchedAugment(nn.Module):
         super().__init__()
         self.cfg, self.sample_rate = cfg, sample_rate
         self.ir_samples = max(1, int(math.ceil(cfg.reverb.max_rt60_s * sample_rate)))
+        self.semitones = semitone_grid(
+            cfg.pitch.min_semitones, cfg.pitch.max_semitones, cfg.pitch.semitone_step
+        )
 
     def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
         """``(batch, samples) -> (batch, samples)``, parameters drawn from ``generator``."""
@@ -68,8 +72,7 @@ class BatchedAugment(nn.Module):
         mel_lp = (hz_to_mel(c.filter.min_lowpass_hz), hz_to_mel(c.filter.max_lowpass_hz))
         highpass = coin(c.filter.highpass_share, b, g)
         mel = torch.where(highpass, uniform(*mel_hp, b, g), uniform(*mel_lp, b, g))
-        grid = semitone_grid(c.pitch.min_semitones, c.pitch.max_semitones, c.pitch.semitone_step)
-        pick = torch.randint(len(grid), (b,), generator=g, device=g.device)
+        pick = torch.randint(len(self.semitones), (b,), generator=g, device=g.device)
         return {
             "background.active": coin(c.background.p, b, g) & (b > 1),
             "background.snr_db": uniform(c.background.min_snr_db, c.background.max_snr_db, b, g),
@@ -90,7 +93,7 @@ class BatchedAugment(nn.Module):
             "delay.delay_ms": uniform(c.delay.min_delay_ms, c.delay.max_delay_ms, b, g),
             "delay.volume": uniform(c.delay.min_volume, c.delay.max_volume, b, g),
             "pitch.active": coin(c.pitch.p, b, g),
-            "pitch.semitones": grid.to(g.device)[pick],
+            "pitch.semitones": self.semitones.to(g.device)[pick],
             "reverb.active": coin(c.reverb.p, b, g),
             "reverb.rt60_s": uniform(c.reverb.min_rt60_s, c.reverb.max_rt60_s, b, g),
             "reverb.wet": uniform(c.reverb.min_wet, c.reverb.max_wet, b, g),
@@ -114,30 +117,13 @@ class BatchedAugment(nn.Module):
             lambda v, i: F.add_noise(v, q["noise.snr_db"][i], generator, torch.ones_like(i) > 0),
         )
         x = F.gain(x, q["gain.gain_db"] * q["gain.active"])
-        order = c.filter.rolloff_db_per_octave // 6
-        x = on_subset(
-            x,
-            q["filter.active"],
-            lambda v, i: F.fft_filter(
-                v,
-                q["filter.cutoff_hz"][i],
-                q["filter.highpass"][i],
-                torch.ones_like(i, dtype=torch.bool),
-                order,
-                sr,
-            ),
-        )
-        samples = torch.round(q["delay.delay_ms"] * sr / 1000.0).long()
-        x = on_subset(
-            x,
-            q["delay.active"],
-            lambda v, i: F.delay(v, samples[i], q["delay.volume"][i], c.delay.echoes),
-        )
-        x = on_subset(
-            x,
-            q["pitch.active"] & (q["pitch.semitones"] != 0),
-            lambda v, i: self._pitch(v, q["pitch.semitones"][i]),
-        )
+        x = self._filter_delay_pitch(x, q)
+        if c.pitch.method == "stft":
+            x = on_subset(
+                x,
+                q["pitch.active"] & (q["pitch.semitones"] != 0),
+                lambda v, i: F.pitch_shift(v, q["pitch.semitones"][i]),
+            )
         return on_subset(
             x,
             q["reverb.active"],
@@ -150,11 +136,41 @@ class BatchedAugment(nn.Module):
             ),
         )
 
-    def _pitch(self, x: Tensor, semitones: Tensor) -> Tensor:
-        if self.cfg.pitch.method == "grain":
-            window = max(2, round(self.cfg.pitch.grain_ms * self.sample_rate / 1000.0))
-            return F.pitch_shift_grain(x, semitones, window)
-        return F.pitch_shift(x, semitones)
+    def _filter_delay_pitch(self, x: Tensor, q: Params) -> Tensor:
+        """Filter, delay and (``pitch.method: grain``) pitch shift in one FFT round trip per
+        example, grouped by shift and by whether echoes need the longer FFT."""
+        c = self.cfg
+        shift = q["pitch.semitones"] * (q["pitch.active"] & (c.pitch.method == "grain"))
+        todo = q["filter.active"] | q["delay.active"] | (shift != 0)
+        if not bool(todo.any()):
+            return x
+        filt = S.FilterParams(
+            q["filter.cutoff_hz"],
+            q["filter.highpass"],
+            q["filter.active"],
+            c.filter.rolloff_db_per_octave // 6,
+        )
+        delay = S.DelayParams(
+            torch.round(q["delay.delay_ms"] * self.sample_rate / 1000.0).long(),
+            q["delay.volume"],
+            q["delay.active"],
+            c.delay.echoes,
+            math.ceil(c.delay.max_delay_ms * self.sample_rate / 1000.0),
+        )
+        grain = max(2, round(c.pitch.grain_ms * self.sample_rate / 1000.0))
+        rows = todo.nonzero().squeeze(1)
+        grid = self.semitones.tolist() if c.pitch.method == "grain" else []
+        out = x.clone()
+        out[rows] = S.filter_delay_shift(
+            x[rows],
+            S.select(filt, rows),
+            S.select(delay, rows),
+            shift[rows],
+            tuple(grid),
+            self.sample_rate,
+            grain,
+        )
+        return out
 
 
 def on_subset(x: Tensor, mask: Tensor, fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:

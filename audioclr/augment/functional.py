@@ -63,48 +63,6 @@ def add_noise(x: Tensor, snr_db: Tensor, generator: torch.Generator, active: Ten
     return x + noise * scale.to(x.dtype)[:, None]
 
 
-def butterworth_gain(freqs_hz: Tensor, cutoff_hz: Tensor, highpass: Tensor, order: int) -> Tensor:
-    """Butterworth magnitude response ``(batch, freqs)`` for cutoffs/kinds ``(batch,)``.
-
-    Low-pass ``1 / sqrt(1 + (f / fc) ** 2n)``; high-pass ``1 / sqrt(1 + (fc / f) ** 2n)``.
-    """
-    ratio = freqs_hz[None, :] / cutoff_hz[:, None]
-    ratio = torch.where(highpass[:, None], 1.0 / ratio, ratio)
-    return torch.rsqrt(1.0 + ratio.pow(2 * order))
-
-
-def fft_filter(
-    x: Tensor, cutoff_hz: Tensor, highpass: Tensor, active: Tensor, order: int, sample_rate: int
-) -> Tensor:
-    """Zero-phase Butterworth-magnitude filter applied in the FFT domain (per-example cutoffs).
-
-    Padded by at least 1024 zeros before the FFT so the circular wrap stays negligible.
-    """
-    n = x.shape[-1]
-    n_fft = fast_fft_size(n + 1024)
-    spec = torch.fft.rfft(x.float(), n=n_fft)
-    freqs = torch.fft.rfftfreq(n_fft, d=1.0 / sample_rate).to(x.device)
-    response = butterworth_gain(freqs, cutoff_hz.float(), highpass, order)
-    response = torch.where(active[:, None], response, torch.ones_like(response))
-    return torch.fft.irfft(spec * response, n=n_fft)[..., :n].to(x.dtype)
-
-
-def delay(x: Tensor, delay_samples: Tensor, volume: Tensor, echoes: int) -> Tensor:
-    """Echoes ``(x + sum_k v^k x[n - k d]) / (1 + sum_k v^k)``, ``k = 1..echoes``.
-
-    ``delay_samples`` ``(batch,)`` int, ``volume`` ``(batch,)`` in [0, 1] (0 = identity).
-    """
-    n = x.shape[-1]
-    positions = torch.arange(n, device=x.device)[None, :]
-    out, total = x.clone(), torch.ones_like(volume)
-    for k in range(1, echoes + 1):
-        index = positions - k * delay_samples[:, None]
-        echo = x.gather(1, index.clamp(min=0)) * (index >= 0)
-        out = out + echo * volume.pow(k).to(x.dtype)[:, None]
-        total = total + volume.pow(k)
-    return out / total.to(x.dtype)[:, None]
-
-
 def pitch_shift(x: Tensor, semitones: Tensor, n_fft: int = 1024, hop: int | None = None) -> Tensor:
     """Shift example ``i`` by ``semitones[i]`` ``(batch,)``; length and RMS kept.
 
@@ -153,31 +111,6 @@ def pitch_shift(x: Tensor, semitones: Tensor, n_fft: int = 1024, hop: int | None
     out = torch.complex(out_mag * torch.cos(out_phase), out_mag.mul_(torch.sin(out_phase)))
     y = torch.istft(out, n_fft, hop, window=window, length=n)
     return (y * (rms(x.float()) / (rms(y) + EPS))[:, None]).to(x.dtype)
-
-
-def pitch_shift_grain(x: Tensor, semitones: Tensor, window: int) -> Tensor:
-    """Shift example ``i`` by ``semitones[i]`` with two crossfaded read heads; length and RMS kept.
-
-    Each head reads ``x`` at rate ``r = 2 ** (st / 12)`` through a delay that sweeps over
-    ``window`` samples (a sawtooth); the heads are half a window apart and crossfaded with
-    ``sin^2`` / ``cos^2`` so each restart is hidden (the first window reads one window ahead
-    instead of before the start). Pitch is exact; grains add some warble.
-    """
-    n = x.shape[-1]
-    ratio = torch.pow(2.0, semitones.float() / 12.0)[:, None]
-    t = torch.arange(n, device=x.device, dtype=torch.float32)[None, :]
-    sweep = torch.remainder((1.0 - ratio) * t / window, 1.0)
-    src = x.float()
-    out = torch.zeros_like(src)
-    for offset in (0.0, 0.5):
-        phase = torch.remainder(sweep + offset, 1.0)
-        position = t - phase * window
-        position = torch.where(position < 0, position + window, position).clamp(max=n - 1)
-        left = position.long()
-        right = (left + 1).clamp(max=n - 1)
-        heard = torch.lerp(src.gather(1, left), src.gather(1, right), position - left)
-        out += torch.sin(math.pi * phase).square() * heard
-    return (out * (rms(src) / (rms(out) + EPS))[:, None]).to(x.dtype)
 
 
 def synthetic_ir(

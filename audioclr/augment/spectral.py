@@ -1,0 +1,253 @@
+"""Filter, delay and pitch shift of a batch in one FFT round trip.
+
+The filter and the delay are linear and time-invariant, so both are a product in the frequency
+domain. The pitch shift joins them: resampling is exact there too (keep or zero-pad the first
+bins and invert at another FFT size), and a resampled clip is played back at its original length
+by two crossfaded read heads that restart every grain (``grain_stretch``). One ``rfft`` and one
+``irfft`` per example therefore do all three, where separate transforms would need three round
+trips; the heads only copy samples (integer indices shared by every example of a shift).
+
+Examples are grouped by semitone shift (the analysis and synthesis FFT sizes depend on it): one
+group per distinct shift in the batch, never a loop per example.
+
+Example:
+    >>> x = torch.randn(4, 22050)
+    >>> f = FilterParams(torch.full((4,), 1000.0), torch.tensor([True, False, True, False]),
+    ...                  torch.ones(4, dtype=torch.bool), order=4)
+    >>> d = DelayParams(torch.full((4,), 4410), torch.full((4,), 0.5),
+    ...                 torch.zeros(4, dtype=torch.bool), echoes=2, max_samples=4410)
+    >>> y = filter_delay_shift(x, f, d, torch.tensor([0.0, 3.0, 3.0, -2.0]), (-2.0, 0.0, 3.0),
+    ...                        sample_rate=22050, grain=4096)
+    >>> y.shape
+    torch.Size([4, 22050])
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, fields, replace
+from functools import lru_cache
+
+import torch
+from torch import Tensor
+
+FILTER_PAD = 1024  # zeros after the clip, so the zero-phase filter's tails do not wrap around
+RATIO_TOLERANCE_ST = 0.02  # the FFT sizes' ratio is the pitch ratio within 2 cents
+RESPONSE_STRIDE = 8  # bins between exact evaluations of the filter's response
+EPS = 1e-12
+
+
+@dataclass
+class FilterParams:
+    """Per-example Butterworth-magnitude filter: cutoff (Hz), kind and whether it applies."""
+
+    cutoff_hz: Tensor
+    highpass: Tensor
+    active: Tensor
+    order: int
+
+
+@dataclass
+class DelayParams:
+    """Per-example echoes: delay (samples, int), volume in [0, 1] and whether they apply.
+
+    ``max_samples`` is the longest delay the config can draw: the FFT is sized from it, so an
+    example's view does not depend on what else is in its batch.
+    """
+
+    samples: Tensor
+    volume: Tensor
+    active: Tensor
+    echoes: int
+    max_samples: int
+
+
+def select(params: FilterParams | DelayParams, index: Tensor) -> FilterParams | DelayParams:
+    """The same parameters for the examples at ``index`` only."""
+    picked = {
+        f.name: getattr(params, f.name)[index]
+        for f in fields(params)
+        if isinstance(getattr(params, f.name), Tensor)
+    }
+    return replace(params, **picked)
+
+
+@lru_cache(maxsize=8)
+def _smooth_sizes(limit: int) -> tuple[int, ...]:
+    """Multiples of 8 up to ``limit`` with no prime factor above 11: sizes pocketfft/cuFFT like."""
+    sizes = []
+    for m in range(8, limit + 1, 8):
+        k = m
+        for p in (2, 3, 5, 7, 11):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            sizes.append(m)
+    return tuple(sizes)
+
+
+@lru_cache(maxsize=64)
+def fft_plan(length: int, shifts: tuple[float, ...]) -> tuple[int, dict[float, int]]:
+    """Analysis FFT size ``>= length`` and a synthesis size per shift in semitones.
+
+    ``analysis / synthesis[st]`` is ``2 ** (st / 12)`` within 0.02 semitone where sizes allow
+    (else as close as they allow); both are smooth. The smallest such analysis size is chosen.
+
+    Example:
+        >>> n1, n2 = fft_plan(60000, (-7.0, 0.0, 7.0))
+        >>> n1 >= 60000 and abs(12 * math.log2(n1 / n2[7.0]) - 7.0) < 0.02
+        True
+    """
+    top = length * 1.3 * max(2.0 ** (-st / 12.0) for st in (*shifts, 0.0))
+    sizes = _smooth_sizes(1 << max(17, math.ceil(math.log2(top)) + 1))
+    best: tuple[tuple[bool, int], int, dict[float, int]] | None = None
+    for n1 in sizes[bisect.bisect_left(sizes, length) : bisect.bisect_right(sizes, length * 1.3)]:
+        n2 = {st: _nearest(sizes, n1 / 2.0 ** (st / 12.0)) for st in shifts}
+        worst = max(abs(12.0 * math.log2(n1 / n2[st]) - st) for st in shifts)
+        key = (worst > RATIO_TOLERANCE_ST, n1)
+        if best is None or key < best[0]:
+            best = (key, n1, n2)
+    assert best is not None
+    return best[1], best[2]
+
+
+def _nearest(sizes: tuple[int, ...], target: float) -> int:
+    """The size closest to ``target`` in ratio."""
+    i = bisect.bisect_left(sizes, target)
+    return min(sizes[max(0, i - 1) : i + 1], key=lambda m: abs(math.log(m / target)))
+
+
+def butterworth_response(n_fft: int, sample_rate: int, params: FilterParams) -> Tensor:
+    """Magnitude ``(batch, n_fft // 2 + 1)``: ``1 / sqrt(1 + (f / fc) ** 2n)`` (high-pass:
+    ``fc / f``); 1 where the filter is off.
+
+    Evaluated every ``RESPONSE_STRIDE`` bins and interpolated linearly in between: the
+    response is smooth on that scale (a few Hz), and this costs one pass instead of six.
+    """
+    bins = n_fft // 2 + 1
+    coarse = math.ceil((bins - 1) / RESPONSE_STRIDE)
+    device = params.cutoff_hz.device
+    freqs = torch.arange(coarse + 1, device=device) * (RESPONSE_STRIDE * sample_rate / n_fft)
+    fc = params.cutoff_hz.float()[:, None]
+    ratio = torch.where(params.highpass[:, None], fc / freqs, freqs / fc)
+    response = torch.rsqrt(1.0 + ratio.pow(2 * params.order))
+    response = torch.where(params.active[:, None], response, 1.0)
+    fine = torch.nn.functional.interpolate(
+        response[:, None], size=coarse * RESPONSE_STRIDE + 1, mode="linear", align_corners=True
+    )
+    return fine[:, 0, :bins]
+
+
+def echo_response(n_fft: int, params: DelayParams) -> Tensor:
+    """Complex ``(batch, n_fft // 2 + 1)`` of ``(1 + sum_k v^k z^{-k d}) / (1 + sum_k v^k)``.
+
+    ``z^{-d}`` at bin ``j`` is looked up in a table of ``exp(-2 pi i m / n_fft)`` at
+    ``m = d j mod n_fft`` (exact, and cheaper than a sine and cosine per bin); the sum over
+    echoes is evaluated by Horner's rule.
+    """
+    device = params.volume.device
+    table = _unit_circle(n_fft, device)
+    volume = (params.volume.float() * params.active)[:, None]
+    bins = torch.arange(n_fft // 2 + 1, device=device, dtype=torch.int64)
+    z = table[(params.samples.to(device)[:, None] * bins) % n_fft]
+    response = torch.ones_like(z)
+    for _ in range(params.echoes):
+        response = torch.addcmul(torch.ones_like(z), response * z, volume)
+    total = sum(volume**k for k in range(params.echoes + 1))
+    return response / total
+
+
+@lru_cache(maxsize=8)
+def _unit_circle(n_fft: int, device: torch.device) -> Tensor:
+    """``exp(-2 pi i m / n_fft)`` for ``m = 0 .. n_fft - 1`` (complex64, computed in float64)."""
+    angle = torch.arange(n_fft, dtype=torch.float64) * (-2.0 * math.pi / n_fft)
+    return torch.polar(torch.ones_like(angle), angle).to(torch.complex64).to(device)
+
+
+@lru_cache(maxsize=64)
+def _grain_plan(
+    length: int, ratio: float, window: int, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """Read indices ``(2 * length,)`` of the two heads and the first head's weight ``(length,)``.
+
+    Head ``h`` reads the source clip (time ``p``) at ``t - phase_h(t) * window`` with a sawtooth
+    ``phase_h = frac((1 - ratio) t / window + h / 2)``: within a grain it advances ``ratio``
+    source samples per output sample, i.e. one sample of the clip resampled by ``ratio``. Its
+    weight ``sin^2(pi phase_h)`` is zero at each restart; the two weights sum to one. Before the
+    first restart the heads read one window ahead instead of before the start.
+    """
+    t = torch.arange(length, dtype=torch.float64)
+    sweep = torch.remainder((1.0 - ratio) * t / window, 1.0)
+    heads = []
+    for offset in (0.0, 0.5):
+        phase = torch.remainder(sweep + offset, 1.0)
+        position = t - phase * window
+        position = torch.where(position < 0, position + window, position)
+        heads.append((torch.round(position / ratio).long(), torch.sin(math.pi * phase).square()))
+    index = torch.cat([heads[0][0], heads[1][0]])
+    return index.to(device), heads[0][1].float().to(device)
+
+
+def grain_stretch(y: Tensor, length: int, ratio: float, window: int) -> Tensor:
+    """Play ``y`` (a clip resampled by ``ratio``) at ``length`` samples: its pitch, the clip's
+    duration; RMS kept (over the part of ``y`` that holds the clip).
+
+    Example:
+        >>> grain_stretch(torch.randn(2, 8000), 10000, 1.25, 2048).shape
+        torch.Size([2, 10000])
+    """
+    index, weight = _grain_plan(length, ratio, window, y.device)
+    index = index.clamp(max=y.shape[-1] - 1)
+    both = y.index_select(1, index).view(y.shape[0], 2, length)
+    out = torch.lerp(both[:, 1], both[:, 0], weight)
+    held = y[:, : max(1, min(y.shape[-1], round(length / ratio)))]
+    return out.mul_((rms(held) / (rms(out) + EPS))[:, None])
+
+
+def rms(x: Tensor) -> Tensor:
+    """Root-mean-square per example: ``(batch, samples) -> (batch,)``."""
+    return x.pow(2).mean(dim=-1).sqrt()
+
+
+def filter_delay_shift(
+    x: Tensor,
+    filt: FilterParams,
+    delay: DelayParams,
+    shift: Tensor,
+    shifts: tuple[float, ...],
+    sample_rate: int,
+    grain: int,
+) -> Tensor:
+    """Filter, then delay, then shift example ``i`` of ``x`` ``(batch, samples)`` by
+    ``shift[i]`` semitones (a value of ``shifts``; 0 = none), in one FFT round trip.
+
+    One ``rfft`` for the batch (sized from the config, not the batch: views do not depend on
+    the batch), one ``irfft`` per distinct shift. Long enough that neither the filter's tails nor
+    the echoes wrap around; echo tails past the clip's end are cut, as in the time domain.
+    """
+    n = x.shape[-1]
+    room = delay.echoes * delay.max_samples if bool(delay.active.any()) else 0
+    n1, n2s = fft_plan(n + FILTER_PAD + room, tuple(sorted({0.0, *shifts})))
+    order = torch.argsort(shift, stable=True)  # rows of one shift next to each other
+    spec = torch.fft.rfft(x.float()[order], n=n1)
+    spec *= butterworth_response(n1, sample_rate, select(filt, order))
+    echoed = delay.active[order].nonzero().squeeze(1)
+    if echoed.numel():
+        spec[echoed] *= echo_response(n1, select(delay, order[echoed]))
+    values, counts = torch.unique_consecutive(shift[order], return_counts=True)
+    pieces = torch.split(spec, counts.tolist())
+    out = [
+        _synthesise(p, n, n1, n2s[st], grain) for p, st in zip(pieces, values.tolist(), strict=True)
+    ]
+    return torch.empty_like(x).index_copy_(0, order, torch.cat(out).to(x.dtype))
+
+
+def _synthesise(spec: Tensor, length: int, n1: int, n2: int, grain: int) -> Tensor:
+    """Invert ``spec`` (of an ``n1``-point FFT) at ``n2`` points (``irfft`` keeps or zero-pads
+    the first bins): the clip resampled by ``n1 / n2``, played at ``length`` samples by
+    ``grain_stretch`` when resampled."""
+    if n2 == n1:
+        return torch.fft.irfft(spec, n=n1)[:, :length]
+    resampled = torch.fft.irfft(spec, n=n2).mul_(n2 / n1)
+    return grain_stretch(resampled, length, n1 / n2, grain)
