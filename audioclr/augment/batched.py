@@ -110,13 +110,12 @@ class BatchedAugment(nn.Module):
             x = F.mix_background(
                 x, q["background.partner"], q["background.snr_db"], q["background.active"]
             )
-        x = F.polarity(x, q["polarity.active"])
+        x = F.polarity_gain(x, q["polarity.active"], q["gain.gain_db"] * q["gain.active"])
         x = on_subset(
             x,
             q["noise.active"],
             lambda v, i: F.add_noise(v, q["noise.snr_db"][i], generator, torch.ones_like(i) > 0),
         )
-        x = F.gain(x, q["gain.gain_db"] * q["gain.active"])
         x = self._filter_delay_pitch(x, q)
         if c.pitch.method == "stft":
             x = on_subset(
@@ -137,8 +136,8 @@ class BatchedAugment(nn.Module):
         )
 
     def _filter_delay_pitch(self, x: Tensor, q: Params) -> Tensor:
-        """Filter, delay and (``pitch.method: grain``) pitch shift in one FFT round trip per
-        example, grouped by shift and by whether echoes need the longer FFT."""
+        """Filter, delay and (``pitch.method: grain``) pitch shift in one FFT round trip for the
+        batch (examples with none of them go through unchanged, up to float rounding)."""
         c = self.cfg
         shift = q["pitch.semitones"] * (q["pitch.active"] & (c.pitch.method == "grain"))
         todo = q["filter.active"] | q["delay.active"] | (shift != 0)
@@ -158,29 +157,19 @@ class BatchedAugment(nn.Module):
             math.ceil(c.delay.max_delay_ms * self.sample_rate / 1000.0),
         )
         grain = max(2, round(c.pitch.grain_ms * self.sample_rate / 1000.0))
-        rows = todo.nonzero().squeeze(1)
         grid = self.semitones.tolist() if c.pitch.method == "grain" else []
-        out = x.clone()
-        out[rows] = S.filter_delay_shift(
-            x[rows],
-            S.select(filt, rows),
-            S.select(delay, rows),
-            shift[rows],
-            tuple(grid),
-            self.sample_rate,
-            grain,
-        )
-        return out
+        return S.filter_delay_shift(x, filt, delay, shift, tuple(grid), self.sample_rate, grain)
 
 
 def on_subset(x: Tensor, mask: Tensor, fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
-    """``fn(x[i], i)`` written back at the indices ``i`` where ``mask`` ``(batch,)`` is true."""
+    """``fn(x[i], i)`` written back, in place, at the indices ``i`` where ``mask`` ``(batch,)``
+    is true (``x`` is a tensor of the chain's own, never the caller's input)."""
     idx = mask.nonzero().squeeze(1)
     if idx.numel() == 0:
         return x
     if idx.numel() == x.shape[0]:
         return fn(x, idx)
-    return x.index_copy(0, idx, fn(x.index_select(0, idx), idx))
+    return x.index_copy_(0, idx, fn(x.index_select(0, idx), idx))
 
 
 def describe(params: Params, i: int) -> str:

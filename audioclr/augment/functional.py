@@ -6,7 +6,8 @@ the input's shape, dtype and device; examples whose parameters make the transfor
 
 Example:
     >>> x = torch.randn(4, 22050)
-    >>> y = gain(x, torch.tensor([0.0, -6.0, -12.0, -20.0]))
+    >>> y = polarity_gain(x, torch.tensor([True, False, True, False]),
+    ...                   torch.tensor([0.0, -6.0, -12.0, -20.0]))
     >>> y.shape
     torch.Size([4, 22050])
 """
@@ -43,14 +44,11 @@ def fast_fft_size(n: int) -> int:
     return 256 * best
 
 
-def polarity(x: Tensor, flip: Tensor) -> Tensor:
-    """Negate the examples where ``flip`` ``(batch,) bool`` is true."""
-    return torch.where(flip[:, None], -x, x)
-
-
-def gain(x: Tensor, gain_db: Tensor) -> Tensor:
-    """Multiply each example by ``10 ** (gain_db / 20)``; ``gain_db`` is ``(batch,)``."""
-    return x * torch.pow(10.0, gain_db / 20.0).to(x.dtype)[:, None]
+def polarity_gain(x: Tensor, flip: Tensor, gain_db: Tensor) -> Tensor:
+    """Negate the examples where ``flip`` ``(batch,) bool`` is true and multiply each by
+    ``10 ** (gain_db / 20)`` (``(batch,)``): one pass over the batch."""
+    factor = torch.pow(10.0, gain_db / 20.0) * (1.0 - 2.0 * flip.to(gain_db.dtype))
+    return x * factor.to(x.dtype)[:, None]
 
 
 def add_noise(x: Tensor, snr_db: Tensor, generator: torch.Generator, active: Tensor) -> Tensor:
@@ -124,9 +122,9 @@ def synthetic_ir(
     t = torch.arange(length, device=device, dtype=torch.float32)[None, :] / sample_rate
     noise = torch.randn((rt60_s.shape[0], length), generator=generator, device=generator.device)
     noise = noise.to(device)
-    ir = noise * torch.exp(-math.log(1000.0) * t / rt60_s.float()[:, None])
+    ir = noise.mul_(torch.exp(-math.log(1000.0) * t / rt60_s.float()[:, None]))
     ir[:, 0] = 1.0
-    return ir / ir.pow(2).sum(dim=-1, keepdim=True).sqrt()
+    return ir.div_(torch.linalg.vector_norm(ir, dim=-1, keepdim=True))
 
 
 def reverb(x: Tensor, ir: Tensor, wet: Tensor) -> Tensor:
@@ -136,10 +134,10 @@ def reverb(x: Tensor, ir: Tensor, wet: Tensor) -> Tensor:
     """
     n = x.shape[-1]
     size = fast_fft_size(n + ir.shape[-1] - 1)
-    spectrum = torch.fft.rfft(x.float(), n=size) * torch.fft.rfft(ir.float(), n=size)
+    spectrum = torch.fft.rfft(x.float(), n=size)
+    spectrum *= torch.fft.rfft(ir.float(), n=size)
     wet_signal = torch.fft.irfft(spectrum, n=size)[..., :n]
-    w = wet.float()[:, None]
-    return ((1.0 - w) * x.float() + w * wet_signal).to(x.dtype)
+    return torch.lerp(x.float(), wet_signal, wet.float()[:, None]).to(x.dtype)
 
 
 def mix_background(x: Tensor, partner: Tensor, snr_db: Tensor, active: Tensor) -> Tensor:
