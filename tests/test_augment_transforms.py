@@ -243,15 +243,19 @@ def deterministic_apply_config() -> AugmentConfig:
     return cfg
 
 
-def test_batched_batch_equals_item_by_item() -> None:
-    aug = BatchedAugment(deterministic_apply_config(), SR)
+@pytest.mark.parametrize(("method", "atol"), [("grain", 1e-6), ("stft", 2e-3)])
+def test_batched_batch_equals_item_by_item(method: str, atol: float) -> None:
+    cfg = deterministic_apply_config()
+    cfg.pitch.method = method
+    aug = BatchedAugment(cfg, SR)
     x = torch.from_numpy(noise(6))
     g = torch.Generator().manual_seed(3)
     params = aug.sample_params(6, g)
     whole = aug.apply(x, params, g)
     for i in range(6):
         one = aug.apply(x[i : i + 1], {k: v[i : i + 1] for k, v in params.items()}, g)
-        torch.testing.assert_close(one[0], whole[i], atol=2e-4, rtol=1e-3)  # FFT rounding
+        # FFT rounding differs with the batch size; the vocoder's phase wrapping amplifies it
+        torch.testing.assert_close(one[0], whole[i], atol=atol, rtol=0)
 
 
 @pytest.mark.cuda
@@ -267,3 +271,24 @@ def test_batched_cuda_matches_cpu() -> None:
     torch.testing.assert_close(on_cuda.cpu(), on_cpu, atol=1e-4, rtol=1e-3)
     full = BatchedAugment(all_on(), SR)(x.cuda(), g_cuda)  # draws on the device
     assert torch.isfinite(full).all() and full.shape == x.shape
+
+
+@pytest.mark.parametrize(("irs", "most"), [(3, 3), (0, 12)])
+def test_batched_reverb_shares_irs_per_batch_and_keeps_each_decay(irs: int, most: int) -> None:
+    x = np.zeros((12, SR), np.float32)
+    x[:, 100] = 1.0
+    cfg = only("reverb", min_rt60_s=0.1, max_rt60_s=0.9, min_wet=1.0, max_wet=1.0)
+    cfg.reverb.irs_per_batch = irs
+    aug = BatchedAugment(cfg, SR)
+    g = torch.Generator().manual_seed(0)
+    params = aug.sample_params(12, g)
+    y = aug.apply(torch.from_numpy(x), params, g).numpy()
+    distinct = {tuple(np.round(row[100:400], 6)) for row in y}
+    assert len(distinct) <= most and (irs == 0) == (len(distinct) == 12)
+    rt60 = params["reverb.rt60_s"].numpy()
+    for row, t in zip(y, rt60, strict=True):  # energy decays 60 dB over the row's rt60
+        env = np.convolve(row[100:] ** 2, np.ones(160) / 160, mode="valid")
+        slope = np.polyfit(
+            np.arange(int(0.8 * t * SR)) / SR, 10 * np.log10(env[: int(0.8 * t * SR)]), 1
+        )[0]
+        assert slope == pytest.approx(-60 / t, rel=0.15)

@@ -73,6 +73,12 @@ class BatchedAugment(nn.Module):
         highpass = coin(c.filter.highpass_share, b, g)
         mel = torch.where(highpass, uniform(*mel_hp, b, g), uniform(*mel_lp, b, g))
         pick = torch.randint(len(self.semitones), (b,), generator=g, device=g.device)
+        irs = c.reverb.irs_per_batch or b  # responses drawn for the batch, shared at random
+        ir = (
+            torch.randint(irs, (b,), generator=g, device=g.device)
+            if c.reverb.irs_per_batch
+            else torch.arange(b, device=g.device)
+        )
         return {
             "background.active": coin(c.background.p, b, g) & (b > 1),
             "background.snr_db": uniform(c.background.min_snr_db, c.background.max_snr_db, b, g),
@@ -95,7 +101,8 @@ class BatchedAugment(nn.Module):
             "pitch.active": coin(c.pitch.p, b, g),
             "pitch.semitones": self.semitones.to(g.device)[pick],
             "reverb.active": coin(c.reverb.p, b, g),
-            "reverb.rt60_s": uniform(c.reverb.min_rt60_s, c.reverb.max_rt60_s, b, g),
+            "reverb.ir": ir,
+            "reverb.rt60_s": uniform(c.reverb.min_rt60_s, c.reverb.max_rt60_s, irs, g)[ir],
             "reverb.wet": uniform(c.reverb.min_wet, c.reverb.max_wet, b, g),
         }
 
@@ -105,7 +112,7 @@ class BatchedAugment(nn.Module):
         Costly transforms run on the sub-batch of examples they apply to.
         """
         q = {k: v.to(x.device) for k, v in params.items()}
-        sr, c = self.sample_rate, self.cfg
+        c = self.cfg
         if q["background.active"].any():
             x = F.mix_background(
                 x, q["background.partner"], q["background.snr_db"], q["background.active"]
@@ -123,17 +130,15 @@ class BatchedAugment(nn.Module):
                 q["pitch.active"] & (q["pitch.semitones"] != 0),
                 lambda v, i: F.pitch_shift(v, q["pitch.semitones"][i]),
             )
-        return on_subset(
-            x,
-            q["reverb.active"],
-            lambda v, i: F.reverb(
-                v,
-                F.synthetic_ir(
-                    q["reverb.rt60_s"][i], min(self.ir_samples, v.shape[-1]), sr, generator
-                ),
-                q["reverb.wet"][i],
-            ),
-        )
+        return on_subset(x, q["reverb.active"], lambda v, i: self._reverb(v, q, i, generator))
+
+    def _reverb(self, x: Tensor, q: Params, rows: Tensor, generator: torch.Generator) -> Tensor:
+        """Reverb on ``x`` (the examples ``rows`` of the batch): one synthetic response per
+        distinct ``reverb.ir`` among them."""
+        used, which = torch.unique(q["reverb.ir"][rows], return_inverse=True)
+        rt60 = torch.zeros(len(used), device=x.device).scatter_(0, which, q["reverb.rt60_s"][rows])
+        ir = F.synthetic_ir(rt60, min(self.ir_samples, x.shape[-1]), self.sample_rate, generator)
+        return F.reverb(x, ir, which, q["reverb.wet"][rows])
 
     def _filter_delay_pitch(self, x: Tensor, q: Params) -> Tensor:
         """Filter, delay and (``pitch.method: grain``) pitch shift in one FFT round trip for the

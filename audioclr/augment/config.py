@@ -181,6 +181,11 @@ class ReverbConfig:
 
     The decay reaches -60 dB after ``rt60_s`` seconds; ``wet`` is the mix of the reverberant
     signal (``y = (1 - wet) x + wet (x * h)``, ``h`` of unit energy).
+
+    ``irs_per_batch`` (batched path): the batch draws this many responses (each its own noise
+    and ``rt60_s``) and each example takes one of them at random, with its own ``wet``; one FFT
+    per response instead of one per example. ``0`` draws one response per example. The CPU path
+    always draws one per example.
     """
 
     p: float = 0.6
@@ -188,9 +193,16 @@ class ReverbConfig:
     max_rt60_s: float = 1.0
     min_wet: float = 0.1
     max_wet: float = 0.5
+    irs_per_batch: int = 8
 
     def __post_init__(self) -> None:
         _check_p("reverb", self.p)
+        require(
+            self.irs_per_batch >= 0,
+            f"{_PREFIX}.reverb.irs_per_batch",
+            self.irs_per_batch,
+            "must be >= 0 (0 = one impulse response per example)",
+        )
         _check_range("reverb", "rt60_s", self.min_rt60_s, self.max_rt60_s, 0.01, 5.0)
         _check_range("reverb", "wet", self.min_wet, self.max_wet, 0.0, 1.0)
 

@@ -127,15 +127,17 @@ def synthetic_ir(
     return ir.div_(torch.linalg.vector_norm(ir, dim=-1, keepdim=True))
 
 
-def reverb(x: Tensor, ir: Tensor, wet: Tensor) -> Tensor:
-    """``(1 - wet) x + wet (x * ir)``: linear FFT convolution, truncated to ``x``'s length.
+def reverb(x: Tensor, ir: Tensor, which: Tensor, wet: Tensor) -> Tensor:
+    """``(1 - wet) x + wet (x * ir[which])``: linear FFT convolution, truncated to ``x``'s length.
 
-    ``ir`` is ``(batch, ir_samples)``, ``wet`` ``(batch,)`` (0 = identity).
+    ``ir`` is ``(responses, ir_samples)``, ``which`` ``(batch,)`` picks each example's response
+    (one FFT per response, shared by the examples that pick it), ``wet`` ``(batch,)`` (0 =
+    identity).
     """
     n = x.shape[-1]
     size = fast_fft_size(n + ir.shape[-1] - 1)
     spectrum = torch.fft.rfft(x.float(), n=size)
-    spectrum *= torch.fft.rfft(ir.float(), n=size)
+    spectrum *= torch.fft.rfft(ir.float(), n=size)[which]
     wet_signal = torch.fft.irfft(spectrum, n=size)[..., :n]
     return torch.lerp(x.float(), wet_signal, wet.float()[:, None]).to(x.dtype)
 
