@@ -118,9 +118,11 @@ def _nearest(sizes: tuple[int, ...], target: float) -> int:
     return min(sizes[max(0, i - 1) : i + 1], key=lambda m: abs(math.log(m / target)))
 
 
-def butterworth_response(n_fft: int, sample_rate: int, params: FilterParams) -> Tensor:
+def butterworth_response(
+    n_fft: int, sample_rate: int, params: FilterParams, gain: Tensor | None = None
+) -> Tensor:
     """Magnitude ``(batch, n_fft // 2 + 1)``: ``1 / sqrt(1 + (f / fc) ** 2n)`` (high-pass:
-    ``fc / f``); 1 where the filter is off.
+    ``fc / f``); 1 where the filter is off; times ``gain`` ``(batch,)`` when given.
 
     Evaluated every ``RESPONSE_STRIDE`` bins and interpolated linearly in between: the
     response is smooth on that scale (a few Hz), and this costs one pass instead of six.
@@ -133,6 +135,8 @@ def butterworth_response(n_fft: int, sample_rate: int, params: FilterParams) -> 
     ratio = torch.where(params.highpass[:, None], fc / freqs, freqs / fc)
     response = torch.rsqrt(1.0 + ratio.pow(2 * params.order))
     response = torch.where(params.active[:, None], response, 1.0)
+    if gain is not None:
+        response *= gain[:, None]
     fine = torch.nn.functional.interpolate(
         response[:, None], size=coarse * RESPONSE_STRIDE + 1, mode="linear", align_corners=True
     )
@@ -140,22 +144,30 @@ def butterworth_response(n_fft: int, sample_rate: int, params: FilterParams) -> 
 
 
 def echo_response(n_fft: int, params: DelayParams) -> Tensor:
-    """Complex ``(batch, n_fft // 2 + 1)`` of ``(1 + sum_k v^k z^{-k d}) / (1 + sum_k v^k)``.
+    """Complex ``(batch, n_fft // 2 + 1)`` of ``1 + sum_k (v z^{-d})^k``, ``k = 1..echoes``
+    (unnormalised: see ``echo_gain``).
 
     ``z^{-d}`` at bin ``j`` is looked up in a table of ``exp(-2 pi i m / n_fft)`` at
-    ``m = d j mod n_fft`` (exact, and cheaper than a sine and cosine per bin); the sum over
-    echoes is evaluated by Horner's rule.
+    ``m = d j mod n_fft`` (exact, and cheaper than a sine and cosine per bin); the sum is
+    evaluated by Horner's rule.
     """
     device = params.volume.device
-    table = _unit_circle(n_fft, device)
-    volume = (params.volume.float() * params.active)[:, None]
-    bins = torch.arange(n_fft // 2 + 1, device=device, dtype=torch.int64)
-    z = table[(params.samples.to(device)[:, None] * bins) % n_fft]
-    response = torch.ones_like(z)
-    for _ in range(params.echoes):
-        response = torch.addcmul(torch.ones_like(z), response * z, volume)
-    total = sum(volume**k for k in range(params.echoes + 1))
-    return response / total
+    bins = torch.arange(n_fft // 2 + 1, device=device)
+    samples = params.samples.to(device)[:, None]
+    if int(params.samples.max()) * n_fft < 2**31:  # int32 products cannot overflow: faster
+        samples, bins = samples.int(), bins.int()
+    step = (samples * bins).remainder_(n_fft)
+    step = torch.take(_unit_circle(n_fft, device), step.long()).mul_(params.volume.float()[:, None])
+    response = step + 1.0
+    for _ in range(params.echoes - 1):
+        response.mul_(step).add_(1.0)
+    return response
+
+
+def echo_gain(params: DelayParams) -> Tensor:
+    """``1 / (1 + sum_k v^k)`` ``(batch,)``: keeps the echoed signal's level (1 without echoes)."""
+    volume = params.volume.float() * params.active
+    return 1.0 / sum(volume**k for k in range(params.echoes + 1))
 
 
 @lru_cache(maxsize=8)
@@ -231,10 +243,11 @@ def filter_delay_shift(
     n1, n2s = fft_plan(n + FILTER_PAD + room, tuple(sorted({0.0, *shifts})))
     order = torch.argsort(shift, stable=True)  # rows of one shift next to each other
     spec = torch.fft.rfft(x.float()[order], n=n1)
-    spec *= butterworth_response(n1, sample_rate, select(filt, order))
-    echoed = delay.active[order].nonzero().squeeze(1)
+    delay = select(delay, order)
+    spec *= butterworth_response(n1, sample_rate, select(filt, order), echo_gain(delay))
+    echoed = delay.active.nonzero().squeeze(1)
     if echoed.numel():
-        spec[echoed] *= echo_response(n1, select(delay, order[echoed]))
+        spec[echoed] *= echo_response(n1, select(delay, echoed))
     values, counts = torch.unique_consecutive(shift[order], return_counts=True)
     pieces = torch.split(spec, counts.tolist())
     out = [
