@@ -214,12 +214,8 @@ def grain_stretch(y: Tensor, length: int, ratio: float, window: int) -> Tensor:
     both = y.index_select(1, index).view(y.shape[0], 2, length)
     out = torch.lerp(both[:, 1], both[:, 0], weight)
     held = y[:, : max(1, min(y.shape[-1], round(length / ratio)))]
-    return out.mul_((rms(held) / (rms(out) + EPS))[:, None])
-
-
-def rms(x: Tensor) -> Tensor:
-    """Root-mean-square per example: ``(batch, samples) -> (batch,)``."""
-    return x.pow(2).mean(dim=-1).sqrt()
+    level = torch.linalg.vector_norm(held, dim=-1) * math.sqrt(length / held.shape[-1])
+    return out.mul_((level / (torch.linalg.vector_norm(out, dim=-1) + EPS))[:, None])
 
 
 def filter_delay_shift(
@@ -258,9 +254,8 @@ def filter_delay_shift(
 
 def _synthesise(spec: Tensor, length: int, n1: int, n2: int, grain: int) -> Tensor:
     """Invert ``spec`` (of an ``n1``-point FFT) at ``n2`` points (``irfft`` keeps or zero-pads
-    the first bins): the clip resampled by ``n1 / n2``, played at ``length`` samples by
-    ``grain_stretch`` when resampled."""
+    the first bins): the clip resampled by ``n1 / n2`` (up to a scale that ``grain_stretch``'s
+    level matching removes), played at ``length`` samples when resampled."""
     if n2 == n1:
         return torch.fft.irfft(spec, n=n1)[:, :length]
-    resampled = torch.fft.irfft(spec, n=n2).mul_(n2 / n1)
-    return grain_stretch(resampled, length, n1 / n2, grain)
+    return grain_stretch(torch.fft.irfft(spec, n=n2), length, n1 / n2, grain)
