@@ -245,11 +245,12 @@ def filter_delay_shift(
     if echoed.numel():
         spec[echoed] *= echo_response(n1, select(delay, echoed))
     values, counts = torch.unique_consecutive(shift[order], return_counts=True)
-    pieces = torch.split(spec, counts.tolist())
-    out = [
-        _synthesise(p, n, n1, n2s[st], grain) for p, st in zip(pieces, values.tolist(), strict=True)
-    ]
-    return torch.empty_like(x).index_copy_(0, order, torch.cat(out).to(x.dtype))
+    out, start = torch.empty_like(x), 0
+    for st, count in zip(values.tolist(), counts.tolist(), strict=True):
+        piece = _synthesise(spec[start : start + count], n, n1, n2s[st], grain)
+        out.index_copy_(0, order[start : start + count], piece.to(x.dtype))
+        start += count
+    return out
 
 
 def _synthesise(spec: Tensor, length: int, n1: int, n2: int, grain: int) -> Tensor:
