@@ -179,9 +179,10 @@ def _unit_circle(n_fft: int, device: torch.device) -> Tensor:
 
 @lru_cache(maxsize=64)
 def _grain_plan(
-    length: int, ratio: float, window: int, device: torch.device
+    length: int, ratio: float, window: int, source: int, device: torch.device
 ) -> tuple[Tensor, Tensor]:
-    """Read indices ``(2 * length,)`` of the two heads and the first head's weight ``(length,)``.
+    """Indices ``(2 * length,)`` into a ``source``-sample clip read by the two heads, and the first
+    head's weight ``(length,)``.
 
     Head ``h`` reads the source clip (time ``p``) at ``t - phase_h(t) * window`` with a sawtooth
     ``phase_h = frac((1 - ratio) t / window + h / 2)``: within a grain it advances ``ratio``
@@ -197,24 +198,23 @@ def _grain_plan(
         position = t - phase * window
         position = torch.where(position < 0, position + window, position)
         heads.append((torch.round(position / ratio).long(), torch.sin(math.pi * phase).square()))
-    index = torch.cat([heads[0][0], heads[1][0]])
+    index = torch.cat([heads[0][0], heads[1][0]]).clamp_(max=source - 1)
     return index.to(device), heads[0][1].float().to(device)
 
 
-def grain_stretch(y: Tensor, length: int, ratio: float, window: int) -> Tensor:
+def grain_stretch(y: Tensor, length: int, ratio: float, window: int, gain: float = 1.0) -> Tensor:
     """Play ``y`` (a clip resampled by ``ratio``) at ``length`` samples: its pitch, the clip's
-    duration; RMS kept (over the part of ``y`` that holds the clip).
+    duration; RMS that of the part of ``y`` that holds the clip, times ``gain``.
 
     Example:
         >>> grain_stretch(torch.randn(2, 8000), 10000, 1.25, 2048).shape
         torch.Size([2, 10000])
     """
-    index, weight = _grain_plan(length, ratio, window, y.device)
-    index = index.clamp(max=y.shape[-1] - 1)
+    index, weight = _grain_plan(length, ratio, window, y.shape[-1], y.device)
     both = y.index_select(1, index).view(y.shape[0], 2, length)
     out = torch.lerp(both[:, 1], both[:, 0], weight)
     held = y[:, : max(1, min(y.shape[-1], round(length / ratio)))]
-    level = torch.linalg.vector_norm(held, dim=-1) * math.sqrt(length / held.shape[-1])
+    level = torch.linalg.vector_norm(held, dim=-1) * (gain * math.sqrt(length / held.shape[-1]))
     return out.mul_((level / (torch.linalg.vector_norm(out, dim=-1) + EPS))[:, None])
 
 
@@ -255,8 +255,8 @@ def filter_delay_shift(
 
 def _synthesise(spec: Tensor, length: int, n1: int, n2: int, grain: int) -> Tensor:
     """Invert ``spec`` (of an ``n1``-point FFT) at ``n2`` points (``irfft`` keeps or zero-pads
-    the first bins): the clip resampled by ``n1 / n2`` (up to a scale that ``grain_stretch``'s
-    level matching removes), played at ``length`` samples when resampled."""
+    the first bins): the clip resampled by ``n1 / n2``, played at ``length`` samples when
+    resampled (``irfft`` divides by ``n2`` where the clip's own scale is ``1 / n1``)."""
     if n2 == n1:
         return torch.fft.irfft(spec, n=n1)[:, :length]
-    return grain_stretch(torch.fft.irfft(spec, n=n2), length, n1 / n2, grain)
+    return grain_stretch(torch.fft.irfft(spec, n=n2), length, n1 / n2, grain, gain=n2 / n1)
