@@ -137,7 +137,11 @@ def reverb(x: Tensor, ir: Tensor, which: Tensor, wet: Tensor) -> Tensor:
     n = x.shape[-1]
     size = fast_fft_size(n + ir.shape[-1] - 1)
     spectrum = torch.fft.rfft(x.float(), n=size)
-    spectrum *= torch.fft.rfft(ir.float(), n=size)[which]
+    responses = torch.fft.rfft(ir.float(), n=size)
+    one_each = ir.shape[0] == x.shape[0] and bool(
+        (which == torch.arange(len(which), device=which.device)).all()
+    )
+    spectrum *= responses if one_each else responses[which]
     wet_signal = torch.fft.irfft(spectrum, n=size)[..., :n]
     return torch.lerp(x.float(), wet_signal, wet.float()[:, None]).to(x.dtype)
 

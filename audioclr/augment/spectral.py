@@ -153,11 +153,8 @@ def echo_response(n_fft: int, params: DelayParams) -> Tensor:
     """
     device = params.volume.device
     bins = torch.arange(n_fft // 2 + 1, device=device)
-    samples = params.samples.to(device)[:, None]
-    if int(params.samples.max()) * n_fft < 2**31:  # int32 products cannot overflow: faster
-        samples, bins = samples.int(), bins.int()
-    step = (samples * bins).remainder_(n_fft)
-    step = torch.take(_unit_circle(n_fft, device), step.long()).mul_(params.volume.float()[:, None])
+    step = (params.samples.to(device).long()[:, None] * bins).remainder_(n_fft)
+    step = torch.take(_unit_circle(n_fft, device), step).mul_(params.volume.float()[:, None])
     response = step + 1.0
     for _ in range(params.echoes - 1):
         response.mul_(step).add_(1.0)
