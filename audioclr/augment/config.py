@@ -144,8 +144,8 @@ class PitchConfig:
     in the FFT pass it shares with the filter and the delay, and plays it back at its length with
     two read heads that take turns over ``grain_ms`` grains: about 3x cheaper on CPU; a tone dips
     briefly where the heads crossfade and partials' levels move by about 1 dB (a few at worst:
-    the heads comb-filter). ``"stft"`` is a phase vocoder: steady tones, 3x the cost. The CPU path always
-    uses audiomentations' signalsmith shifter.
+    the heads comb-filter). ``"stft"`` is a phase vocoder: steady tones, 3x the cost. The CPU
+    path always uses audiomentations' signalsmith shifter.
     """
 
     p: float = 0.6

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 FILTER_PAD = 1024  # zeros after the clip, so the zero-phase filter's tails do not wrap around
-RATIO_TOLERANCE_ST = 0.02  # the FFT sizes' ratio is the pitch ratio within 2 cents
+RATIO_TOLERANCE_ST = 0.05  # the FFT sizes' ratio is the pitch ratio within 5 cents
 CROSSFADE = 0.2  # share of a grain period over which the two read heads crossfade
 RESPONSE_STRIDE = 8  # bins between exact evaluations of the filter's response
 EPS = 1e-12
@@ -92,21 +92,23 @@ def _smooth_sizes(limit: int) -> tuple[int, ...]:
 def fft_plan(length: int, shifts: tuple[float, ...]) -> tuple[int, dict[float, int]]:
     """Analysis FFT size ``>= length`` and a synthesis size per shift in semitones.
 
-    ``analysis / synthesis[st]`` is ``2 ** (st / 12)`` within 0.02 semitone where sizes allow
-    (else as close as they allow); both are smooth. The smallest such analysis size is chosen.
+    ``analysis / synthesis[st]`` is ``2 ** (st / 12)`` within ``RATIO_TOLERANCE_ST`` where sizes
+    allow (else as close as analysis sizes up to ``1.3 length`` allow: 0.15 semitone at worst for
+    a grid of 0.05 semitone over two octaves); both are smooth. The smallest analysis size that
+    meets the tolerance is chosen.
 
     Example:
         >>> n1, n2 = fft_plan(60000, (-7.0, 0.0, 7.0))
-        >>> n1 >= 60000 and abs(12 * math.log2(n1 / n2[7.0]) - 7.0) < 0.02
+        >>> n1 >= 60000 and abs(12 * math.log2(n1 / n2[7.0]) - 7.0) < 0.05
         True
     """
     top = length * 1.3 * max(2.0 ** (-st / 12.0) for st in (*shifts, 0.0))
     sizes = _smooth_sizes(1 << max(17, math.ceil(math.log2(top)) + 1))
-    best: tuple[tuple[bool, int], int, dict[float, int]] | None = None
+    best: tuple[tuple[bool, float], int, dict[float, int]] | None = None
     for n1 in sizes[bisect.bisect_left(sizes, length) : bisect.bisect_right(sizes, length * 1.3)]:
         n2 = {st: _nearest(sizes, n1 / 2.0 ** (st / 12.0)) for st in shifts}
         worst = max(abs(12.0 * math.log2(n1 / n2[st]) - st) for st in shifts)
-        key = (worst > RATIO_TOLERANCE_ST, n1)
+        key = (worst > RATIO_TOLERANCE_ST, n1 if worst <= RATIO_TOLERANCE_ST else worst)
         if best is None or key < best[0]:
             best = (key, n1, n2)
     assert best is not None
