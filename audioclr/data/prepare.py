@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import multiprocessing
 import os
 import time
 from collections.abc import Iterator
@@ -41,6 +40,7 @@ from audioclr.data.manifest import (
 )
 from audioclr.data.scan import absolute, scan_audio
 from audioclr.data.shards import ShardWriter, cache_lock
+from audioclr.data.workers import map_in_order
 from audioclr.errors import AudioReadError, CacheError, SampleRateMismatch
 
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this everywhere, a track is "all silent"
@@ -87,16 +87,11 @@ def _run_jobs(jobs: list[tuple[str, int, str, float]], workers: int) -> Iterator
     if workers <= 1 or len(jobs) <= 1:
         yield from map(process_file, jobs)
         return
-    # fork where available: workers only run numpy/soundfile/soxr; spawn fails from a REPL/stdin
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    ctx = multiprocessing.get_context(method)
-    pool = ctx.Pool(min(workers, len(jobs)))
-    try:
-        yield from pool.imap(process_file, jobs, chunksize=1)
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
+    yield from map_in_order(process_file, jobs, min(workers, len(jobs)), crashed=_crashed)
+
+
+def _crashed(job: tuple[str, int, str, float]) -> tuple[str, Any]:
+    return "reject", "the decoder crashed on this file (its worker process died); check the file"
 
 
 def _open_manifest(root: Path, sample_rate: int, dtype: str, min_duration: float) -> dict[str, Any]:
