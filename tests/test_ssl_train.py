@@ -190,3 +190,34 @@ def test_augment_in_workers_uses_the_step_generator_and_resumes_exactly(tmp_path
              callbacks=[resumed])
     np.testing.assert_allclose([r[1] for r in resumed.rows], [r[1] for r in full.rows[2:]],
                                rtol=1e-5)
+
+
+def test_cosine_follows_the_time_budget_when_it_ends_the_run_first(tmp_path):
+    class Lr(pl.Callback):
+        def __init__(self) -> None:
+            self.lrs: list[float] = []
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    lr = Lr()
+    cfg = tiny_cfg(tmp_path, "trainer.max_steps=1000000", "trainer.max_minutes=0.1",
+                   "optim.min_lr_ratio=0.0")
+    pretrain(cfg, dataset=ToyPairs(), sample_rate=SR, callbacks=[lr])
+    after_warmup = lr.lrs[3:]
+    assert 10 < len(lr.lrs) < 1000000  # stopped by the clock
+    assert max(after_warmup) == pytest.approx(3e-3, rel=0.05)  # the peak, right after warmup
+    assert all(b <= a + 1e-12 for a, b in zip(after_warmup, after_warmup[1:], strict=False))
+    assert after_warmup[-1] < 0.05 * 3e-3  # annealed by the end, not stuck near the peak
+
+
+def test_schedule_takes_the_further_of_steps_and_time() -> None:
+    from audioclr.ssl.schedule import WarmupCosine
+
+    f = WarmupCosine(warmup_steps=0, total_steps=100, min_ratio=0.0)
+    assert f(50) == pytest.approx(0.5)
+    f.time_progress = 0.5
+    assert f(10) == pytest.approx(0.5)  # time ahead: half way down the cosine
+    assert f(75) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.75)))  # steps ahead
+    f.time_progress = 1.0
+    assert f(1) == pytest.approx(0.0)

@@ -19,16 +19,22 @@ from audioclr.ssl.config import OptimConfig
 
 class WarmupCosine:
     """LR multiplier: linear from ``1/warmup`` to 1 over ``warmup_steps``, then cosine to
-    ``min_ratio`` at ``total_steps``. A plain object, so ``LambdaLR`` saves its fields."""
+    ``min_ratio`` at ``total_steps``. A plain object, so ``LambdaLR`` saves its fields.
+
+    ``time_progress`` (the share of a time budget spent, set by ``TimeBudgetSchedule``) moves the
+    cosine on when it is ahead of the steps, so a run stopped by ``trainer.max_minutes`` still
+    ends at ``min_ratio``.
+    """
 
     def __init__(self, warmup_steps: int, total_steps: int, min_ratio: float) -> None:
         self.warmup_steps, self.total_steps, self.min_ratio = warmup_steps, total_steps, min_ratio
+        self.time_progress = 0.0
 
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:
             return (step + 1) / self.warmup_steps
         span = max(1, self.total_steps - self.warmup_steps)
-        progress = min(1.0, (step - self.warmup_steps) / span)
+        progress = min(1.0, max((step - self.warmup_steps) / span, self.time_progress))
         return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 

@@ -25,7 +25,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from audioclr.augment.batched import BatchedAugment
 from audioclr.config import config_to_dict, save_config
 from audioclr.errors import CheckpointError, ConfigError
-from audioclr.ssl.callbacks import StepCheckpoint
+from audioclr.ssl.callbacks import StepCheckpoint, TimeBudgetSchedule
 from audioclr.ssl.checkpoint import LAST, AtomicCheckpointIO, checkpoint_dir, read_run_checkpoint
 from audioclr.ssl.config import PretrainConfig
 from audioclr.ssl.data import AugmentCollate, StepBatchSampler, step_loader
@@ -127,7 +127,8 @@ def build_trainer(cfg: PretrainConfig, run_dir: Path, callbacks: Sequence[pl.Cal
         precision=precision_for(cfg), max_steps=t.max_steps,
         max_time={"minutes": t.max_minutes} if t.max_minutes else None,
         logger=TensorBoardLogger(str(run_dir), name="", version="tb"),
-        callbacks=[StepCheckpoint(checkpoint_dir(run_dir), t.checkpoint_every), *callbacks],
+        callbacks=[StepCheckpoint(checkpoint_dir(run_dir), t.checkpoint_every),
+                   *([TimeBudgetSchedule()] if t.max_minutes else []), *callbacks],
         plugins=[AtomicCheckpointIO()], enable_checkpointing=False,
         use_distributed_sampler=False, log_every_n_steps=t.log_every,
         enable_progress_bar=t.progress, enable_model_summary=False, default_root_dir=str(run_dir),
