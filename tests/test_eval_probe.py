@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from audioclr.errors import LabelError
 from audioclr.evaluate.probe import ProbeConfig, run_probe
@@ -102,3 +103,24 @@ def test_fraction_sampling_multilabel_covers_every_tag(rng):
 def test_bad_fraction_is_refused():
     with pytest.raises(LabelError, match="fraction"):
         sample_fraction(np.zeros(4, int), np.arange(4), 1.5, 0, False)
+
+
+@pytest.mark.parametrize("wd", [1e-3, 1e-1])
+def test_linear_head_is_the_regularised_logistic_regression_optimum(rng, wd):
+    """Against scikit-learn: ``mean CE + wd ||W||^2`` is its ``C = 1 / (2 wd n)`` problem."""
+    from sklearn.linear_model import LogisticRegression
+
+    from audioclr.evaluate.probe_fit import Split, fit_linear
+
+    data = _blobs(rng, n_per=30, classes=3, dim=6)
+    data.x += rng.normal(0, 3, data.x.shape).astype(np.float32)  # overlapping classes
+    train_tracks = data.split_indices("train")
+    mean, std = np.zeros(6), np.ones(6)
+    train = Split(data, train_tracks, mean, std)
+    valid = Split(data, data.split_indices("valid"), mean, std)
+    model, _, iterations = fit_linear(train, valid, 3, False, wd, ProbeConfig(), seed=0)
+    assert iterations < ProbeConfig().max_iterations  # converged
+    ours = torch.softmax(model(train.x), dim=1).detach().numpy()
+    reference = LogisticRegression(C=1 / (2 * wd * len(train_tracks)), tol=1e-10, max_iter=10000)
+    theirs = reference.fit(train.x.numpy(), train.y_rows).predict_proba(train.x.numpy())
+    np.testing.assert_allclose(ours, theirs, atol=2e-3)

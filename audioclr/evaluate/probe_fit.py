@@ -135,6 +135,50 @@ def fit_head(
     return model, best, best_epoch
 
 
+def fit_linear(
+    train: Split,
+    valid: Split,
+    n_classes: int,
+    multilabel: bool,
+    wd: float,
+    cfg: ProbeConfig,
+    seed: int,
+) -> tuple[nn.Module, tuple[float, float], int]:
+    """Logistic regression (softmax, or sigmoid per class for multi-label) on the whole training
+    set with L-BFGS to convergence, loss ``+ wd * ||W||^2``: nothing to stop early, so the
+    score does not hang on a small validation split's epoch-to-epoch noise.
+
+    Returns (model, its validation (metric, -loss), L-BFGS iterations run).
+    """
+    device = torch.device(cfg.device)
+    model = nn.Linear(train.x.shape[1], n_classes)
+    _init(model, seed + 1)
+    model.to(device)
+    loss_fn = nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
+    cast = (lambda t: t.float()) if multilabel else (lambda t: t.long())
+    y = cast(torch.from_numpy(np.asarray(train.y_rows))).to(device)
+    y_val = cast(torch.from_numpy(np.asarray(valid.y_rows))).to(device)
+    x = train.x.to(device)
+    opt = torch.optim.LBFGS(
+        model.parameters(),
+        max_iter=cfg.max_iterations,
+        tolerance_grad=1e-6,
+        tolerance_change=1e-9,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+    )
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y) + wd * (model.weight**2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    iterations = int(opt.state_dict()["state"][0]["n_iter"])
+    return model, _selection(model, valid, y_val, loss_fn, multilabel), iterations
+
+
 def knn_scores(train: Split, split: Split, n_classes: int, multilabel: bool, k: int) -> np.ndarray:
     """Cosine kNN: mean of the ``k`` nearest training rows' (one-hot / multi-hot) labels."""
     a = torch.nn.functional.normalize(train.x, dim=1)
