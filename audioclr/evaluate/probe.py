@@ -31,7 +31,7 @@ import torch
 from audioclr.config import require
 from audioclr.evaluate.metrics import score_all
 from audioclr.evaluate.probe_data import ProbeData, sample_fraction
-from audioclr.evaluate.probe_fit import Split, evaluate, fit_head, fit_linear, knn_scores
+from audioclr.evaluate.probe_fit import Split, evaluate, fit_linear, fit_mlp, knn_scores
 
 HEADS = ("linear", "mlp", "knn")
 
@@ -83,7 +83,7 @@ def probe_once(
         scores = knn_scores(train, test, n_classes, data.multilabel, cfg.k)
         result = score_all(test.y_tracks, scores, data.multilabel)
         return {**result, "k": cfg.k, "train_rows": len(train.rows)}
-    fit = fit_linear if cfg.head == "linear" else fit_head
+    fit = fit_linear if cfg.head == "linear" else fit_mlp
     fits = [
         (fit(train, valid, n_classes, data.multilabel, wd, cfg, seed), wd)
         for wd in cfg.weight_decays

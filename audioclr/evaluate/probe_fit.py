@@ -1,10 +1,10 @@
-"""Fitting one probe head: standardised splits, linear/MLP training with early stopping, cosine kNN.
+"""Fitting one probe head: standardised splits, linear (L-BFGS) or MLP (Adam) heads, cosine kNN.
 
 Used by :mod:`audioclr.evaluate.probe`; every random choice comes from seeded generators.
 
 Example:
     >>> train = Split(data, train_tracks, mean, std)
-    >>> model, (val_score, neg_val_loss), epochs = fit_head(train, valid, 5, False, 1e-3, cfg, 0)
+    >>> model, (val_score, neg_val_loss), steps = fit_linear(train, valid, 5, False, 1e-3, cfg, 0)
 """
 
 from __future__ import annotations
@@ -47,10 +47,15 @@ class Split:
         self.y_tracks = data.targets[tracks]
 
 
-def _build_head(dim: int, classes: int, cfg: ProbeConfig) -> nn.Module:
-    if cfg.head == "mlp":
-        return nn.Sequential(nn.Linear(dim, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, classes))
-    return nn.Linear(dim, classes)
+class Problem:
+    """A head's training problem on ``device``: inputs, row targets, validation targets, loss."""
+
+    def __init__(self, train: Split, valid: Split, multilabel: bool, device: torch.device) -> None:
+        self.loss_fn = nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
+        dtype = torch.float32 if multilabel else torch.long
+        self.x = train.x.to(device)
+        self.y = torch.as_tensor(np.asarray(train.y_rows)).to(device, dtype)
+        self.y_val = torch.as_tensor(np.asarray(valid.y_rows)).to(device, dtype)
 
 
 def _probs(model: nn.Module, x: torch.Tensor, multilabel: bool, device: torch.device) -> np.ndarray:
@@ -90,7 +95,7 @@ def _selection(
     return evaluate(model, valid, multilabel, device)[primary_metric(multilabel)], -loss
 
 
-def fit_head(
+def fit_mlp(
     train: Split,
     valid: Split,
     n_classes: int,
@@ -99,32 +104,29 @@ def fit_head(
     cfg: ProbeConfig,
     seed: int,
 ) -> tuple[nn.Module, tuple[float, float], int]:
-    """Train one head (loss + ``wd * ||W||^2``), early stopping on validation.
+    """One-hidden-layer head (loss + ``wd * ||W||^2``), Adam, early stopping on validation.
 
     Returns (best model, its validation (metric, -loss), its epoch).
     """
     device = torch.device(cfg.device)
     gen = torch.Generator().manual_seed(seed)
-    model = _build_head(train.x.shape[1], n_classes, cfg)
+    dim, hidden = train.x.shape[1], cfg.hidden
+    model = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
     _init(model, seed + 1)
     model.to(device)
-    weights = [p for p in model.parameters() if p.dim() > 1]
+    p = Problem(train, valid, multilabel, device)
+    weights = [w for w in model.parameters() if w.dim() > 1]
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    loss_fn = nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
-    cast = (lambda t: t.float()) if multilabel else (lambda t: t.long())
-    y = cast(torch.from_numpy(np.asarray(train.y_rows))).to(device)
-    y_val = cast(torch.from_numpy(np.asarray(valid.y_rows))).to(device)
-    x = train.x.to(device)
     best, best_epoch, best_state = (-np.inf, -np.inf), 0, None
     for epoch in range(1, cfg.max_epochs + 1):
         model.train()
-        for idx in torch.randperm(len(x), generator=gen).split(cfg.batch_size):
+        for idx in torch.randperm(len(p.x), generator=gen).split(cfg.batch_size):
             idx = idx.to(device)
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[idx]), y[idx]) + wd * sum((w**2).sum() for w in weights)
+            loss = p.loss_fn(model(p.x[idx]), p.y[idx]) + wd * sum((w**2).sum() for w in weights)
             loss.backward()
             opt.step()
-        score = _selection(model, valid, y_val, loss_fn, multilabel)
+        score = _selection(model, valid, p.y_val, p.loss_fn, multilabel)
         if score > best:
             best, best_epoch = score, epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -154,11 +156,7 @@ def fit_linear(
     model = nn.Linear(train.x.shape[1], n_classes)
     _init(model, seed + 1)
     model.to(device)
-    loss_fn = nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
-    cast = (lambda t: t.float()) if multilabel else (lambda t: t.long())
-    y = cast(torch.from_numpy(np.asarray(train.y_rows))).to(device)
-    y_val = cast(torch.from_numpy(np.asarray(valid.y_rows))).to(device)
-    x = train.x.to(device)
+    p = Problem(train, valid, multilabel, device)
     opt = torch.optim.LBFGS(
         model.parameters(),
         max_iter=cfg.max_iterations,
@@ -170,13 +168,13 @@ def fit_linear(
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y) + wd * (model.weight**2).sum()
+        loss = p.loss_fn(model(p.x), p.y) + wd * (model.weight**2).sum()
         loss.backward()
         return loss
 
     opt.step(closure)
     iterations = int(opt.state_dict()["state"][0]["n_iter"])
-    return model, _selection(model, valid, y_val, loss_fn, multilabel), iterations
+    return model, _selection(model, valid, p.y_val, p.loss_fn, multilabel), iterations
 
 
 def knn_scores(train: Split, split: Split, n_classes: int, multilabel: bool, k: int) -> np.ndarray:
