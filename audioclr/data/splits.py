@@ -1,8 +1,10 @@
 """Deterministic stratified train/valid/test splits, seeded.
 
-Single-label sets are stratified by class; multi-label sets by each track's rarest tag (a common
-approximation to iterative stratification). Each class is shuffled with its own draw from the
+Single-label sets are stratified by class: each class is shuffled with its own draw from the
 seeded generator, then cut by the fractions; with 3+ tracks every non-empty split gets one.
+Multi-label sets (any track with several tags) use iterative stratification (Sechidis, Tsoumakas
+and Vlahavas, 2011): the tag with the fewest tracks left is placed first, each of its tracks into
+the split that most lacks that tag, so every tag, co-occurring ones too, is split in proportion.
 
 Example:
     >>> splits = stratified_split([["a"]] * 10 + [["b"]] * 10, seed=0, fractions=(0.6, 0.2, 0.2))
@@ -11,8 +13,6 @@ Example:
 """
 
 from __future__ import annotations
-
-from collections import Counter
 
 import numpy as np
 
@@ -65,9 +65,10 @@ def stratified_split(
             "config key 'fractions' must be three non-negative numbers summing to 1, "
             f"got {fractions}"
         )
-    freq = Counter(c for ls in labels for c in ls)
-    keys = [min(ls, key=lambda c: (freq[c], c)) if ls else "" for ls in labels]
     rng = np.random.default_rng(seed)
+    if any(len(ls) > 1 for ls in labels):
+        return _iterative(labels, fractions, rng)
+    keys = [ls[0] if ls else "" for ls in labels]
     out = ["train"] * len(labels)
     for key in sorted(set(keys)):
         members = np.array([i for i, k in enumerate(keys) if k == key])
@@ -78,3 +79,42 @@ def stratified_split(
         for i in members[n_valid : n_valid + n_test]:
             out[i] = "test"
     return out
+
+
+def _iterative(
+    labels: list[list[str]], fractions: tuple[float, float, float], rng: np.random.Generator
+) -> list[str]:
+    """Iterative stratification: rarest remaining tag first, each of its tracks to the split
+    with the largest unmet demand for that tag (ties: largest unmet demand overall, then random).
+    Tags' shares come first: split sizes can miss theirs by a few percent of the set.
+    """
+    tags = sorted({c for ls in labels for c in ls})
+    frac = np.asarray(fractions, dtype=np.float64)
+    left = {c: [i for i, ls in enumerate(labels) if c in ls] for c in tags}
+    want_tag = {c: frac * len(members) for c, members in left.items()}
+    want = frac * len(labels)
+    out: list[str | None] = [None] * len(labels)
+
+    def place(i: int, scores: np.ndarray) -> None:
+        best = np.flatnonzero(scores == scores.max())
+        best = best[want[best] == want[best].max()]
+        j = int(best[rng.integers(len(best))]) if len(best) > 1 else int(best[0])
+        out[i] = SPLITS[j]
+        want[j] -= 1
+        for c in labels[i]:
+            want_tag[c][j] -= 1
+
+    while any(left.values()):
+        sizes = {c: len(m) for c, m in left.items() if m}
+        rarest = min(sizes.values())
+        ties = [c for c, n in sizes.items() if n == rarest]
+        tag = ties[rng.integers(len(ties))]
+        for i in rng.permutation(left[tag]).tolist():
+            if out[i] is None:
+                place(i, want_tag[tag].copy())
+        for c in tags:
+            left[c] = [i for i in left[c] if out[i] is None]
+    for i in rng.permutation(len(labels)).tolist():  # tracks without tags: by overall demand
+        if out[i] is None:
+            place(i, want.copy())
+    return [s or "train" for s in out]
