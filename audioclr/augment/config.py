@@ -146,6 +146,10 @@ class PitchConfig:
     briefly where the heads crossfade and partials' levels move by about 1 dB (a few at worst:
     the heads comb-filter). ``"stft"`` is a phase vocoder: steady tones, 3x the cost. The CPU
     path always uses audiomentations' signalsmith shifter.
+
+    With ``grain``, each distinct shift in a batch costs one inverse FFT call, so a finer
+    ``semitone_step`` is slower: 64 clips of 2.7 s on 2 CPU cores made 1296 views/s at a step of
+    1, 1153 at 0.5 and 767 at 0.1 (measured in one run).
     """
 
     p: float = 0.6
