@@ -305,3 +305,19 @@ def test_batched_reverb_shares_irs_per_batch_and_keeps_each_decay(irs: int, most
             np.arange(int(0.8 * t * SR)) / SR, 10 * np.log10(env[: int(0.8 * t * SR)]), 1
         )[0]
         assert slope == pytest.approx(-60 / t, rel=0.15)
+
+
+def test_batched_view_does_not_depend_on_the_rest_of_the_batch() -> None:
+    """A shifted example without echoes, alone and next to one with echoes (FFT sizes come from
+    the config, not from what the batch happens to draw)."""
+    cfg = deterministic_apply_config()
+    cfg.delay.p = 0.3
+    aug = BatchedAugment(cfg, SR)
+    x = torch.from_numpy(noise(2))
+    params = aug.sample_params(2, torch.Generator().manual_seed(0))
+    params["delay.active"] = torch.tensor([False, True])
+    params["pitch.semitones"] = torch.tensor([5.0, -3.0])
+    g = torch.Generator()
+    together = aug.apply(x, params, g)
+    alone = aug.apply(x[:1], {k: v[:1] for k, v in params.items()}, g)
+    torch.testing.assert_close(alone[0], together[0], atol=1e-6, rtol=0)

@@ -159,7 +159,7 @@ class BatchedAugment(nn.Module):
             q["delay.volume"],
             q["delay.active"],
             c.delay.echoes,
-            math.ceil(c.delay.max_delay_ms * self.sample_rate / 1000.0),
+            math.ceil(c.delay.max_delay_ms * self.sample_rate / 1000.0) if c.delay.p > 0 else 0,
         )
         grain = max(2, round(c.pitch.grain_ms * self.sample_rate / 1000.0))
         grid = self.semitones.tolist() if c.pitch.method == "grain" else []

@@ -53,8 +53,8 @@ class FilterParams:
 class DelayParams:
     """Per-example echoes: delay (samples, int), volume in [0, 1] and whether they apply.
 
-    ``max_samples`` is the longest delay the config can draw: the FFT is sized from it, so an
-    example's view does not depend on what else is in its batch.
+    ``max_samples`` is the longest delay the config can draw (0 when it draws none): the FFT is
+    sized from it, so an example's view does not depend on what else is in its batch.
     """
 
     samples: Tensor
@@ -245,7 +245,7 @@ def filter_delay_shift(
     the echoes wrap around; echo tails past the clip's end are cut, as in the time domain.
     """
     n = x.shape[-1]
-    room = delay.echoes * delay.max_samples if bool(delay.active.any()) else 0
+    room = delay.echoes * delay.max_samples
     n1, n2s = fft_plan(n + FILTER_PAD + room, tuple(sorted({0.0, *shifts})))
     order = torch.argsort(shift, stable=True)  # rows of one shift next to each other
     spec = torch.fft.rfft(x.float()[order], n=n1)
