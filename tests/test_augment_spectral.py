@@ -10,6 +10,7 @@ import torch
 
 from audioclr.augment import spectral as S
 from audioclr.augment.batched import semitone_grid
+from audioclr.augment.functional import echoes
 
 SR = 16000
 
@@ -36,21 +37,11 @@ def no_filter(batch: int) -> S.FilterParams:
     return S.FilterParams(torch.full((batch,), 1000.0), off, off, order=4)
 
 
-def no_delay(batch: int) -> S.DelayParams:
-    off = torch.zeros(batch, dtype=torch.bool)
-    return S.DelayParams(torch.ones(batch, dtype=torch.long), torch.zeros(batch), off, 2, 1)
-
-
 def test_echoes_equal_the_time_domain_sum() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, SR)).astype(np.float32)
     d, v = np.array([1600, 2400, 4000]), np.array([0.3, 0.5, 0.7])
-    delay = S.DelayParams(
-        torch.from_numpy(d), torch.from_numpy(v).float(), torch.ones(3, dtype=torch.bool), 2, 4000
-    )
-    y = S.filter_delay_shift(
-        torch.from_numpy(x), no_filter(3), delay, torch.zeros(3), (), SR, 2048
-    ).numpy()
+    y = echoes(torch.from_numpy(x), torch.from_numpy(d), torch.from_numpy(v).float(), 2).numpy()
     for row, xi, di, vi in zip(y, x, d, v, strict=True):
         expected = xi.copy()
         expected[di:] += vi * xi[:-di]
@@ -58,9 +49,9 @@ def test_echoes_equal_the_time_domain_sum() -> None:
         np.testing.assert_allclose(row, expected / (1 + vi + vi**2), atol=1e-5)
 
 
-def test_no_filter_no_delay_no_shift_gives_the_input_back() -> None:
+def test_no_filter_no_shift_gives_the_input_back() -> None:
     x = torch.randn(4, 5000)
-    y = S.filter_delay_shift(x, no_filter(4), no_delay(4), torch.zeros(4), (3.0,), SR, 2048)
+    y = S.filter_shift(x, no_filter(4), torch.zeros(4), (3.0,), SR, 2048)
     torch.testing.assert_close(y, x, atol=1e-5, rtol=0)
 
 
@@ -84,7 +75,7 @@ def test_shift_groups_leave_unshifted_examples_exact_and_shift_the_rest() -> Non
     t = np.arange(SR) / SR
     x = torch.from_numpy(np.stack([np.sin(2 * np.pi * 500 * t)] * 3)).float()
     shift = torch.tensor([0.0, 12.0, -12.0])
-    y = S.filter_delay_shift(x, no_filter(3), no_delay(3), shift, (-12.0, 0.0, 12.0), SR, 2960)
+    y = S.filter_shift(x, no_filter(3), shift, (-12.0, 0.0, 12.0), SR, 2960)
     torch.testing.assert_close(y[0], x[0], atol=1e-5, rtol=0)
     for row, hz in zip(y[1:].numpy(), (1000.0, 250.0), strict=True):
         spec = np.abs(np.fft.rfft(row * np.hanning(len(row))))

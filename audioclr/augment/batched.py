@@ -123,7 +123,13 @@ class BatchedAugment(nn.Module):
             q["noise.active"],
             lambda v, i: F.add_noise(v, q["noise.snr_db"][i], generator, torch.ones_like(i) > 0),
         )
-        x = self._filter_delay_pitch(x, q)
+        samples = torch.round(q["delay.delay_ms"] * self.sample_rate / 1000.0).long()
+        x = on_subset(
+            x,
+            q["delay.active"],
+            lambda v, i: F.echoes(v, samples[i], q["delay.volume"][i], c.delay.echoes),
+        )
+        x = self._filter_pitch(x, q)
         if c.pitch.method == "stft":
             x = on_subset(
                 x,
@@ -140,30 +146,27 @@ class BatchedAugment(nn.Module):
         ir = F.synthetic_ir(rt60, min(self.ir_samples, x.shape[-1]), self.sample_rate, generator)
         return F.reverb(x, ir, which, q["reverb.wet"][rows])
 
-    def _filter_delay_pitch(self, x: Tensor, q: Params) -> Tensor:
-        """Filter, delay and (``pitch.method: grain``) pitch shift in one FFT round trip for the
-        batch (examples with none of them go through unchanged, up to float rounding)."""
+    def _filter_pitch(self, x: Tensor, q: Params) -> Tensor:
+        """Filter and (``pitch.method: grain``) pitch shift in one FFT round trip for the
+        examples that get either (the others go through untouched)."""
         c = self.cfg
         shift = q["pitch.semitones"] * (q["pitch.active"] & (c.pitch.method == "grain"))
-        todo = q["filter.active"] | q["delay.active"] | (shift != 0)
-        if not bool(todo.any()):
-            return x
+        todo = q["filter.active"] | (shift != 0)
         filt = S.FilterParams(
             q["filter.cutoff_hz"],
             q["filter.highpass"],
             q["filter.active"],
             c.filter.rolloff_db_per_octave // 6,
         )
-        delay = S.DelayParams(
-            torch.round(q["delay.delay_ms"] * self.sample_rate / 1000.0).long(),
-            q["delay.volume"],
-            q["delay.active"],
-            c.delay.echoes,
-            math.ceil(c.delay.max_delay_ms * self.sample_rate / 1000.0) if c.delay.p > 0 else 0,
-        )
         grain = max(2, round(c.pitch.grain_ms * self.sample_rate / 1000.0))
-        grid = self.semitones.tolist() if c.pitch.method == "grain" else []
-        return S.filter_delay_shift(x, filt, delay, shift, tuple(grid), self.sample_rate, grain)
+        grid = tuple(self.semitones.tolist()) if c.pitch.method == "grain" else ()
+        return on_subset(
+            x,
+            todo,
+            lambda v, i: S.filter_shift(
+                v, S.select(filt, i), shift[i], grid, self.sample_rate, grain
+            ),
+        )
 
 
 def on_subset(x: Tensor, mask: Tensor, fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:

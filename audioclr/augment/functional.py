@@ -61,6 +61,25 @@ def add_noise(x: Tensor, snr_db: Tensor, generator: torch.Generator, active: Ten
     return x + noise * scale.to(x.dtype)[:, None]
 
 
+def echoes(x: Tensor, delay_samples: Tensor, volume: Tensor, count: int) -> Tensor:
+    """Echoes ``(x + sum_k v^k x[t - k d]) / (1 + sum_k v^k)``, ``k = 1..count``, cut at the
+    clip's end; ``delay_samples`` ``(batch,)`` int, ``volume`` ``(batch,)`` in [0, 1].
+
+    One ``gather`` per echo from the clip padded in front with zeros: no masks, no loop over
+    examples.
+    """
+    n = x.shape[-1]
+    d = delay_samples.to(x.device).long()[:, None]
+    room = count * int(d.max()) if d.numel() else 0
+    padded = torch.nn.functional.pad(x, (room, 0))
+    t = torch.arange(room, room + n, device=x.device)[None, :]
+    v = volume.to(x.device, x.dtype)[:, None]
+    out = x.clone()
+    for k in range(1, count + 1):
+        out.addcmul_(padded.gather(1, t - k * d), v**k)
+    return out.div_(sum(v**k for k in range(count + 1)))
+
+
 def pitch_shift(x: Tensor, semitones: Tensor, n_fft: int = 1024, hop: int | None = None) -> Tensor:
     """Shift example ``i`` by ``semitones[i]`` ``(batch,)``; length and RMS kept.
 

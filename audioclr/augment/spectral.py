@@ -1,23 +1,24 @@
-"""Filter, delay and pitch shift of a batch in one FFT round trip.
+"""Filter and pitch shift of a batch in one FFT round trip.
 
-The filter and the delay are linear and time-invariant, so both are a product in the frequency
-domain. The pitch shift joins them: resampling is exact there too (keep or zero-pad the first
-bins and invert at another FFT size), and a resampled clip is played back at its original length
-by two crossfaded read heads that restart every grain (``grain_stretch``). One ``rfft`` and one
-``irfft`` per example therefore do all three, where separate transforms would need three round
-trips; the heads only copy samples (integer indices shared by every example of a shift).
+The filter is linear and time-invariant, so it is a product in the frequency domain. The pitch
+shift joins it: resampling is exact there too (keep or zero-pad the first bins and invert at
+another FFT size), and a resampled clip is played back at its original length by two
+crossfaded read heads that restart every grain (``grain_stretch``). One ``rfft`` and one
+``irfft`` per example therefore do both, where separate transforms would need two round trips
+plus a resampler; the heads only copy samples (integer indices shared by every example of a
+shift). The echoes that come between the filter and the shift in the chain run before this pass
+in the time domain (``functional.echoes``): both are linear and time-invariant, so the order
+does not matter, and echo room in the FFT would cost every example a third more work.
 
-Examples are grouped by semitone shift (the analysis and synthesis FFT sizes depend on it): one
-group per distinct shift in the batch, never a loop per example.
+Examples are grouped by semitone shift (the synthesis FFT size depends on it): one inverse FFT
+per distinct shift in the batch, never a loop per example.
 
 Example:
     >>> x = torch.randn(4, 22050)
     >>> f = FilterParams(torch.full((4,), 1000.0), torch.tensor([True, False, True, False]),
     ...                  torch.ones(4, dtype=torch.bool), order=4)
-    >>> d = DelayParams(torch.full((4,), 4410), torch.full((4,), 0.5),
-    ...                 torch.zeros(4, dtype=torch.bool), echoes=2, max_samples=4410)
-    >>> y = filter_delay_shift(x, f, d, torch.tensor([0.0, 3.0, 3.0, -2.0]), (-2.0, 0.0, 3.0),
-    ...                        sample_rate=22050, grain=4096)
+    >>> y = filter_shift(x, f, torch.tensor([0.0, 3.0, 3.0, -2.0]), (-2.0, 0.0, 3.0),
+    ...                  sample_rate=22050, grain=4096)
     >>> y.shape
     torch.Size([4, 22050])
 """
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import torch
@@ -49,29 +50,14 @@ class FilterParams:
     order: int
 
 
-@dataclass
-class DelayParams:
-    """Per-example echoes: delay (samples, int), volume in [0, 1] and whether they apply.
-
-    ``max_samples`` is the longest delay the config can draw (0 when it draws none): the FFT is
-    sized from it, so an example's view does not depend on what else is in its batch.
-    """
-
-    samples: Tensor
-    volume: Tensor
-    active: Tensor
-    echoes: int
-    max_samples: int
-
-
-def select(params: FilterParams | DelayParams, index: Tensor) -> FilterParams | DelayParams:
+def select(params: FilterParams, index: Tensor) -> FilterParams:
     """The same parameters for the examples at ``index`` only."""
-    picked = {
-        f.name: getattr(params, f.name)[index]
-        for f in fields(params)
-        if isinstance(getattr(params, f.name), Tensor)
-    }
-    return replace(params, **picked)
+    return replace(
+        params,
+        cutoff_hz=params.cutoff_hz[index],
+        highpass=params.highpass[index],
+        active=params.active[index],
+    )
 
 
 @lru_cache(maxsize=8)
@@ -121,11 +107,9 @@ def _nearest(sizes: tuple[int, ...], target: float) -> int:
     return min(sizes[max(0, i - 1) : i + 1], key=lambda m: abs(math.log(m / target)))
 
 
-def butterworth_response(
-    n_fft: int, sample_rate: int, params: FilterParams, gain: Tensor | None = None
-) -> Tensor:
+def butterworth_response(n_fft: int, sample_rate: int, params: FilterParams) -> Tensor:
     """Magnitude ``(batch, n_fft // 2 + 1)``: ``1 / sqrt(1 + (f / fc) ** 2n)`` (high-pass:
-    ``fc / f``); 1 where the filter is off; times ``gain`` ``(batch,)`` when given.
+    ``fc / f``); 1 where the filter is off.
 
     Evaluated every ``RESPONSE_STRIDE`` bins and interpolated linearly in between: the
     response is smooth on that scale (a few Hz), and this costs one pass instead of six.
@@ -138,43 +122,10 @@ def butterworth_response(
     ratio = torch.where(params.highpass[:, None], fc / freqs, freqs / fc)
     response = torch.rsqrt(1.0 + ratio.pow(2 * params.order))
     response = torch.where(params.active[:, None], response, 1.0)
-    if gain is not None:
-        response *= gain[:, None]
     fine = torch.nn.functional.interpolate(
         response[:, None], size=coarse * RESPONSE_STRIDE + 1, mode="linear", align_corners=True
     )
     return fine[:, 0, :bins]
-
-
-def echo_response(n_fft: int, params: DelayParams) -> Tensor:
-    """Complex ``(batch, n_fft // 2 + 1)`` of ``1 + sum_k (v z^{-d})^k``, ``k = 1..echoes``
-    (unnormalised: see ``echo_gain``).
-
-    ``z^{-d}`` at bin ``j`` is looked up in a table of ``exp(-2 pi i m / n_fft)`` at
-    ``m = d j mod n_fft`` (exact, and cheaper than a sine and cosine per bin); the sum is
-    evaluated by Horner's rule.
-    """
-    device = params.volume.device
-    bins = torch.arange(n_fft // 2 + 1, device=device)
-    step = (params.samples.to(device).long()[:, None] * bins).remainder_(n_fft)
-    step = torch.take(_unit_circle(n_fft, device), step).mul_(params.volume.float()[:, None])
-    response = step + 1.0
-    for _ in range(params.echoes - 1):
-        response.mul_(step).add_(1.0)
-    return response
-
-
-def echo_gain(params: DelayParams) -> Tensor:
-    """``1 / (1 + sum_k v^k)`` ``(batch,)``: keeps the echoed signal's level (1 without echoes)."""
-    volume = params.volume.float() * params.active
-    return 1.0 / sum(volume**k for k in range(params.echoes + 1))
-
-
-@lru_cache(maxsize=8)
-def _unit_circle(n_fft: int, device: torch.device) -> Tensor:
-    """``exp(-2 pi i m / n_fft)`` for ``m = 0 .. n_fft - 1`` (complex64, computed in float64)."""
-    angle = torch.arange(n_fft, dtype=torch.float64) * (-2.0 * math.pi / n_fft)
-    return torch.polar(torch.ones_like(angle), angle).to(torch.complex64).to(device)
 
 
 @lru_cache(maxsize=64)
@@ -228,32 +179,26 @@ def grain_stretch(y: Tensor, length: int, ratio: float, window: int, gain: float
     return out.mul_((level / (torch.linalg.vector_norm(out, dim=-1) + EPS))[:, None])
 
 
-def filter_delay_shift(
+def filter_shift(
     x: Tensor,
     filt: FilterParams,
-    delay: DelayParams,
     shift: Tensor,
     shifts: tuple[float, ...],
     sample_rate: int,
     grain: int,
 ) -> Tensor:
-    """Filter, then delay, then shift example ``i`` of ``x`` ``(batch, samples)`` by
-    ``shift[i]`` semitones (a value of ``shifts``; 0 = none), in one FFT round trip.
+    """Filter, then shift example ``i`` of ``x`` ``(batch, samples)`` by ``shift[i]`` semitones
+    (a value of ``shifts``; 0 = none), in one FFT round trip; length kept.
 
-    One ``rfft`` for the batch (sized from the config, not the batch: views do not depend on
-    the batch), one ``irfft`` per distinct shift. Long enough that neither the filter's tails nor
-    the echoes wrap around; echo tails past the clip's end are cut, as in the time domain.
+    One ``rfft`` for the batch (sized from the clip length and ``shifts``, not from what the
+    batch drew, so a view does not depend on the rest of its batch), one ``irfft`` per distinct
+    shift.
     """
     n = x.shape[-1]
-    room = delay.echoes * delay.max_samples
-    n1, n2s = fft_plan(n + FILTER_PAD + room, tuple(sorted({0.0, *shifts})))
+    n1, n2s = fft_plan(n + FILTER_PAD, tuple(sorted({0.0, *shifts})))
     order = torch.argsort(shift, stable=True)  # rows of one shift next to each other
     spec = torch.fft.rfft(x.float()[order], n=n1)
-    delay = select(delay, order)
-    spec *= butterworth_response(n1, sample_rate, select(filt, order), echo_gain(delay))
-    echoed = delay.active.nonzero().squeeze(1)
-    if echoed.numel():
-        spec[echoed] *= echo_response(n1, select(delay, echoed))
+    spec *= butterworth_response(n1, sample_rate, select(filt, order))
     values, counts = torch.unique_consecutive(shift[order], return_counts=True)
     out, start = torch.empty_like(x), 0
     for st, count in zip(values.tolist(), counts.tolist(), strict=True):
