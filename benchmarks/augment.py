@@ -9,11 +9,13 @@
    changed at a time: one reverb response per example, the STFT vocoder pitch; on CUDA too
    when available.
 
-The target (the batched path >= 10x the plain chain) is read on the default config.
+The target (the batched path >= 10x the plain chain) is read on the default config. Every path
+is timed once per round, in turn, for ``--repeats`` rounds, and keeps its best round: a load
+spike on shared cores then hits all paths alike.
 
 Usage:
     .venv/bin/python benchmarks/augment.py [--batch 64] [--seconds 2.7] [--sample-rate 22050]
-        [--repeats 3]
+        [--repeats 7]
 """
 
 from __future__ import annotations
@@ -92,15 +94,24 @@ def plain_chain(
     )
 
 
-def views_per_second(run: Callable[[], object], views: int, repeats: int) -> float:
-    """Best of ``repeats`` timed runs (after a warm-up) of ``run``, which makes ``views`` views."""
-    run()
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return views / best
+def interleaved_rates(
+    runs: dict[str, tuple[Callable[[], object], Callable[[], None] | None]],
+    views: int,
+    rounds: int,
+) -> dict[str, float]:
+    """Views/s of each ``runs[name] = (run, setup)``: best time over ``rounds`` rounds, each
+    round timing every run once in turn (after one warm-up), so a load spike on the shared cores
+    hits all of them alike. ``setup`` (e.g. the thread count) runs before each timing."""
+    best = dict.fromkeys(runs, math.inf)
+    for round_ in range(rounds + 1):
+        for name, (run, setup) in runs.items():
+            if setup is not None:
+                setup()
+            start = time.perf_counter()
+            run()
+            if round_:  # round 0 warms up
+                best[name] = min(best[name], time.perf_counter() - start)
+    return {name: views / t for name, t in best.items()}
 
 
 def main() -> None:
@@ -108,7 +119,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=2.7)
     parser.add_argument("--sample-rate", type=int, default=22050)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7, help="timed rounds (best is kept)")
     args = parser.parse_args()
     sr, cfg = args.sample_rate, AugmentConfig()
     rng = np.random.default_rng(0)
@@ -119,24 +130,22 @@ def main() -> None:
         variants[override] = BatchedAugment(load_config(AugmentConfig, None, [override]), sr)
     x, g = torch.from_numpy(clips), torch.Generator().manual_seed(0)
 
-    threads = torch.get_num_threads()
-    print(f"{args.batch} clips of {args.seconds} s at {sr} Hz, torch threads {threads}")
+    n, threads = args.batch, torch.get_num_threads()
+    print(f"{n} clips of {args.seconds} s at {sr} Hz, torch threads {threads}")
     plain_librosa = plain_chain(cfg, sr, rng, pitch_method="librosa_phase_vocoder")
-    n, reps = args.batch, args.repeats
-    rates = {
-        "plain audiomentations": views_per_second(lambda: [plain(c, sr) for c in clips], n, reps),
-        "plain, librosa pitch": views_per_second(
-            lambda: [plain_librosa(c, sr) for c in clips], n, reps
-        ),
-        "CPUAugment": views_per_second(lambda: [ours(c, rng) for c in clips], n, reps),
+
+    def use(count: int) -> Callable[[], None]:
+        return lambda: torch.set_num_threads(count)
+
+    runs: dict[str, tuple[Callable[[], object], Callable[[], None] | None]] = {
+        "plain audiomentations": (lambda: [plain(c, sr) for c in clips], None),
+        "plain, librosa pitch": (lambda: [plain_librosa(c, sr) for c in clips], None),
+        "CPUAugment": (lambda: [ours(c, rng) for c in clips], None),
     }
     for label, aug in variants.items():
-        rates[f"BatchedAugment (cpu, {label})"] = views_per_second(lambda a=aug: a(x, g), n, reps)
-    torch.set_num_threads(1)  # the plain chain runs on one core: the like-for-like figure
-    rates["BatchedAugment (cpu, default, 1 thread)"] = views_per_second(
-        lambda: variants["default"](x, g), n, reps
-    )
-    torch.set_num_threads(threads)
+        runs[f"BatchedAugment (cpu, {label})"] = (lambda a=aug: a(x, g), use(threads))
+    # the plain chain runs on one core: the like-for-like figure
+    runs["BatchedAugment (cpu, default, 1 thread)"] = (lambda: variants["default"](x, g), use(1))
     if torch.cuda.is_available():
         xc, gc = x.cuda(), torch.Generator(device="cuda").manual_seed(0)
         for label, aug in variants.items():
@@ -145,7 +154,9 @@ def main() -> None:
                 aug(xc, gc)
                 torch.cuda.synchronize()
 
-            rates[f"BatchedAugment (cuda, {label})"] = views_per_second(on_cuda, n, reps)
+            runs[f"BatchedAugment (cuda, {label})"] = (on_cuda, None)
+    rates = interleaved_rates(runs, n, args.repeats)
+    torch.set_num_threads(threads)
     for name, rate in rates.items():
         print(f"{name:>46}: {rate:8.1f} views/s")
     plain_rate = rates["plain audiomentations"]
