@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from audioclr.data.manifest import atomic_write_text
+
 ENCODER = "encoder"
 
 
@@ -155,10 +157,8 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "report.json", "md": out / "report.md", "png": out / "report.png"}
-    for key, text in (("json", json.dumps(report, indent=1)), ("md", to_markdown(report))):
-        tmp = paths[key].with_name(f".{paths[key].name}.tmp{os.getpid()}")
-        tmp.write_text(text)
-        tmp.replace(paths[key])
+    atomic_write_text(paths["json"], json.dumps(report, indent=1))
+    atomic_write_text(paths["md"], to_markdown(report))
     plot_report(report, paths["png"])
     log_tensorboard(report, out / "tb")
     return paths

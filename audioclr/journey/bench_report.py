@@ -19,6 +19,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from audioclr.data.manifest import atomic_write_text
 from audioclr.evaluate.report import save_figure
 
 NAMES = {"encoder": "SSL", "random_init": "random-init", "mfcc": "MFCC"}
@@ -162,9 +163,7 @@ def write_benchmark_report(report: dict[str, Any], out_dir: str | Path) -> dict[
     """Write report.json, report.md and report.png under ``out_dir`` (atomically)."""
     out = Path(out_dir)
     paths = {"json": out / "report.json", "md": out / "report.md", "png": out / "report.png"}
-    for key, text in (("json", json.dumps(report, indent=1)), ("md", to_markdown(report))):
-        tmp = paths[key].with_name(f".{paths[key].name}.tmp{os.getpid()}")
-        tmp.write_text(text)
-        tmp.replace(paths[key])
+    atomic_write_text(paths["json"], json.dumps(report, indent=1))
+    atomic_write_text(paths["md"], to_markdown(report))
     plot(report, paths["png"])
     return paths
