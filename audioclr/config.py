@@ -25,6 +25,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from audioclr.atomic import atomic_write_text
 from audioclr.errors import ConfigError
 
 T = TypeVar("T")
@@ -130,18 +131,6 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def config_from_dict(schema: type[T], data: dict[str, Any]) -> T:
-    """Rebuild a config dataclass from :func:`config_to_dict` output, with the same validation."""
-    layers = [OmegaConf.structured(schema), OmegaConf.create(data)]
-    try:
-        return OmegaConf.to_object(OmegaConf.merge(*layers))  # type: ignore[return-value]
-    except OmegaConfBaseException as exc:
-        raise ConfigError(f"stored config does not match {schema.__name__}: {exc}") from exc
-
-
 def save_config(cfg: Any, path: str | Path) -> None:
     """Write the resolved config as YAML (atomically)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-    tmp.replace(path)
+    atomic_write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

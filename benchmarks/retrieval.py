@@ -22,7 +22,7 @@ import time
 import faiss
 import numpy as np
 
-from audioclr.evaluate import faisshelpers as fh
+from audioclr.search import faisshelpers as fh
 
 TYPES = {  # name -> (factory for n, dim) and the knob sweep as SearchParams keyword dicts
     "flat": lambda n, d: "Flat",

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from audioclr.errors import LabelError, RetrievalError
-from audioclr.evaluate.index import TrackIndex
 from audioclr.evaluate.retrieval import (
     Judge,
     Segment,
@@ -19,6 +18,7 @@ from audioclr.evaluate.retrieval import (
     recall_at_k,
 )
 from audioclr.evaluate.store import EmbeddingSet
+from audioclr.search.index import TrackIndex
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ One small dataclass per transform: ``p`` is the probability of applying it and n
 every range carries its unit in its name. Defaults are the CLMR chain (Spijkervet & Burgess,
 2021); the spectrogram options (``time_mask``, ``freq_mask``) and ``background`` mixing are
 off by default (``p = 0``). Chain order: background, polarity, noise, gain, filter, delay,
-pitch, reverb (crop is done by :class:`audioclr.augment.pairs.PairDataset`).
+pitch, reverb (crop is done by :class:`audioclr.data.pairs.PairDataset`).
 
 Example:
     >>> from audioclr.config import load_config

@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from audioclr.atomic import atomic_write
 from audioclr.augment.batched import BatchedAugment, SpecAugment, describe
 from audioclr.augment.config import AugmentConfig
 from audioclr.augment.cpu import CPUAugment
@@ -37,10 +37,7 @@ class PreviewResult:
 
 
 def _write_wav(path: Path, x: np.ndarray, sample_rate: int) -> Path:
-    tmp = path.with_name(f".{path.stem}.tmp.wav")
-    sf.write(str(tmp), x, sample_rate, subtype="FLOAT")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda fh: sf.write(fh, x, sample_rate, subtype="FLOAT", format="WAV"))
 
 
 def load_clip(audio: str | Path, seconds: float) -> tuple[np.ndarray, int]:
@@ -104,10 +101,8 @@ def plot_views(mels: torch.Tensor, titles: list[str], path: Path) -> Path:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100, format="png")
+    atomic_write(path, lambda fh: fig.savefig(fh, dpi=100, format="png"))
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 

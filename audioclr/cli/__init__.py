@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 
 from audioclr import __version__
-from audioclr.cli import augment, benchmark, data, evaluate, journey, pretrain, retrieval
+from audioclr.cli import augment, benchmark, data, evaluate, pipelines, pretrain, retrieval
 from audioclr.errors import AudioclrError
 
-AREAS = (data, augment, pretrain, evaluate, retrieval, journey, benchmark)
+AREAS = (data, augment, pretrain, evaluate, retrieval, pipelines, benchmark)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.cli_main = main  # for commands that chain other commands (the demo)
     try:
         return int(args.func(args) or 0)
     except AudioclrError as exc:

@@ -38,8 +38,8 @@ def split_rest(args: argparse.Namespace) -> tuple[str, list[str]]:
 
 def run_benchmark_cmd(args: argparse.Namespace) -> int:
     from audioclr.config import load_config
-    from audioclr.journey.bench_config import BenchmarkConfig
-    from audioclr.journey.benchmark import run_benchmark
+    from audioclr.pipelines.bench_config import BenchmarkConfig
+    from audioclr.pipelines.benchmark import run_benchmark
 
     out, overrides = split_rest(args)
     cfg = load_config(BenchmarkConfig, args.config, overrides)

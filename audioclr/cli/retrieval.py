@@ -40,9 +40,9 @@ def _apply_search_flags(tix, args: argparse.Namespace) -> None:  # noqa: ANN001
 
 
 def _build(args: argparse.Namespace) -> int:
-    from audioclr.evaluate import faisshelpers as fh
-    from audioclr.evaluate.index import TrackIndex
     from audioclr.evaluate.store import load_embeddings
+    from audioclr.search import faisshelpers as fh
+    from audioclr.search.index import TrackIndex
 
     emb = load_embeddings(args.embeddings)
     factory = args.factory or fh.default_factory(len(emb.ids), emb.dim)
@@ -59,8 +59,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from audioclr.evaluate.index import TrackIndex
     from audioclr.evaluate.store import load_embeddings
+    from audioclr.search.index import TrackIndex
 
     tix = TrackIndex.load(args.index)
     new = tix.add(load_embeddings(args.embeddings), progress=True)
@@ -70,8 +70,8 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from audioclr.evaluate.index import TrackIndex
-    from audioclr.evaluate.query import read_query_list
+    from audioclr.search.index import TrackIndex
+    from audioclr.search.query import read_query_list
 
     ids = list(args.track_ids) + (read_query_list(args.list) if args.list else [])
     tix = TrackIndex.load(args.index)
@@ -84,8 +84,8 @@ def _remove(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from audioclr.evaluate import faisshelpers as fh
-    from audioclr.evaluate.index import TrackIndex
+    from audioclr.search import faisshelpers as fh
+    from audioclr.search.index import TrackIndex
 
     tix = TrackIndex.load(args.index)
     t = tix.table
@@ -112,8 +112,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from audioclr.evaluate.index import TrackIndex
-    from audioclr.evaluate.query import Querier, format_table, read_query_list
+    from audioclr.search.index import TrackIndex
+    from audioclr.search.query import Querier, format_table, read_query_list
 
     queries = (
         [args.track] if args.track else [args.file] if args.file else read_query_list(args.list)
@@ -128,8 +128,8 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from audioclr.evaluate.index import TrackIndex
     from audioclr.evaluate.retrieval import Judge, evaluate_retrieval, read_labels, read_segments
+    from audioclr.search.index import TrackIndex
 
     tix = TrackIndex.load(args.index)
     _apply_search_flags(tix, args)

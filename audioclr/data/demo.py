@@ -20,8 +20,8 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from audioclr.atomic import atomic_write_text
 from audioclr.data.demo_synth import VOICES, voice_params
-from audioclr.data.manifest import atomic_write_text
 
 SAMPLE_RATE = 22050
 CLASSES = sorted(VOICES)

@@ -15,13 +15,13 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from audioclr.atomic import atomic_write_text
 from audioclr.errors import CacheError
 
 FORMAT_VERSION = 1
@@ -126,13 +126,3 @@ def write_manifest(
     data = dict(manifest, tracks=[asdict(t) for t in sorted(tracks, key=lambda t: t.track_id)])
     atomic_write_text(root / MANIFEST, json.dumps(data, indent=1), durable)
 
-
-def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
-    """Write ``text`` to ``path`` via a temp file and rename, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        if durable:
-            fh.flush()
-            os.fsync(fh.fileno())
-    tmp.replace(path)

@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from audioclr.atomic import atomic_write_text
 from audioclr.config import require
 from audioclr.data.decode import decode_audio
 from audioclr.data.manifest import (
     DTYPES,
     REJECTS,
     TrackInfo,
-    atomic_write_text,
     empty_manifest,
     quantize,
     read_manifest,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from audioclr.atomic import atomic_save_numpy, atomic_write_text
 from audioclr.errors import AudioReadError
 from audioclr.evaluate.store import EmbeddingSet, save_embeddings
 from audioclr.evaluate.tracks import Track
@@ -34,13 +34,6 @@ ComputeFn = Callable[[Sequence[Track]], list[np.ndarray]]
 def settings_key(meta: dict[str, Any]) -> str:
     """A short hash of the settings that make a chunk reusable."""
     return hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _atomic(path: Path, write: Callable[[Any], Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        write(fh)
-    tmp.replace(path)
 
 
 def _load_part(stem: Path, ids: list[str], key: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -61,9 +54,9 @@ def _load_part(stem: Path, ids: list[str], key: str) -> tuple[np.ndarray, np.nda
 def _save_part(stem: Path, ids: list[str], key: str, per_track: list[np.ndarray]) -> None:
     windows = np.concatenate(per_track, axis=0).astype(np.float32)
     counts = [int(w.shape[0]) for w in per_track]
-    _atomic(stem.with_suffix(".npy"), lambda fh: np.save(fh, windows, allow_pickle=False))
+    atomic_save_numpy(stem.with_suffix(".npy"), windows, durable=False)
     info = {"ids": ids, "key": key, "counts": counts}
-    _atomic(stem.with_suffix(".json"), lambda fh: fh.write(json.dumps(info).encode()))
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(info), durable=False)
 
 
 def run_chunked(

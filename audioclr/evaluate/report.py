@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from audioclr.data.manifest import atomic_write_text
+from audioclr.atomic import atomic_write_text
 
 ENCODER = "encoder"
 

@@ -25,8 +25,8 @@ import faiss
 import numpy as np
 
 from audioclr.errors import LabelError, RetrievalError
-from audioclr.evaluate import faisshelpers as fh
-from audioclr.evaluate.index import TrackIndex
+from audioclr.search import faisshelpers as fh
+from audioclr.search.index import TrackIndex
 
 V = TypeVar("V")
 

@@ -15,13 +15,13 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from audioclr.atomic import atomic_save_numpy, atomic_write_text
 from audioclr.errors import AudioclrError
 
 FORMAT_VERSION = 1
@@ -44,15 +44,6 @@ class EmbeddingSet:
         return int(self.vectors.shape[1])
 
 
-def _atomic_write_bytes(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
 def save_embeddings(
     out_dir: str | Path, vectors: np.ndarray, ids: list[str], sources: list[str], meta: dict[str, Any]
 ) -> Path:
@@ -63,8 +54,8 @@ def save_embeddings(
     if vectors.ndim != 2 or len(ids) != vectors.shape[0] or len(sources) != len(ids):
         raise ValueError(f"vectors {vectors.shape} do not match {len(ids)} ids / {len(sources)} sources")
     table = {"format_version": FORMAT_VERSION, "ids": list(ids), "sources": list(sources), "meta": meta}
-    _atomic_write_bytes(out / VECTORS, lambda fh: np.save(fh, vectors, allow_pickle=False))
-    _atomic_write_bytes(out / TABLE, lambda fh: fh.write(json.dumps(table, indent=1).encode()))
+    atomic_save_numpy(out / VECTORS, vectors)
+    atomic_write_text(out / TABLE, json.dumps(table, indent=1))
     return out
 
 

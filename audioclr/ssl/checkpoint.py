@@ -18,8 +18,9 @@ from typing import Any
 
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from audioclr.atomic import atomic_torch_save
 from audioclr.errors import CheckpointError
-from audioclr.ssl.io import atomic_torch_save, safe_torch_load
+from audioclr.ssl.io import safe_torch_load
 
 CHECKPOINT_VERSION = 1
 LAST = "last.ckpt"

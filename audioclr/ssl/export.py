@@ -23,9 +23,10 @@ from typing import Any
 import torch
 
 from audioclr import __version__
+from audioclr.atomic import atomic_torch_save
 from audioclr.errors import CheckpointError, ConfigError
 from audioclr.ssl.encoders import Encoder, build_encoder
-from audioclr.ssl.io import atomic_torch_save, safe_torch_load
+from audioclr.ssl.io import safe_torch_load
 
 FORMAT = "audioclr-encoder"
 FORMAT_VERSION = 1

@@ -43,10 +43,6 @@ class LogMel(nn.Module):
             mel_scale="slaney",
         )
 
-    def num_frames(self, samples: int) -> int:
-        """Frames produced for ``samples`` input samples (``center=True``)."""
-        return 1 + samples // self.hop_length
-
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, samples)`` -> ``(batch, n_mels, frames)``, float32."""
         with torch.autocast(device_type=x.device.type, enabled=False):

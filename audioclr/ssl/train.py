@@ -66,8 +66,8 @@ def augment_in_workers(cfg: PretrainConfig, on_cuda: bool) -> bool:
 
 def pair_dataset(cfg: PretrainConfig, crop_samples: int, sample_rate: int) -> Any:
     """``PairDataset`` over the clip cache at ``data.cache`` (rate checked against the encoder)."""
-    from audioclr.augment.pairs import PairDataset
     from audioclr.data.cache import ClipCache
+    from audioclr.data.pairs import PairDataset
 
     cache = ClipCache(cfg.data.cache)
     if cache.sample_rate != sample_rate:

@@ -24,9 +24,9 @@ import numpy as np
 from tqdm import tqdm
 
 from audioclr.errors import RetrievalError
-from audioclr.evaluate import faisshelpers as fh
-from audioclr.evaluate.sidetable import TABLE, SideTable, read_table, write_table
 from audioclr.evaluate.store import EmbeddingSet
+from audioclr.search import faisshelpers as fh
+from audioclr.search.sidetable import TABLE, SideTable, read_table, write_table
 
 ADD_CHUNK = 65_536
 

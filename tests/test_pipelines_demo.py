@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 
-from audioclr.journey.demo import demo_steps, retrieval_labels
-from audioclr.journey.summary import probe_table
+from audioclr.pipelines.demo import demo_steps, retrieval_labels
+from audioclr.pipelines.summary import probe_table
 
 
 def _cell(mean: float) -> dict:

@@ -11,9 +11,9 @@ from conftest import tone, write_audio
 from audioclr.cli import main
 from audioclr.errors import RetrievalError
 from audioclr.evaluate.embed import embed_meta, embed_waveform
-from audioclr.evaluate.index import TrackIndex
-from audioclr.evaluate.query import Querier
 from audioclr.evaluate.store import save_embeddings
+from audioclr.search.index import TrackIndex
+from audioclr.search.query import Querier
 from audioclr.ssl.encoders import build_encoder
 from audioclr.ssl.export import load_encoder, save_encoder
 

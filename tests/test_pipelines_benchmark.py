@@ -15,8 +15,8 @@ from conftest import tone, write_audio
 from audioclr.cli import main
 from audioclr.config import load_config
 from audioclr.errors import AudioReadError, ConfigError
-from audioclr.journey.bench_config import BenchmarkConfig, check_datasets
-from audioclr.journey.benchmark import run_benchmark
+from audioclr.pipelines.bench_config import BenchmarkConfig, check_datasets
+from audioclr.pipelines.benchmark import run_benchmark
 
 SR = 8000
 OFF = ["polarity", "filter", "delay", "pitch", "reverb", "background", "time_mask", "freq_mask"]

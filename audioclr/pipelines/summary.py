@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,9 @@ def probe_table(report: dict[str, Any], head: str = "linear") -> list[str]:
     return lines
 
 
-def query_examples(out: Path, count: int) -> list[dict[str, Any]]:
-    """Query the index with the first track of ``count`` classes; the results as dicts."""
-    from audioclr.cli import main
-
+def query_examples(out: Path, count: int, command: Callable[[Sequence[str]], int]
+                   ) -> list[dict[str, Any]]:
+    """Query the index with the first track of ``count`` classes through the CLI ``command``."""
     table = out / "retrieval_labels.csv"
     firsts: dict[str, str] = {}
     for line in table.read_text().splitlines()[1:]:
@@ -56,7 +56,7 @@ def query_examples(out: Path, count: int) -> list[dict[str, Any]]:
     for track in list(firsts.values())[:count]:
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
-            main(["query", str(out / "index"), "--track", track, "-k", "5", "--json"])
+            command(["query", str(out / "index"), "--track", track, "-k", "5", "--json"])
         examples.extend(json.loads(buf.getvalue()))
     return examples
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from audioclr.errors import RetrievalError
-from audioclr.evaluate import faisshelpers as fh
-from audioclr.evaluate.index import TrackIndex
 from audioclr.evaluate.store import EmbeddingSet
+from audioclr.search import faisshelpers as fh
+from audioclr.search.index import TrackIndex
 
 
 @pytest.fixture(autouse=True)

@@ -17,9 +17,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from audioclr.augment.cpu import CPUAugment
 from audioclr.config import require
-from audioclr.errors import CacheError, SampleRateMismatch
+from audioclr.errors import CacheError
 
 SHORT_POLICIES = ("pad", "skip")
 
@@ -39,8 +38,8 @@ class PairDataset(Dataset):
 
     ``max_distance`` (samples) bounds ``|start_a - start_b|``; ``None`` draws them independently.
     Tracks shorter than the crop are zero-padded (``short="pad"``, counted in ``padded``) or
-    left out up front (``short="skip"``, counted in ``skipped``). ``cpu_augment`` is applied to
-    each view in the worker (its own seeded stream per item).
+    left out up front (``short="skip"``, counted in ``skipped``). Views are augmented later, a
+    batch at a time (``audioclr.augment.batched``), not here.
     """
 
     def __init__(
@@ -50,7 +49,6 @@ class PairDataset(Dataset):
         max_distance: int | None = None,
         short: str = "pad",
         seed: int = 0,
-        cpu_augment: CPUAugment | None = None,
     ) -> None:
         require(crop_samples > 0, "crop_samples", crop_samples, "must be > 0")
         require(
@@ -60,24 +58,21 @@ class PairDataset(Dataset):
             "must be >= 0 or null",
         )
         require(short in SHORT_POLICIES, "short", short, f"must be one of {list(SHORT_POLICIES)}")
-        if cpu_augment is not None and cpu_augment.sample_rate != cache.sample_rate:
-            raise SampleRateMismatch(
-                f"cpu_augment is built for {cpu_augment.sample_rate} Hz but the clip "
-                f"cache holds {cache.sample_rate} Hz",
-                hint="build CPUAugment with the cache's sample_rate",
-            )
         self.cache, self.crop_samples, self.max_distance = cache, crop_samples, max_distance
-        self.short, self.seed, self.cpu_augment, self.epoch = short, seed, cpu_augment, 0
+        self.short, self.seed, self.epoch = short, seed, 0
         lengths = [t.num_samples for t in cache.tracks]
         is_short = [n < crop_samples for n in lengths]
         self.indices = [i for i, s in enumerate(is_short) if not (s and short == "skip")]
         self.skipped = len(lengths) - len(self.indices)
         self.padded = sum(is_short) if short == "pad" else 0
+        if not lengths:
+            raise CacheError("the clip cache holds no tracks",
+                             hint="run audioclr prepare on a folder with audio files first")
         if not self.indices:
             raise CacheError(
                 f"no track of the clip cache ({len(lengths)} tracks) is long enough for "
                 f"crops of {crop_samples} samples",
-                hint="use short='pad' or a shorter crop",
+                hint="use data.short=pad or a shorter crop",
             )
 
     def set_epoch(self, epoch: int) -> None:
@@ -112,9 +107,6 @@ class PairDataset(Dataset):
             raise IndexError(f"item {i} out of range for {len(self)} pairs")
         track = self.indices[i]
         a, b = (self._crop(track, s) for s in self.positions(i))
-        if self.cpu_augment is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, i, 1])
-            a, b = self.cpu_augment(a, rng), self.cpu_augment(b, rng)
         return (
             torch.from_numpy(np.ascontiguousarray(a)),
             torch.from_numpy(np.ascontiguousarray(b)),

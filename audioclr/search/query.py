@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from audioclr.errors import RetrievalError, SampleRateMismatch
-from audioclr.evaluate.index import TrackIndex
+from audioclr.search.index import TrackIndex
 
 
 @dataclass

@@ -7,9 +7,9 @@ from pathlib import Path
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from audioclr.journey.demo import run_demo
+    from audioclr.pipelines.demo import run_demo
 
-    return run_demo(Path(args.out), pretrain_minutes=args.pretrain_minutes, config=args.config)
+    return run_demo(Path(args.out), args.cli_main, pretrain_minutes=args.pretrain_minutes, config=args.config)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

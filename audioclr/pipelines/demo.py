@@ -1,12 +1,13 @@
 """``audioclr demo``: the whole journey on the built-in demo corpus, one CLI command per step.
 
-Each step is the exact ``audioclr ...`` command a user would type, run in-process through
-:func:`audioclr.cli.main`, and skipped on a rerun when its output is already there (pretraining
+Each step is the exact ``audioclr ...`` command a user would type, run in-process through the
+``command`` function the CLI passes in (its own ``main``), and skipped on a rerun when its output is already there (pretraining
 resumes from its last checkpoint). The summary reads the files the steps wrote, so it shows
 exactly what a user gets from the same commands on their own folder.
 
 Example:
-    >>> run_demo(Path("demo_out"), pretrain_minutes=3.0)   # doctest: +SKIP
+    >>> from audioclr.cli import main
+    >>> run_demo(Path("demo_out"), main, pretrain_minutes=3.0)   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import json
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from audioclr.errors import AudioclrError
+
+Command = Callable[[Sequence[str]], int]  # the CLI's main: argv -> exit code
 
 
 @dataclass
@@ -34,10 +36,8 @@ class Step:
     capture: Path | None = None  # write the command's stdout here (for the summary)
 
 
-def _run(step: Step) -> float:
+def _run(step: Step, command: Command) -> float:
     """Run ``step`` through the CLI unless it is done; returns seconds spent."""
-    from audioclr.cli import main
-
     shown = "audioclr " + shlex.join(step.argv)
     if step.done():
         print(f"\n== {step.title}: already done, reusing it\n   $ {shown}", flush=True)
@@ -46,7 +46,7 @@ def _run(step: Step) -> float:
     start = time.perf_counter()
     out = io.StringIO()
     with contextlib.redirect_stdout(out) if step.capture else contextlib.nullcontext():
-        code = main(step.argv)
+        code = command(step.argv)
     if step.capture:
         step.capture.write_text(out.getvalue())
     if code != 0:
@@ -103,21 +103,18 @@ def demo_steps(out: Path, pretrain_minutes: float, config: str) -> list[Step]:
     ]
 
 
-def run_demo(out: Path, pretrain_minutes: float = 3.0, config: str = "demo", queries: int = 3) -> int:
+def run_demo(out: Path, command: Command, pretrain_minutes: float = 3.0, config: str = "demo",
+             queries: int = 3) -> int:
     """Run every step under ``out``, query a few tracks, print the summary; returns 0."""
-    from audioclr.journey.summary import print_summary, query_examples
+    from audioclr.pipelines.summary import print_summary, query_examples
 
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     for step in demo_steps(out, pretrain_minutes, config):
         if step.argv[0] == "retrieval-eval":
             retrieval_labels(out / "corpus" / "labels.csv", out / "retrieval_labels.csv")
-        _run(step)
-    examples = query_examples(out, queries)
+        _run(step, command)
+    examples = query_examples(out, queries, command)
     print_summary(out, examples, time.perf_counter() - start)
     return 0
 
-
-def load_json(path: Path) -> dict:
-    """A JSON file the steps wrote (``{}`` when absent)."""
-    return json.loads(path.read_text()) if path.is_file() else {}

@@ -27,7 +27,7 @@ from typing import Any
 
 from audioclr.config import config_to_dict
 from audioclr.errors import ConfigError
-from audioclr.journey.bench_config import BenchmarkConfig, check_datasets
+from audioclr.pipelines.bench_config import BenchmarkConfig, check_datasets
 
 STAGES_FILE = "stages.json"
 
@@ -129,7 +129,7 @@ def _probe(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> dict[str,
 
 
 def _retrieval(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> dict[str, Any]:
-    from audioclr.journey.bench_retrieval import retrieval_benchmark
+    from audioclr.pipelines.bench_retrieval import retrieval_benchmark
 
     res = retrieval_benchmark(paths["retrieval"], out / "encoder.pt", out / "retrieval",
                               list(cfg.probe.methods), list(cfg.retrieval.k), cfg.sample_rate,
@@ -142,7 +142,7 @@ def _retrieval(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> dict[
 def run_benchmark(cfg: BenchmarkConfig, out_dir: str | Path, command: str = "",
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) every stage of the suite; writes and returns the combined report."""
-    from audioclr.journey.bench_report import machine_meta, write_benchmark_report
+    from audioclr.pipelines.bench_report import machine_meta, write_benchmark_report
 
     paths = check_datasets(cfg)
     out = Path(out_dir).resolve()

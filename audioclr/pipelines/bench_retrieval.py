@@ -50,8 +50,8 @@ def embed_method(method: str, labels_csv: Path, encoder: Path, out: Path, sample
 def score_method(emb: EmbeddingSet, labels: dict[str, str], ks: list[int],
                  factory: str = "Flat") -> dict[str, dict[str, float]]:
     """``{k: metrics}`` of :func:`evaluate_retrieval` for each ``k`` over one embeddings set."""
-    from audioclr.evaluate.index import TrackIndex
     from audioclr.evaluate.retrieval import Judge, evaluate_retrieval
+    from audioclr.search.index import TrackIndex
 
     tix = TrackIndex.build(emb, factory=factory)
     judge = Judge(labels=labels)

@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from audioclr.data.manifest import atomic_write_text
+from audioclr.atomic import atomic_write_text
 from audioclr.evaluate.report import save_figure
 
 NAMES = {"encoder": "SSL", "random_init": "random-init", "mfcc": "MFCC"}

@@ -1,0 +1,1 @@
+"""FAISS similarity search: index build/load, side table, queries."""
