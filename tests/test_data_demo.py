@@ -28,13 +28,13 @@ def digest(root) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    make_demo_corpus(out, seed=0, per_class=12, progress=False)
+    make_demo_corpus(out, seed=0, per_class=12, progress=False, unlabeled_per_class=3)
     return out
 
 
 def test_same_seed_same_bytes_other_seed_differs(corpus, tmp_path) -> None:
-    make_demo_corpus(tmp_path / "a", seed=0, per_class=2, progress=False)
-    make_demo_corpus(tmp_path / "b", seed=1, per_class=2, progress=False)
+    make_demo_corpus(tmp_path / "a", seed=0, per_class=2, progress=False, unlabeled_per_class=0)
+    make_demo_corpus(tmp_path / "b", seed=1, per_class=2, progress=False, unlabeled_per_class=0)
     a, b = digest(tmp_path / "a"), digest(tmp_path / "b")
     full = digest(corpus)
     assert all(
@@ -66,3 +66,25 @@ def test_rms_and_duration_predict_nothing(corpus) -> None:
         probe, np.array(feats), ds.targets(), cv=StratifiedKFold(4, shuffle=True, random_state=0)
     )
     assert acc.mean() < 0.2 + 0.15  # chance is 0.2 for five classes
+
+
+def test_unlabeled_part_is_disjoint_balanced_and_unnamed(corpus) -> None:
+    labelled = {h for k, h in digest(corpus / "audio").items()}
+    unlabeled = digest(corpus / "unlabeled")
+    assert len(unlabeled) == 3 * len(CLASSES)
+    assert all(name.startswith("track_") for name in unlabeled)  # no class in the name
+    assert not labelled & set(unlabeled.values())  # other tracks, not copies
+    assert len(set(unlabeled.values())) == len(unlabeled)
+    # each file is one of the class streams (seed, class, i, 1), each stream written once
+    from audioclr.data.demo import synth_track
+
+    files = [sf.read(str(corpus / "unlabeled" / n), dtype="float32")[0] for n in sorted(unlabeled)]
+    matched = []
+    for ci, c in enumerate(CLASSES):
+        for i in range(3):
+            x = synth_track(c, np.random.default_rng([0, ci, i, 1]))
+            hits = [k for k, f in enumerate(files)
+                    if len(f) == len(x) and np.abs(f - x).max() <= 1.5 / 32768]
+            assert len(hits) == 1, (c, i, hits)
+            matched.append(hits[0])
+    assert sorted(matched) == list(range(len(files)))

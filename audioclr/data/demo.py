@@ -7,7 +7,7 @@ need timbre; loudness and duration alone predict nothing. Each track has its own
 seeded by ``(seed, class, index)``: the same seed gives byte-identical files.
 
 Example:
-    >>> labels_csv = make_demo_corpus("demo/", seed=0)  # demo/audio/<class>/*.wav
+    >>> labels_csv = make_demo_corpus("demo/", seed=0)  # demo/audio/<class>/*.wav, demo/unlabeled/
     >>> labels_csv.read_text().splitlines()[1]
     'audio/bell/bell_000.wav,bell'
 """
@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from audioclr.atomic import atomic_write_text
+from audioclr.atomic import atomic_write, atomic_write_text
 from audioclr.data.demo_synth import VOICES, voice_params
 
 SAMPLE_RATE = 22050
@@ -128,24 +128,33 @@ def synth_track(label: str, rng: np.random.Generator, sr: int = SAMPLE_RATE) -> 
 
 
 def make_demo_corpus(
-    out: str | Path, seed: int = 0, per_class: int = 32, progress: bool = True
+    out: str | Path,
+    seed: int = 0,
+    per_class: int = 32,
+    progress: bool = True,
+    unlabeled_per_class: int = 32,
 ) -> Path:
     """Write ``out/audio/<class>/<class>_NNN.wav`` (22050 Hz, 16-bit) + ``out/labels.csv``.
 
-    Files already present with the same name are rewritten (generation is deterministic).
+    ``unlabeled_per_class`` > 0 also writes that many other tracks of each class, unlabelled and
+    shuffled, as ``out/unlabeled/track_NNNN.wav``: a pretraining corpus disjoint from the
+    labelled one by construction (other generator streams, other files). Files already present
+    with the same name are rewritten (generation is deterministic).
     """
     out = Path(out)
     rows = ["path,label"]
-    jobs = [(ci, label, i) for ci, label in enumerate(CLASSES) for i in range(per_class)]
-    for ci, label, i in tqdm(jobs, desc="demo-data", unit="track", disable=not progress):
-        rng = np.random.default_rng([seed, ci, i])
-        rel = f"audio/{label}/{label}_{i:03d}.wav"
-        path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        sf.write(str(tmp), synth_track(label, rng), SAMPLE_RATE, subtype="PCM_16", format="WAV")
-        tmp.replace(path)
-        rows.append(f"{rel},{label}")
+    jobs = [(f"audio/{label}/{label}_{i:03d}.wav", [seed, ci, i], label)
+            for ci, label in enumerate(CLASSES) for i in range(per_class)]
+    order = np.random.default_rng([seed, 1]).permutation(len(CLASSES) * unlabeled_per_class)
+    for k, j in enumerate(order):
+        ci, i = divmod(int(j), unlabeled_per_class)
+        jobs.append((f"unlabeled/track_{k:04d}.wav", [seed, ci, i, 1], CLASSES[ci]))
+    for rel, stream, label in tqdm(jobs, desc="demo-data", unit="track", disable=not progress):
+        x = synth_track(label, np.random.default_rng(stream))
+        atomic_write(out / rel, lambda fh, x=x: sf.write(fh, x, SAMPLE_RATE, subtype="PCM_16",
+                                                         format="WAV"))
+        if rel.startswith("audio/"):
+            rows.append(f"{rel},{label}")
     labels = out / "labels.csv"
     atomic_write_text(labels, "\n".join(rows) + "\n")
     return labels

@@ -57,7 +57,7 @@ def _run(step: Step, command: Command) -> float:
 def retrieval_labels(labels_csv: Path, out_csv: Path) -> Path:
     """``track_id,label`` rows for retrieval evaluation, ids relative to the audio folder.
 
-    The demo's ``labels.csv`` lists ``audio/<class>/<file>.wav``; the clip cache of ``audio/``
+    The demo's ``labels.csv`` lists ``audio/<class>/<file>.wav``; an embeddings folder of ``audio/``
     names the same track ``<class>/<file>.wav``.
     """
     with open(labels_csv, newline="") as fh:
@@ -79,10 +79,11 @@ def demo_steps(out: Path, pretrain_minutes: float, config: str) -> list[Step]:
     if (run / "checkpoints" / "last.ckpt").is_file():
         pretrain.insert(1, "--resume")
     return [
-        Step("1/9 synthesize the demo corpus", ["demo-data", str(corpus)],
-             lambda: (corpus / "labels.csv").is_file()),
-        Step("2/9 prepare the clip cache (incremental)", ["prepare", str(corpus / "audio"), str(cache)],
-             lambda: False),
+        Step("1/9 synthesize the demo corpus (labelled + a disjoint unlabelled part)",
+             ["demo-data", str(corpus)],
+             lambda: (corpus / "labels.csv").is_file() and (corpus / "unlabeled").is_dir()),
+        Step("2/9 prepare the clip cache of the unlabelled part (incremental)",
+             ["prepare", str(corpus / "unlabeled"), str(cache)], lambda: False),
         Step("3/9 preview the augmentation chain", ["augment-preview", str(first_clip), str(out / "preview"),
                                                     "--views", "6"],
              lambda: any((out / "preview").glob("*.png"))),
@@ -92,7 +93,8 @@ def demo_steps(out: Path, pretrain_minutes: float, config: str) -> list[Step]:
              ["probe", str(enc), str(corpus / "labels.csv"), str(out / "probe"),
               "--fractions", "0.1", "0.5", "1.0", "--seeds", "0", "1", "2", "--heads", "linear", "knn"],
              lambda: (out / "probe" / "report.json").is_file()),
-        Step("7/9 embed the catalogue", ["embed", str(enc), str(cache), str(out / "emb")],
+        Step("7/9 embed the catalogue (the labelled tracks: never seen in pretraining)",
+             ["embed", str(enc), str(corpus / "audio"), str(out / "emb")],
              lambda: (out / "emb" / "embeddings.npy").is_file()),
         Step("8/9 build the FAISS index", ["index", "build", str(out / "emb"), str(out / "index")],
              lambda: (out / "index").is_dir() and any((out / "index").iterdir())),

@@ -3,8 +3,10 @@
 The file is a ``torch.save``d dict loadable with ``torch.load(weights_only=True)``:
 ``format`` ("audioclr-encoder"), ``format_version``, ``encoder`` (registry name),
 ``encoder_kwargs``, ``sample_rate``, ``input_samples``, ``min_samples``, ``output_dim``,
-``layer_names``, ``config`` (the resolved pretraining config, or {}), ``encoder_id``
-(sha256 of the weights, 16 hex), ``code_version`` and ``state_dict``.
+``layer_names``, ``config`` (the resolved pretraining config, or {}), ``trained_on`` (the
+pretraining clip cache and its source files with their sizes, so a probe can tell when its test
+audio was seen in pretraining; ``sources`` is null when the cache could not be read at export),
+``encoder_id`` (sha256 of the weights, 16 hex), ``code_version`` and ``state_dict``.
 
 Example:
     >>> export_encoder("runs/simclr_melcnn", "encoder.pt")
@@ -16,7 +18,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ class LoadedEncoder:
     layer_names: list[str]
     config: dict
     encoder_id: str
+    trained_on: dict = field(default_factory=dict)  # see training_sources
 
 
 def weights_id(state_dict: dict[str, torch.Tensor]) -> str:
@@ -54,7 +57,24 @@ def weights_id(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()[:16]
 
 
-def encoder_payload(encoder: Encoder, config: dict | None = None) -> dict[str, Any]:
+def training_sources(cache: str | Path | None) -> dict[str, Any]:
+    """``{"cache", "sources": [abs path...] | None, "sizes": [bytes...]}`` of a clip cache."""
+    from audioclr.data.manifest import read_manifest, tracks_of
+    from audioclr.errors import AudioclrError
+
+    if not cache:
+        return {"cache": None, "sources": None, "sizes": None}
+    root = Path(cache)
+    try:
+        tracks = tracks_of(read_manifest(root), root)
+    except AudioclrError:
+        return {"cache": str(root), "sources": None, "sizes": None}
+    return {"cache": str(root.resolve()), "sources": [t.source for t in tracks],
+            "sizes": [t.size for t in tracks]}
+
+
+def encoder_payload(encoder: Encoder, config: dict | None = None,
+                    trained_on: dict | None = None) -> dict[str, Any]:
     """The plain-type dict written by :func:`save_encoder` (tensors on CPU)."""
     state = {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()}
     return {
@@ -62,14 +82,16 @@ def encoder_payload(encoder: Encoder, config: dict | None = None) -> dict[str, A
         "encoder_kwargs": dict(encoder.kwargs), "sample_rate": encoder.sample_rate,
         "input_samples": encoder.input_samples, "min_samples": encoder.min_samples,
         "output_dim": encoder.output_dim, "layer_names": list(encoder.layer_names),
-        "config": config or {}, "encoder_id": weights_id(state), "code_version": __version__,
+        "config": config or {}, "trained_on": trained_on or training_sources(None),
+        "encoder_id": weights_id(state), "code_version": __version__,
         "state_dict": state,
     }
 
 
-def save_encoder(encoder: Encoder, out_path: str | Path, config: dict | None = None) -> Path:
+def save_encoder(encoder: Encoder, out_path: str | Path, config: dict | None = None,
+                 trained_on: dict | None = None) -> Path:
     """Write ``encoder`` as an exported-encoder file (atomically); returns the path."""
-    return atomic_torch_save(encoder_payload(encoder, config), out_path)
+    return atomic_torch_save(encoder_payload(encoder, config, trained_on), out_path)
 
 
 def export_encoder(run_dir: str | Path, out_path: str | Path) -> Path:
@@ -83,7 +105,9 @@ def export_encoder(run_dir: str | Path, out_path: str | Path) -> Path:
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint in {run_dir} does not match its encoder config: "
                               f"{str(exc).splitlines()[0]}") from exc
-    return save_encoder(encoder, out_path, meta.get("config"))
+    config = meta.get("config") or {}
+    trained_on = training_sources((config.get("data") or {}).get("cache"))
+    return save_encoder(encoder, out_path, config, trained_on)
 
 
 def _check_header(data: Any, path: Path) -> None:
@@ -126,4 +150,4 @@ def load_encoder(path: str | Path, map_location: Any = "cpu",
     return LoadedEncoder(encoder=encoder, sample_rate=int(data["sample_rate"]),
                          input_samples=int(data["input_samples"]),
                          layer_names=list(data["layer_names"]), config=dict(data["config"]),
-                         encoder_id=encoder_id)
+                         encoder_id=encoder_id, trained_on=dict(data.get("trained_on") or {}))
