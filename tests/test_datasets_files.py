@@ -74,7 +74,17 @@ def test_find_tracks_keeps_music_and_drops_effects(tmp_path: Path) -> None:
     found = music_pool.find_tracks(tmp_path)
     assert [p.relative_to(tmp_path).as_posix() for p, _ in found] == ["music/a.ogg", "music/b.ogg"]
     assert [round(s, 1) for _, s in found] == [40.0, 31.0]
-    assert music_pool.track_id("audio/xmoto/menu.ogg") == "xmoto/menu"
+    assert music_pool.track_id("audio/heldout/xmoto/menu.ogg") == "xmoto/menu"
+
+
+def test_heldout_split_is_whole_tracks_seeded_and_a_quarter() -> None:
+    names = [f"music/t{i:02d}.ogg" for i in range(20)]
+    held = music_pool.heldout_names(names)
+    assert len(held) == 5 and held <= set(names)
+    assert held == music_pool.heldout_names(list(reversed(names)))  # order-free
+    assert held != music_pool.heldout_names(names, seed=1)
+    assert music_pool.heldout_names(["one.ogg"]) == set()  # a lone track stays in pretraining
+    assert len(music_pool.heldout_names(["a.ogg", "b.ogg"])) == 1
 
 
 def _labelled(tmp_path: Path, rows: list[tuple[str, np.ndarray, int, str]]) -> Path:

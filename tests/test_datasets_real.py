@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.datasets import check, common, digits, instruments, render  # noqa: E402
+from benchmarks.datasets import music_pool, check, common, digits, instruments, render  # noqa: E402
 
 pytestmark = pytest.mark.realdata
 BUILD = "run python benchmarks/datasets/build_all.py"
@@ -110,6 +110,9 @@ def test_built_sets_pass_the_sanity_checks() -> None:
     for s in segs:
         by_track.setdefault(s["track"], []).append((float(s["start_s"]), float(s["duration_s"])))
     assert all(len(v) >= 2 for v in by_track.values())
+    held = {music_pool.track_id(t["path"]) for t in tracks if t["split"] == "heldout"}
+    pretrain = {music_pool.track_id(t["path"]) for t in tracks if t["split"] == "pretrain"}
+    assert held and not held & pretrain and set(by_track) <= held  # retrieval never pretrained
     for spans in by_track.values():
         for (a, da), (b, _) in zip(spans, spans[1:], strict=False):
             assert b >= a + da  # non-overlapping

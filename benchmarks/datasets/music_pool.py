@@ -4,11 +4,14 @@ Every OGG file of ``supertux-data``, ``xmoto-data`` and ``frozen-bubble-data`` t
 least ``MIN_TRACK_S`` seconds is music (shorter ones are sound effects); byte-identical files
 are kept once. Output:
 
-* ``music_pool/audio/<package>/<path>.ogg``: the tracks, copied unchanged (the pretraining pool:
-  ``audioclr prepare music_pool/audio ...``).
-* ``music_pool/tracks.csv``: path, duration, source_package.
+* ``music_pool/audio/pretrain/<package>/<path>.ogg``: the pretraining pool (``audioclr prepare
+  music_pool/audio/pretrain ...``), copied unchanged.
+* ``music_pool/audio/heldout/<package>/<path>.ogg``: whole tracks kept out of pretraining, a fixed
+  seeded share of each package (``HELDOUT_SHARE``): retrieval is scored on these only, so it never
+  measures the training objective on its own training data.
+* ``music_pool/tracks.csv``: path, duration, source_package, split (pretrain | heldout).
 * ``music_pool/segments.csv``: path, start_s, duration_s, track: non-overlapping segments of each
-  track; for a query segment the relevant answers are the other segments of the same track.
+  held-out track; for a query segment the relevant answers are the other segments of its track.
 * ``music_pool/segments/<track>/segNN.wav`` (mono, 22050 Hz) and ``segments_labels.csv``
   (path,label = track) so the same segments can be embedded like any labelled set.
 
@@ -52,6 +55,8 @@ GAP_S = 5.0
 MARGIN_S = 2.0
 MAX_SEGMENTS = 6
 SAMPLE_RATE = 22050
+HELDOUT_SHARE = 0.25  # of each package's tracks, whole tracks, chosen by SPLIT_SEED
+SPLIT_SEED = 0
 
 
 def find_tracks(pkg_dir: Path) -> list[tuple[Path, float]]:
@@ -68,8 +73,18 @@ def find_tracks(pkg_dir: Path) -> list[tuple[Path, float]]:
     return out
 
 
-def _copy_tracks(root: Path, out: Path) -> list[tuple[str, float, str]]:
-    """Copy every kept track into ``out/audio``; returns rows (path, duration, package)."""
+def heldout_names(names: Sequence[str], share: float = HELDOUT_SHARE,
+                  seed: int = SPLIT_SEED) -> set[str]:
+    """A fixed seeded ``share`` of ``names`` (sorted first; at least one of two or more)."""
+    names = sorted(names)
+    n = round(share * len(names)) if len(names) > 1 else 0
+    n = max(n, 1) if len(names) > 1 else 0
+    rng = np.random.default_rng([seed, len(names)])
+    return {names[i] for i in rng.permutation(len(names))[:n]}
+
+
+def _copy_tracks(root: Path, out: Path) -> list[tuple[str, float, str, str]]:
+    """Copy every kept track into ``out/audio/<split>``; rows (path, duration, package, split)."""
     rows, seen = [], set()
     for pkg in PACKAGES:
         pkg_dir = fetch_package(pkg, root)
@@ -79,33 +94,40 @@ def _copy_tracks(root: Path, out: Path) -> list[tuple[str, float, str]]:
                 f"no OGG file >= {MIN_TRACK_S:.0f} s in {pkg}", hint=f"delete {pkg_dir} and rerun"
             )
         base = Path(os.path.commonpath([p.parent for p, _ in found]))
+        unique = []
         for path, seconds in found:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             if digest in seen:
                 print(f"  skipped duplicate {path.relative_to(pkg_dir)}")
                 continue
             seen.add(digest)
-            rel = Path("audio") / pkg.removesuffix("-data") / path.relative_to(base)
+            unique.append((path, seconds))
+        held = heldout_names([p.relative_to(base).as_posix() for p, _ in unique])
+        for path, seconds in unique:
+            split = "heldout" if path.relative_to(base).as_posix() in held else "pretrain"
+            rel = Path("audio") / split / pkg.removesuffix("-data") / path.relative_to(base)
             dest = out / rel
             if not dest.is_file() or dest.stat().st_size != path.stat().st_size:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, dest.with_name(dest.name + ".tmp"))
                 dest.with_name(dest.name + ".tmp").replace(dest)
-            rows.append((rel.as_posix(), round(seconds, 3), pkg))
+            rows.append((rel.as_posix(), round(seconds, 3), pkg, split))
     return rows
 
 
 def track_id(rel: str) -> str:
-    """Track id of a pool file: its path under ``audio/`` without the suffix (``xmoto/menu``)."""
-    return str(Path(rel).relative_to("audio").with_suffix("").as_posix())
+    """Track id of a pool file: its path under ``audio/<split>/`` without the suffix
+    (``xmoto/menu``)."""
+    return str(Path(*Path(rel).parts[2:]).with_suffix("").as_posix())
 
 
 def _cut_segments(
-    out: Path, tracks: list[tuple[str, float, str]]
+    out: Path, tracks: list[tuple[str, float, str, str]]
 ) -> list[tuple[str, float, float, str]]:
-    """Plan segments of every track and write them as WAVs; returns segments.csv rows."""
+    """Plan segments of every held-out track and write them as WAVs; segments.csv rows."""
     rows = []
-    for rel, seconds, _ in tqdm(tracks, desc="segments", unit="track"):
+    held = [t for t in tracks if t[3] == "heldout"]
+    for rel, seconds, *_ in tqdm(held, desc="segments", unit="track"):
         plan = plan_segments(seconds, SEGMENT_S, GAP_S, MAX_SEGMENTS, MARGIN_S)
         tid = track_id(rel)
         for k, (start, length) in enumerate(plan):
@@ -133,7 +155,7 @@ def build(root: Path) -> Path:
     """Build (or complete) ``root/music_pool``; returns the folder. Idempotent."""
     out = root / "music_pool"
     tracks = _copy_tracks(root, out)
-    write_csv(out / "tracks.csv", ("path", "duration", "source_package"), tracks)
+    write_csv(out / "tracks.csv", ("path", "duration", "source_package", "split"), tracks)
     segments = _cut_segments(out, tracks)
     write_csv(out / "segments.csv", ("path", "start_s", "duration_s", "track"), segments)
     seg_rows = [(f"segments/{tid}/seg{k:02d}.wav", tid) for tid, k in _numbered(segments)]
@@ -143,14 +165,15 @@ def build(root: Path) -> Path:
     print(f"\nmusic_pool/tracks.csv: {len(tracks)} tracks, {minutes:.1f} min in total")
     for pkg in PACKAGES:
         secs = [t[1] for t in tracks if t[2] == pkg]
+        held = sum(1 for t in tracks if t[2] == pkg and t[3] == "heldout")
         print(
             f"  {pkg:<22}{len(secs):>4} tracks {sum(secs) / 60:>7.1f} min  "
-            f"(shortest {min(secs):.0f} s, longest {max(secs):.0f} s)"
+            f"(shortest {min(secs):.0f} s, longest {max(secs):.0f} s; {held} held out)"
         )
     n_tracks = len({s[3] for s in segments})
     print(
-        f"  segments.csv: {len(segments)} segments of {SEGMENT_S:.0f} s from {n_tracks} tracks "
-        f"({len(tracks) - n_tracks} tracks too short for two); {len(quiet)} below -50 dBFS RMS"
+        f"  segments.csv: {len(segments)} segments of {SEGMENT_S:.0f} s from {n_tracks} held-out "
+        f"tracks (none from the pretraining pool); {len(quiet)} below -50 dBFS RMS"
     )
     return out
 
