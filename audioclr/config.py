@@ -100,8 +100,10 @@ def _raise_named(exc: OmegaConfBaseException, schema: type, source: str) -> None
     raise ConfigError(f"bad value for config key '{_key_of(exc)}' (from {source}): {msg}") from exc
 
 
-def load_config(schema: type[T], path: str | Path | None, overrides: Sequence[str] = ()) -> T:
-    """Build ``schema`` from defaults, then the YAML at ``path``, then ``key.sub=value`` overrides.
+def load_config(schema: type[T], path: str | Path | None, overrides: Sequence[str] = (),
+                base: dict[str, Any] | None = None) -> T:
+    """Build ``schema`` from defaults, the YAML at ``path``, ``base`` (values a command sets from
+    its positional arguments), then ``key.sub=value`` overrides.
 
     Overrides may index lists (``tasks.0.labels=x``). Raises ``ConfigError`` naming the key and
     its source (the YAML file or the command line) for unknown keys, wrong types and failed range
@@ -114,6 +116,11 @@ def load_config(schema: type[T], path: str | Path | None, overrides: Sequence[st
             merged = OmegaConf.merge(merged, OmegaConf.create(_read_yaml(Path(path))))
         except OmegaConfBaseException as exc:
             _raise_named(exc, schema, str(path))
+    if base:
+        try:
+            merged = OmegaConf.merge(merged, OmegaConf.create(base))
+        except OmegaConfBaseException as exc:
+            _raise_named(exc, schema, "the command's arguments")
     for key, value in parsed:
         try:
             OmegaConf.update(merged, key, value, merge=True)

@@ -80,11 +80,8 @@ def test_preview_writes_views_and_png(tmp_path: Path, capsys: pytest.CaptureFixt
             "1",
             "--seed",
             "4",
-            "--set",
             "pitch.p=1",
-            "--set",
             "pitch.min_semitones=5",
-            "--set",
             "pitch.max_semitones=5",
         ]
     )

@@ -39,7 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    # KEY=VALUE overrides may stand before, between or after a command's options
+    if rest and hasattr(args, "overrides") and all("=" in w and not w.startswith("-") for w in rest):
+        args.overrides = [*args.overrides, *rest]
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.cli_main = main  # for commands that chain other commands (the demo)
     try:
         return int(args.func(args) or 0)

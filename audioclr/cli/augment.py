@@ -34,14 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="batched",
         help="execution path: batched torch (default) or per-example CPU",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override, repeatable, e.g. --set pitch.p=1",
-    )
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="config overrides, e.g. pitch.p=1 gain.max_gain_db=3")
     p.set_defaults(func=_preview)
 
 

@@ -22,18 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(build them with benchmarks/datasets/build_all.py).")
     p.add_argument("config", help="suite YAML, e.g. benchmarks/suite.yaml")
     p.add_argument("--out", default="bench_out", help="output folder (default bench_out)")
-    p.add_argument("overrides", nargs=argparse.REMAINDER, metavar="KEY=VALUE",
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="dotted overrides, e.g. pretrain.minutes=1 probe.seeds=[0]")
     p.set_defaults(func=run_benchmark_cmd)
-
-
-def split_rest(args: argparse.Namespace) -> tuple[str, list[str]]:
-    """``--out`` and the overrides from the words after the config (in any order)."""
-    rest = argparse.ArgumentParser(prog="audioclr benchmark CONFIG", add_help=False)
-    rest.add_argument("--out", default=args.out)
-    rest.add_argument("overrides", nargs="*")
-    parsed = rest.parse_intermixed_args(args.overrides)
-    return parsed.out, parsed.overrides
 
 
 def run_benchmark_cmd(args: argparse.Namespace) -> int:
@@ -41,8 +32,8 @@ def run_benchmark_cmd(args: argparse.Namespace) -> int:
     from audioclr.pipelines.bench_config import BenchmarkConfig
     from audioclr.pipelines.benchmark import run_benchmark
 
-    out, overrides = split_rest(args)
-    cfg = load_config(BenchmarkConfig, args.config, overrides)
+    out = args.out
+    cfg = load_config(BenchmarkConfig, args.config, args.overrides)
     command = "audioclr " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_benchmark(cfg, out, command=command)
     print(f"report: {out}/report.md")

@@ -2,9 +2,9 @@
 
 Example:
     $ audioclr embed enc.pt my_music/ emb/ --layer all --hop-seconds 1.5 --keep-windows
-    $ audioclr probe enc.pt labels.csv out/ --fractions 0.1 1.0 --seeds 0 1 2 --heads linear knn
-    $ audioclr probe emb/ tags.csv probe_out/ --multilabel --set max_epochs=50 k=10
-    $ audioclr probe-suite configs/probe/demo.yaml --encoder enc.pt --out out/ --set device=cpu
+    $ audioclr probe enc.pt labels.csv out/ task.fractions=[0.1,1.0] task.heads=[linear,knn]
+    $ audioclr probe emb/ tags.csv probe_out/ task.multilabel=true probe.max_epochs=50 probe.k=10
+    $ audioclr probe-suite configs/probe/demo.yaml --encoder enc.pt --out out/ device=cpu
 """
 
 from __future__ import annotations
@@ -58,30 +58,12 @@ def _print_summary(report: dict) -> None:
 
 def _probe(args: argparse.Namespace) -> int:
     from audioclr.config import load_config
-    from audioclr.evaluate.probe import ProbeConfig
-    from audioclr.evaluate.suite import SuiteConfig, TaskConfig, run_suite
+    from audioclr.evaluate.suite import SuiteConfig, run_suite
 
-    probe = load_config(ProbeConfig, None, args.set)
-    task = TaskConfig(
-        name=Path(args.labels).stem,
-        labels=str(args.labels),
-        data=args.data,
-        multilabel=args.multilabel,
-        fractions=args.fractions,
-        seeds=args.seeds,
-        layer=args.layer,
-        heads=args.heads,
-        windows=args.windows,
-    )
-    cfg = SuiteConfig(
-        tasks=[task],
-        methods=args.methods,
-        supervised_epochs=args.supervised_epochs,
-        probe=probe,
-        hop_seconds=args.hop_seconds,
-        batch_size=args.batch_size,
-        device=args.device,
-    )
+    task = {"name": Path(args.labels).stem, "labels": str(args.labels)}
+    overrides = [("tasks.0." + o[len("task."):]) if o.startswith("task.") else o
+                 for o in args.overrides]
+    cfg = load_config(SuiteConfig, None, overrides, base={"tasks": [task]})
     _print_summary(run_suite(cfg, args.encoder_or_embeddings, args.out))
     return 0
 
@@ -90,21 +72,26 @@ def _probe_suite(args: argparse.Namespace) -> int:
     from audioclr.config import load_config, resolve_config_path
     from audioclr.evaluate.suite import SuiteConfig, run_suite
 
-    cfg = load_config(SuiteConfig, resolve_config_path(args.suite, "probe"), args.set)
+    cfg = load_config(SuiteConfig, resolve_config_path(args.suite, "probe"), args.overrides)
     _print_summary(run_suite(cfg, args.encoder, args.out))
     return 0
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--hop-seconds", type=float, default=None, help="window hop (default: the window length)"
-    )
-    p.add_argument("--batch-size", type=int, default=64, help="windows per encoder batch")
-    p.add_argument("--device", default="auto", help="auto|cpu|cuda (auto: cuda when available)")
+    from audioclr.evaluate.suite import SuiteConfig
+
+    p.add_argument("--hop-seconds", type=float, default=SuiteConfig.hop_seconds,
+                   help="window hop (default: the window length)")
+    p.add_argument("--batch-size", type=int, default=SuiteConfig.batch_size,
+                   help="windows per encoder batch (default %(default)s)")
+    p.add_argument("--device", default=SuiteConfig.device,
+                   help="auto|cpu|cuda (auto: cuda when available)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``embed``, ``probe`` and ``probe-suite``."""
+    from audioclr.evaluate.suite import TaskConfig
+
     p = sub.add_parser(
         "embed",
         help="frozen embeddings of every track (resumable)",
@@ -114,9 +101,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("encoder", help="exported encoder (.pt)")
     p.add_argument("data", help="folder of audio, labels CSV, or clip cache")
     p.add_argument("out", help="output embeddings folder")
-    p.add_argument(
-        "--layer", default="last", help="last | a layer name | all (intermediate layers, averaged)"
-    )
+    p.add_argument("--layer", default=TaskConfig.layer,
+                   help="last | a layer name | all (intermediate layers, averaged)")
     p.add_argument(
         "--keep-windows", action="store_true", help="also write per-window vectors (OUT/windows)"
     )
@@ -127,41 +113,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "probe",
         help="linear/MLP/kNN probes with baselines on one labelled task",
         description="Probe frozen embeddings (from an exported encoder or an embeddings "
-        "folder) on LABELS, against the random-init and MFCC baselines; writes a report.",
+        "folder) on LABELS, against the baselines; writes a report. Settings are the keys of "
+        "a probe suite (configs/probe/default.yaml) as KEY=VALUE words; task.KEY sets a key of "
+        "this one task (fractions, seeds, heads, layer, windows, multilabel, data).",
     )
     p.add_argument("encoder_or_embeddings", help="exported encoder (.pt) or embeddings folder")
     p.add_argument("labels", help="labels CSV (path,label[,split] / path,tags) or folder-per-class")
     p.add_argument("out", help="output folder (report.json, report.md, report.png, tb/, emb/)")
-    p.add_argument(
-        "--multilabel", action="store_true", help="tags task (sigmoid BCE, ROC-AUC/PR-AUC)"
-    )
-    p.add_argument(
-        "--fractions", type=float, nargs="+", default=[1.0], help="label fractions, e.g. 0.1 1.0"
-    )
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--heads", nargs="+", default=["linear"], help="linear mlp knn")
-    p.add_argument(
-        "--methods",
-        nargs="+",
-        default=["encoder", "random_init", "mfcc"],
-        help="encoder random_init mfcc supervised (supervised trains from scratch: opt-in)",
-    )
-    p.add_argument("--supervised-epochs", type=int, default=20, help="method supervised: epochs")
-    p.add_argument("--layer", default="last")
-    p.add_argument(
-        "--windows", action="store_true", help="probe windows, score tracks by averaging"
-    )
-    p.add_argument(
-        "--data", default=None, help="audio to embed (folder or cache); default: labelled files"
-    )
-    p.add_argument(
-        "--set",
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="probe settings, e.g. max_epochs=50 k=10 weight_decays=[0,1e-3]",
-    )
-    _common(p)
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="e.g. task.fractions=[0.1,1.0] task.heads=[linear,knn] "
+                   "methods=[encoder,mfcc] probe.max_epochs=50 task.multilabel=true")
     p.set_defaults(func=_probe)
 
     p = sub.add_parser(
@@ -172,11 +133,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("suite", help="suite YAML path or name under configs/probe/")
     p.add_argument("--encoder", required=True, help="exported encoder (.pt) or embeddings folder")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument(
-        "--set",
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="dotted overrides, e.g. probe.max_epochs=50 device=cpu",
-    )
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="dotted overrides, e.g. probe.max_epochs=50 device=cpu")
     p.set_defaults(func=_probe_suite)

@@ -91,7 +91,7 @@ def demo_steps(out: Path, pretrain_minutes: float, config: str) -> list[Step]:
         Step("5/9 export the encoder", ["export", str(run), str(enc)], lambda: enc.is_file()),
         Step("6/9 probe with baselines and label fractions",
              ["probe", str(enc), str(corpus / "labels.csv"), str(out / "probe"),
-              "--fractions", "0.1", "0.5", "1.0", "--seeds", "0", "1", "2", "--heads", "linear", "knn"],
+              "task.fractions=[0.1,0.5,1.0]", "task.seeds=[0,1,2]", "task.heads=[linear,knn]"],
              lambda: (out / "probe" / "report.json").is_file()),
         Step("7/9 embed the catalogue (the labelled tracks: never seen in pretraining)",
              ["embed", str(enc), str(corpus / "audio"), str(out / "emb")],
