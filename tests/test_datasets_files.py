@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -70,11 +72,111 @@ def test_find_tracks_keeps_music_and_drops_effects(tmp_path: Path) -> None:
     write_audio(tmp_path / "music" / "b.ogg", tone(220.0, sr, 31.0), sr)
     write_audio(tmp_path / "music" / "a.ogg", tone(330.0, sr, 40.0), sr)
     write_audio(tmp_path / "snd" / "coin.ogg", tone(880.0, sr, 2.0), sr)
-    write_audio(tmp_path / "snd" / "long.wav", tone(880.0, sr, 40.0), sr)  # not OGG
+    write_audio(tmp_path / "snd" / "long.wav", tone(880.0, sr, 40.0), sr)  # decodable: kept
     found = music_pool.find_tracks(tmp_path)
-    assert [p.relative_to(tmp_path).as_posix() for p, _ in found] == ["music/a.ogg", "music/b.ogg"]
-    assert [round(s, 1) for _, s in found] == [40.0, 31.0]
+    assert [p.relative_to(tmp_path).as_posix() for p, _ in found] == [
+        "music/a.ogg",
+        "music/b.ogg",
+        "snd/long.wav",
+    ]
+    assert [round(s, 1) for _, s in found] == [40.0, 31.0, 40.0]
     assert music_pool.track_id("audio/heldout/xmoto/menu.ogg") == "xmoto/menu"
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+def test_scan_package_filters_formats_archives_raw_and_links(tmp_path: Path) -> None:
+    sr = 8000
+    pkg = tmp_path / "pkg"
+    write_audio(pkg / "m" / "a.flac", tone(330.0, sr, 35.0), sr)
+    write_audio(pkg / "m" / "short.wav", tone(330.0, sr, 3.0), sr)
+    (pkg / "m" / "tune.xm").write_bytes(b"Extended Module: fake")  # tracker: counted, skipped
+    (pkg / "m" / "tune.mod").write_bytes(b"M.K. fake")
+    (pkg / "m" / "broken.ogg").write_bytes(b"not audio at all")
+    (pkg / "m" / "notes.txt").write_text("ignored")
+    (pkg / "m" / "link.flac").symlink_to(pkg / "m" / "a.flac")
+    inner = write_audio(tmp_path / "x" / "in.ogg", tone(440.0, sr, 33.0), sr).read_bytes()
+    members = {"sound/cd/t1.ogg": inner, "readme.txt": b"x", "../e.ogg": b""}  # no escape
+    _zip(pkg / "data" / "music.pk3", members)
+    u8 = np.full((31 * 100, 2), 128, np.uint8)
+    u8[::2] = 140  # 31 s of stereo unsigned 8-bit PCM at 100 Hz
+    (pkg / "s" / "song.raw").parent.mkdir(parents=True)
+    (pkg / "s" / "song.raw").write_bytes(u8.tobytes())
+    scan = music_pool.scan_package(pkg)
+    rel = [p.relative_to(pkg).as_posix() for p, _ in scan.tracks]
+    assert rel == ["data/music.pk3.d/sound/cd/t1.ogg", "m/a.flac"]  # .raw needs a format
+    assert scan.short == 1 and scan.links == 1 and dict(scan.tracker) == {".mod": 1, ".xm": 1}
+    assert len(scan.unreadable) == 1 and "broken.ogg" in scan.unreadable[0]
+    assert "1 tracker .xm (not decodable)" in scan.skipped_line()
+    assert not (pkg / "e.ogg").exists() and not (pkg / "data" / "e.ogg").exists()
+    raw = music_pool.RawFormat(100, 2, "PCM_U8")
+    with_raw = music_pool.scan_package(pkg, raw)  # archive already unpacked: marker reused
+    assert [p.name for p, _ in with_raw.tracks] == ["t1.ogg", "a.flac", "song.raw"]
+    assert with_raw.tracks[-1][1] == pytest.approx(31.0)
+    assert music_pool.pool_suffix(pkg / "s" / "song.raw", raw) == ".flac"
+    assert music_pool.pool_suffix(Path("x/t.opus")) == ".ogg"  # Opus in Ogg: libsndfile reads it
+    assert music_pool.pool_suffix(Path("x/t.MP3")) == ".mp3"
+
+
+def _fake_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Two fake soundtracks (5 and 8 tracks, one byte-identical copy across them) served by a
+    patched fetch_package; returns the cache root."""
+    sr = 8000
+    root = tmp_path / "cache"
+    for i in range(5):
+        write_audio(root / "debian" / "alpha-data" / "music" / f"a{i}.ogg",
+                    tone(200.0 + 40 * i, sr, 31.0 + i), sr)
+    for i in range(8):
+        write_audio(root / "debian" / "beta-music" / "ost" / f"b{i}.flac",
+                    tone(500.0 + 40 * i, sr, 32.0 + i), sr)
+    dup = (root / "debian" / "alpha-data" / "music" / "a0.ogg").read_bytes()
+    (root / "debian" / "beta-music" / "ost" / "copy.ogg").write_bytes(dup)
+    monkeypatch.setattr(music_pool, "PACKAGES", ("alpha-data", "beta-music"))
+    monkeypatch.setattr(music_pool, "fetch_package", lambda pkg, r: r / "debian" / pkg)
+    return root
+
+
+def test_pool_writes_release_labels_and_prunes_strays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _fake_packages(tmp_path, monkeypatch)
+    stray = root / "music_pool" / "audio" / "pretrain" / "alpha" / "old.ogg"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"from an earlier build")
+    out = music_pool.build(root)
+    assert not stray.exists()
+    tracks = common.read_csv(out / "tracks.csv")
+    assert len(tracks) == 5 + 8  # the copy is dropped
+    assert {t["source_package"] for t in tracks} == {"alpha-data", "beta-music"}
+    for pkg, n, folder in (("alpha-data", 5, "alpha"), ("beta-music", 8, "beta-music")):
+        rows = [t for t in tracks if t["source_package"] == pkg]
+        assert len(rows) == n and all(t["path"].split("/")[2] == folder for t in rows)
+        assert sum(t["split"] == "heldout" for t in rows) == round(n / 4)
+        assert all(t["path"].split("/")[1] == t["split"] for t in rows)
+        assert all((out / t["path"]).is_file() for t in rows)
+    by_track = common.read_csv(out / "segments_labels.csv")
+    by_release = common.read_csv(out / "segments_release_labels.csv")
+    assert [r["path"] for r in by_release] == [r["path"] for r in by_track] and by_track
+    package_of = {music_pool.track_id(t["path"]): t["source_package"] for t in tracks}
+    held = {music_pool.track_id(t["path"]) for t in tracks if t["split"] == "heldout"}
+    for r, t in zip(by_release, by_track, strict=True):
+        assert t["label"] in held and r["label"] == package_of[t["label"]]
+        assert r["path"].startswith(f"segments/{t['label']}/seg")
+    counts = Counter(t["label"] for t in by_track)
+    assert all(2 <= n <= music_pool.MAX_SEGMENTS for n in counts.values())
+    assert check.check_release_labels(out).problems == []
+    again = music_pool.build(root)  # idempotent: nothing rewritten differently
+    assert common.read_csv(again / "segments_release_labels.csv") == by_release
+    wrong = [(r["path"], "alpha-data") for r in by_release]
+    common.write_csv(out / "segments_release_labels.csv", ("path", "label"), wrong)
+    problems = check.check_release_labels(out).problems
+    assert problems and all("beta-music" in p for p in problems)
 
 
 def test_heldout_split_is_whole_tracks_seeded_and_a_quarter() -> None:

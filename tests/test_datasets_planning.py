@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.datasets import digits, gm, instruments, planning  # noqa: E402
+from benchmarks.datasets import digits, freepats, gm, instruments, music_pool, planning  # noqa: E402
 
 # --- segments -------------------------------------------------------------------------------
 
@@ -164,3 +164,74 @@ def test_renderings_alternate_style_and_velocity() -> None:
     for a, b in zip(plan[::2], plan[1::2], strict=True):
         assert {a.velocity, b.velocity} == {70, 110}
     assert math.isclose(instruments.CLIP_S, 3.0)
+
+
+# --- freepats -------------------------------------------------------------------------------
+
+CFG = """dir /usr/share/midi/freepats
+
+# a comment
+drumset 0
+
+ 35\tDrum_000/035_Kick_1.pat amp=100
+
+bank 0
+
+ 0\tTone_000/000_Acoustic_Grand_Piano.pat amp=120 pan=center
+ 73\tTone_000/073_Flute.pat
+# 74\tTone_000/074_Recorder.pat
+bank 1
+ 5\tTone_001/005_Other.pat
+"""
+
+
+def test_freepats_config_parsing_keeps_bank_zero_programs_only() -> None:
+    assert freepats.freepats_programs(CFG) == {
+        0: "Tone_000/000_Acoustic_Grand_Piano.pat",
+        73: "Tone_000/073_Flute.pat",
+    }
+    assert freepats.freepats_programs(CFG, bank=1) == {5: "Tone_001/005_Other.pat"}
+
+
+def test_freepats_config_points_at_the_unpacked_patches(tmp_path: Path) -> None:
+    cfg = tmp_path / freepats.CONFIG_IN_PACKAGE
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(CFG)
+    text = freepats.timidity_config(tmp_path)
+    dirs = [ln for ln in text.splitlines() if ln.startswith("dir ")]
+    assert dirs == [f"dir {(tmp_path / freepats.PATCHES_IN_PACKAGE).resolve()}"]
+    assert freepats.freepats_programs(text) == freepats.freepats_programs(CFG)
+
+
+def test_freepats_keeps_families_with_enough_programs_split_whole() -> None:
+    rendered = [0, 1, 2, 4, 16, 19, 21, 23, 48, 53, 73]  # piano 4, organ 4, ensemble 2, pipe 1
+    assert freepats.kept_families(rendered) == ["organ", "piano"]
+    assert freepats.kept_families(rendered, min_programs=1) == [
+        "ensemble", "organ", "piano", "pipe"
+    ]
+    kept = [p for p in rendered if gm.gm_family(p) in ("organ", "piano")]
+    splits = freepats.program_splits(kept, seed=0)
+    assert set(splits) == set(kept)
+    for family in ("organ", "piano"):
+        counts = Counter(s for p, s in splits.items() if gm.gm_family(p) == family)
+        assert counts == {"train": 2, "valid": 1, "test": 1}
+    assert splits == freepats.program_splits(list(reversed(kept)), seed=0)
+    plan = freepats.plan_renderings(73, gm.family_pitches("pipe"))
+    assert freepats.clip_path(73, 1, plan[1]).startswith("audio/pipe/p073_1_phrase_n67_")
+
+
+# --- music pool -----------------------------------------------------------------------------
+
+
+def test_pool_packages_and_segment_cap() -> None:
+    assert len(set(music_pool.PACKAGES)) == len(music_pool.PACKAGES) == 13
+    assert {"supertux-data", "xmoto-data", "frozen-bubble-data"} < set(music_pool.PACKAGES)
+    plan = planning.plan_segments(
+        1755.0, music_pool.SEGMENT_S, music_pool.GAP_S, music_pool.MAX_SEGMENTS,
+        music_pool.MARGIN_S,
+    )
+    assert len(plan) == music_pool.MAX_SEGMENTS
+    seg = music_pool.segment_path("a-music/x y", 2, 12.3456)
+    assert seg == "segments/a-music/x y/seg02_0012346ms.wav"  # the start in ms: no stale reuse
+    assert music_pool.package_folder("supertux-data") == "supertux"
+    assert music_pool.package_folder("ufoai-music") == "ufoai-music"

@@ -16,7 +16,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.datasets import music_pool, check, common, digits, instruments, render  # noqa: E402
+from benchmarks.datasets import (  # noqa: E402
+    check,
+    common,
+    digits,
+    freepats,
+    instruments,
+    music_pool,
+    render,
+)
 
 pytestmark = pytest.mark.realdata
 BUILD = "run python benchmarks/datasets/build_all.py"
@@ -94,9 +102,10 @@ def test_espeak_voices_differ_in_pitch_and_fit_the_clip() -> None:
 def test_built_sets_pass_the_sanity_checks() -> None:
     root = _need_built("digits/labels.csv").parents[1]
     _need_built("instruments/labels.csv")
-    _need_built("music_pool/segments_labels.csv")
+    _need_built("music_pool/segments_release_labels.csv")
+    _need_built("instruments_freepats/labels.csv")
     reports = check.check_all(root)
-    assert [r.problems for r in reports] == [[], [], [], []]
+    assert [r.problems for r in reports] == [[]] * 6
     rows = common.read_csv(root / "instruments" / "labels.csv")
     assert len({r["label"] for r in rows}) == 13
     assert {r["path"].split("/")[1] for r in rows if r["split"] == "test"} == {"timgm6mb"}
@@ -130,3 +139,70 @@ def test_built_labels_load_with_the_data_package() -> None:
         assert len(ls.classes) == n_classes
         assert set(ls.splits) == {"train", "valid", "test"}
         assert all(Path(p).is_file() for p in ls.paths)
+
+
+def test_timidity_renders_freepats_notes_at_the_planned_pitch() -> None:
+    _need_tool("timidity")
+    cfg = _need_built("instruments_freepats/timidity_freepats.cfg")
+    # piano: its fundamental is the strongest partial here (freepats' low flute note is not)
+    plan = render.plan_renderings(0, (48, 60, 72))
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = freepats.render_program(cfg, 0, plan, SR, Path(tmp))
+    assert len(clips) == 6 and all(len(c) == int(render.CLIP_S * SR) for c in clips)
+    for r, clip in zip(plan, clips, strict=True):
+        assert np.max(np.abs(clip)) == pytest.approx(render.PEAK, rel=1e-3)
+        loud = np.flatnonzero(np.abs(clip) > 0.05)
+        assert loud[0] < int(0.05 * SR)  # each slot starts on its note: nothing shifted
+        if r.style == "note":
+            hz = 440.0 * 2 ** ((r.pitch - 69) / 12)
+            assert _peak_hz(clip[int(0.3 * SR) : int(1.5 * SR)]) == pytest.approx(hz, rel=0.03)
+
+
+def test_music_pool_is_ten_hours_of_releases_with_heldout_whole_tracks() -> None:
+    pool = _need_built("music_pool/segments_release_labels.csv").parent
+    tracks = common.read_csv(pool / "tracks.csv")
+    assert sum(float(t["duration"]) for t in tracks) >= 10 * 3600
+    assert min(float(t["duration"]) for t in tracks) >= music_pool.MIN_TRACK_S
+    releases = {t["source_package"] for t in tracks}
+    assert releases <= set(music_pool.PACKAGES) and len(releases) >= 10
+    held = {music_pool.track_id(t["path"]) for t in tracks if t["split"] == "heldout"}
+    pretrain = {music_pool.track_id(t["path"]) for t in tracks if t["split"] == "pretrain"}
+    assert held and pretrain and not held & pretrain
+    assert len({t["source_file"] + t["source_package"] for t in tracks}) == len(tracks)
+    for pkg in releases:
+        n = sum(t["source_package"] == pkg for t in tracks)
+        n_held = sum(t["source_package"] == pkg and t["split"] == "heldout" for t in tracks)
+        assert n_held == (max(1, round(n / 4)) if n > 1 else 0), pkg  # a quarter, whole tracks
+    for t in tracks:  # each file sits in its split's folder, nowhere else
+        other = "pretrain" if t["split"] == "heldout" else "heldout"
+        assert t["path"].split("/")[1] == t["split"]
+        assert not (pool / t["path"].replace(f"/{t['split']}/", f"/{other}/", 1)).exists()
+    on_disk = {p.relative_to(pool).as_posix() for p in (pool / "audio").rglob("*") if p.is_file()}
+    assert on_disk == {t["path"] for t in tracks}  # no stray file in the pretraining folder
+    assert check.check_release_labels(pool).problems == []
+    by_release = common.read_csv(pool / "segments_release_labels.csv")
+    assert 100 <= len(by_release) <= 500  # a few hundred: retrieval stays quick
+    tracks_of: dict[str, set[str]] = {}
+    for r, t in zip(by_release, common.read_csv(pool / "segments_labels.csv"), strict=True):
+        tracks_of.setdefault(r["label"], set()).add(t["label"])
+    assert sum(len(v) >= 2 for v in tracks_of.values()) >= 8  # same-release answers exist
+
+
+def test_freepats_set_loads_with_whole_programs_per_split() -> None:
+    labels_mod = pytest.importorskip(
+        "audioclr.data.labels", reason="audioclr.data.labels not written yet"
+    )
+    csv_path = _need_built("instruments_freepats/labels.csv")
+    ls = labels_mod.load_labelled_set(csv_path)
+    assert len(ls.classes) >= 5 and set(ls.splits) == {"train", "valid", "test"}
+    assert all(Path(p).is_file() for p in ls.paths)
+    split_of: dict[str, set[str]] = {}
+    for p, s in zip(ls.paths, ls.splits, strict=True):
+        split_of.setdefault(check.instrument_program(str(p)), set()).add(s)
+    assert all(len(s) == 1 for s in split_of.values())
+    for family in ls.classes:  # every kept family has whole programs in each split
+        rows = [s for s, lab in zip(ls.splits, ls.labels, strict=True) if lab[0] == family]
+        assert set(rows) == {"train", "valid", "test"}
+    programs = common.read_csv(csv_path.parent / "programs.csv")
+    kept = {int(r["program"]) for r in programs if r["split"] != "dropped"}
+    assert {int(k[1:]) for k in split_of} == kept

@@ -1,4 +1,5 @@
-"""Build all three real-recording data sets (music_pool, instruments, digits), then check them.
+"""Build the real-recording data sets (music_pool, instruments, instruments_freepats, digits),
+then check them.
 
 Each builder is idempotent, so a rerun only completes what is missing. Prints counts per class
 and split, total durations, the sanity checks and the wall time of each step.
@@ -18,7 +19,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.datasets import check, digits, instruments, music_pool  # noqa: E402
+from benchmarks.datasets import check, digits, freepats, instruments, music_pool  # noqa: E402
 from benchmarks.datasets.common import BuildError, data_root, run_main  # noqa: E402
 
 
@@ -34,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     steps = [
         ("music_pool", lambda: music_pool.build(root)),
         ("instruments", lambda: instruments.build(root, args.soundfont_b, args.seed)),
+        ("instruments_freepats", lambda: freepats.build(root, args.seed)),
         ("digits", lambda: digits.build(root, args.seed)),
     ]
     start = time.perf_counter()

@@ -44,8 +44,10 @@ class CheckReport:
 
     def line(self) -> str:
         """One line for the console."""
-        lo, hi = (min(self.rms_db), max(self.rms_db)) if self.rms_db else (0.0, 0.0)
         status = "OK" if not self.problems else f"{len(self.problems)} PROBLEMS"
+        if not self.rms_db:  # a check of labels only: no audio read
+            return f"{self.name}: {self.clips} rows: {status}"
+        lo, hi = min(self.rms_db), max(self.rms_db)
         return (
             f"{self.name}: {self.clips} clips, {self.seconds / 60:.1f} min, "
             f"RMS {lo:.1f}..{hi:.1f} dBFS: {status}"
@@ -100,15 +102,51 @@ def digit_speaker(rel: str) -> str:
     return Path(rel).parent.name
 
 
+def check_release_labels(pool: Path) -> CheckReport:
+    """``segments_release_labels.csv`` lists the segments of ``segments_labels.csv`` (same paths,
+    same order), each labelled with the source package of its track in ``tracks.csv``, and
+    every segment comes from a held-out track (clips are read by the segments check)."""
+    csv_path = pool / "segments_release_labels.csv"
+    if not csv_path.is_file():
+        raise BuildError(
+            f"{csv_path} not found", hint="run python benchmarks/datasets/build_all.py"
+        )
+    report = CheckReport("music_pool/segments_release_labels.csv")
+    releases = read_csv(csv_path)
+    by_track = read_csv(pool / "segments_labels.csv")
+    track_rows = {
+        Path(*Path(t["path"]).parts[2:]).with_suffix("").as_posix(): t  # audio/<split>/<id>.ext
+        for t in read_csv(pool / "tracks.csv")
+    }
+    report.clips = len(releases)
+    if [r["path"] for r in releases] != [r["path"] for r in by_track]:
+        report.problems.append("release and track label files list different segments")
+    for rel, tr in zip(releases, by_track, strict=False):
+        track = track_rows.get(tr["label"])
+        if track is None:
+            report.problems.append(f"{rel['path']}: track {tr['label']} not in tracks.csv")
+        elif track["source_package"] != rel["label"]:
+            report.problems.append(
+                f"{rel['path']}: release {rel['label']}, its track's {track['source_package']}"
+            )
+        elif track["split"] != "heldout":
+            report.problems.append(f"{rel['path']}: from pretraining track {tr['label']}")
+    return report
+
+
 def check_all(root: Path) -> list[CheckReport]:
-    """Check the three sets under ``root``; prints one line each and returns the reports."""
+    """Check every set under ``root``; prints one line each and returns the reports."""
     reports = [
         check_labelled(root / "instruments" / "labels.csv", instrument_program, min_s=2.0),
         check_labelled(root / "instruments" / "labels_same_soundfont.csv", instrument_program),
+        check_labelled(
+            root / "instruments_freepats" / "labels.csv", instrument_program, min_s=2.0
+        ),
         check_labelled(root / "digits" / "labels.csv", digit_speaker),
         check_labelled(
             root / "music_pool" / "segments_labels.csv", lambda rel: "all", min_s=SEGMENT_MIN_S
         ),
+        check_release_labels(root / "music_pool"),
     ]
     for report in reports:
         print(report.line())

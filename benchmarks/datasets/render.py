@@ -141,13 +141,23 @@ def render_program(
         raise BuildError(
             f"fluidsynth wrote {sr} Hz, asked for {sample_rate} Hz", hint="upgrade fluidsynth"
         )
-    mono = x.mean(axis=1)
+    return cut_clips(x.mean(axis=1), len(renderings), sample_rate)
+
+
+def cut_clips(
+    mono: np.ndarray, n: int, sample_rate: int, silent_peak: float = 1e-4
+) -> list[np.ndarray]:
+    """The ``n`` clips of a rendering with one slot per clip (``SLOT_S`` apart, ``CLIP_S`` long).
+
+    Each clip has its DC removed and is peak-normalised to ``PEAK``; a silent one (peak below
+    ``silent_peak``) comes back as all zeros; a slot past the end of ``mono`` is padded with zeros.
+    """
     n_clip, n_slot = int(CLIP_S * sample_rate), int(SLOT_S * sample_rate)
     clips = []
-    for k in range(len(renderings)):
+    for k in range(n):
         clip = np.zeros(n_clip, dtype=np.float32)
         piece = mono[k * n_slot : k * n_slot + n_clip]
         clip[: len(piece)] = piece - piece.mean() if len(piece) else piece
         peak = float(np.max(np.abs(clip)))
-        clips.append(clip * (PEAK / peak) if peak > 1e-4 else np.zeros_like(clip))
+        clips.append(clip * (PEAK / peak) if peak > silent_peak else np.zeros_like(clip))
     return clips
