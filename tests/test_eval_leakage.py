@@ -29,7 +29,8 @@ def test_exported_encoder_names_its_training_files_and_the_probe_finds_them(tmp_
     copied = tmp_path / "labelled" / "t1.wav"  # the same file copied elsewhere
     copied.parent.mkdir()
     shutil.copy(src / "t1.wav", copied)
-    same_name_other = write_audio(tmp_path / "other" / "t2.wav", tone(550, SR, 0.5), SR)
+    same_name_other = write_audio(tmp_path / "other" / "t2.wav", tone(550, SR, 1.7), SR)
+    assert same_name_other.stat().st_size == (src / "t2.wav").stat().st_size  # same name, size
     fresh = write_audio(tmp_path / "labelled" / "new.wav", tone(660, SR, 1.0), SR)
     test = [src / "t0.wav", copied, same_name_other, fresh]
     assert seen_test_files(trained_on, test) == [src / "t0.wav", copied]

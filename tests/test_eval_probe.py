@@ -124,3 +124,99 @@ def test_linear_head_is_the_regularised_logistic_regression_optimum(rng, wd):
     reference = LogisticRegression(C=1 / (2 * wd * len(train_tracks)), tol=1e-10, max_iter=10000)
     theirs = reference.fit(train.x.numpy(), train.y_rows).predict_proba(train.x.numpy())
     np.testing.assert_allclose(ours, theirs, atol=2e-3)
+
+
+def test_runs_are_seeds_times_draws_and_subsets_do_not_depend_on_the_draw(rng, monkeypatch):
+    import audioclr.evaluate.probe as probe
+
+    data = _blobs(rng, n_per=20, classes=3, dim=8)
+    other = ProbeData(
+        rng.normal(0, 1, data.x.shape).astype(np.float32),  # another init draw: other vectors
+        data.row_track, data.targets, data.splits, data.classes, False,
+    )
+    chosen: dict[tuple[int, int], list[int]] = {}
+    real = probe.probe_once
+
+    def spy(d, train_tracks, cfg, seed):
+        chosen[(seed, 0 if d is data else 1)] = list(train_tracks)
+        return real(d, train_tracks, cfg, seed)
+
+    monkeypatch.setattr(probe, "probe_once", spy)
+    knn = ProbeConfig(head="knn", bootstrap=50)
+    res = run_probe([data, other], knn, fractions=[0.3], seeds=[0, 1, 2])["0.3"]
+    assert [(r["seed"], r["draw"]) for r in res["runs"]] == [
+        (s, d) for s in (0, 1, 2) for d in (0, 1)
+    ]
+    for s in (0, 1, 2):
+        assert chosen[(s, 0)] == chosen[(s, 1)]
+    assert chosen[(0, 0)] != chosen[(1, 0)]
+    assert len(res["accuracy"]["values"]) == 6
+    lo, hi = res["accuracy"]["ci95"]
+    assert lo <= res["accuracy"]["mean"] <= hi
+    # one ProbeData is one draw
+    single = run_probe(data, knn, fractions=[0.3], seeds=[0])["0.3"]["runs"]
+    assert [(r["seed"], r["draw"]) for r in single] == [(0, 0)]
+
+
+def test_draws_of_other_tracks_are_refused(rng):
+    data = _blobs(rng, n_per=10, classes=2, dim=4)
+    other = ProbeData(data.x, data.row_track, data.targets[::-1].copy(), data.splits,
+                      data.classes, False)
+    with pytest.raises(LabelError, match="draw 1"):
+        run_probe([data, other], ProbeConfig(head="knn"), seeds=[0])
+
+
+def test_runs_keep_test_track_scores_in_memory_only(rng):
+    from audioclr.evaluate.intervals import TEST_SCORES
+    from audioclr.evaluate.report import public
+
+    data = _blobs(rng, n_per=10, classes=2, dim=4)
+    run = run_probe(data, ProbeConfig(head="knn", bootstrap=20), seeds=[0])["1.0"]["runs"][0]
+    scores = run[TEST_SCORES]
+    test = data.split_indices("test")
+    np.testing.assert_array_equal(scores.tracks, test)
+    np.testing.assert_array_equal(scores.y_true, data.targets[test])
+    assert scores.scores.shape == (len(test), 2)
+    assert TEST_SCORES not in public(run)
+
+
+def test_one_class_is_an_error(rng):
+    data = _blobs(rng, n_per=10, classes=2, dim=4)
+    data.targets = np.zeros_like(data.targets)
+    with pytest.raises(LabelError, match="has one class"):
+        run_probe(data, FAST, seeds=[0])
+    data = _blobs(rng, n_per=10, classes=2, dim=4)
+    data.targets = np.where(data.splits == "train", 0, data.targets)
+    with pytest.raises(LabelError, match="training split has one class"):
+        run_probe(data, FAST, seeds=[0])
+
+
+def test_one_class_multilabel_is_an_error(rng):
+    y = np.ones((20, 2))
+    data = ProbeData(rng.normal(0, 1, (20, 3)).astype(np.float32), np.arange(20), y,
+                     np.array(["train"] * 14 + ["test"] * 6), ["a", "b"], True)
+    with pytest.raises(LabelError, match="one class"):
+        run_probe(data, FAST, seeds=[0])
+
+
+def test_class_missing_from_training_warns_and_is_recorded(rng):
+    from audioclr.evaluate.probe_data import ProbeWarning
+
+    data = _blobs(rng, n_per=15, classes=3, dim=6)
+    data.splits = np.where((data.targets == 2) & (data.splits == "train"), "valid", data.splits)
+    data.splits[np.flatnonzero(data.targets == 2)[0]] = "test"
+    with pytest.warns(ProbeWarning, match="class 'c2' has test tracks but no training track"):
+        res = run_probe(data, ProbeConfig(head="knn", bootstrap=20), seeds=[0, 1])
+    assert any("'c2'" in w for w in res["1.0"]["warnings"])
+
+
+def test_no_validation_split_warns_and_runs(rng):
+    from audioclr.evaluate.probe_data import ProbeWarning
+
+    data = _blobs(rng, n_per=15, classes=3, dim=6)
+    data.splits = np.where(data.splits == "valid", "train", data.splits)
+    with pytest.warns(ProbeWarning, match="no validation tracks"):
+        res = run_probe(data, ProbeConfig(**{**FAST.__dict__, "bootstrap": 20}), seeds=[0])
+    assert res["1.0"]["accuracy"]["mean"] > 0.9
+    assert any("no validation tracks" in w for w in res["1.0"]["warnings"])
+    assert run_probe(data, ProbeConfig(head="knn"), seeds=[0])["1.0"]["warnings"] == []

@@ -47,12 +47,12 @@ def _print_summary(report: dict) -> None:
     for name, task in report["tasks"].items():
         for head, by_fraction in task["verdict"].items():
             for fraction, v in by_fraction.items():
-                word = "beats" if v["beats_baselines"] else "does NOT beat"
-                print(
-                    f"{name} [{head}, {float(fraction):g} of labels]: encoder {word} "
-                    f"the best baseline "
-                    f"({v['best_baseline']}) by {v['margin']:+.3f} {task['metric']}"
-                )
+                lo, hi = v["ci95"]
+                print(f"{name} [{head}, {float(fraction):g} of labels]: encoder {v['verdict']} "
+                      f"the best baseline ({v['baseline']}): {v['diff']:+.3f} {task['metric']} "
+                      f"[{lo:+.3f}, {hi:+.3f}] (paired 95 % interval)")
+        for line in task.get("warnings", []):
+            print(f"warning: {line}")
     print(f"report: {report['files']['md']}  (also report.json, report.png, tb/)")
 
 

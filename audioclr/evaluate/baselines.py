@@ -1,11 +1,10 @@
-"""Baselines a learnt representation must beat: MFCC statistics and the random-init encoder.
+"""MFCC statistics, the hand-crafted baseline (the ``mfcc`` method of ``evaluate/methods``).
 
 MFCC statistics (one vector per track, size ``4 * n_mfcc`` = 80): torchaudio ``MFCC`` (20
 coefficients, ``n_fft=2048``, ``hop_length=512``, 128 mels, dB with ``top_db=80``) and their
 deltas (``torchaudio.functional.compute_deltas``), summarised as
 ``[mean(mfcc), std(mfcc), mean(delta), std(delta)]`` over frames (population std).
-The random-init baseline is the same encoder architecture with fresh weights
-(``load_encoder(path, random_init_seed=seed)``), embedded exactly like the trained one.
+The random-init baseline lives in ``evaluate/methods/random_init.py``.
 
 Example:
     >>> mfcc_stats(tone(440, 22050, 2.0), 22050).shape

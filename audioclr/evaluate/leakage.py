@@ -1,9 +1,9 @@
 """Did pretraining hear a probe's test audio? Compare test files with an encoder's training set.
 
-An exported encoder records the source files of its pretraining clip cache with their sizes
-(``trained_on``, written by ``audioclr export``). A test file counts as seen when its resolved
-path is one of those sources, or when a source has the same file name and the same size (the
-same file copied elsewhere). Probing on seen audio flatters the encoder against every baseline,
+An exported encoder records the source files of its pretraining clip cache with content
+fingerprints (``trained_on``, written by ``audioclr export``; ``audioclr.data.fingerprint``). A
+test file counts as seen when its resolved path is one of those sources, or when its fingerprint
+is one of theirs (the same file copied or renamed elsewhere). Probing on seen audio flatters the encoder against every baseline,
 so the probe warns loudly and records it in the report.
 
 Example:
@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from audioclr.data.fingerprint import file_fingerprint
+
 
 def seen_test_files(trained_on: dict[str, Any], test_paths: Sequence[str | Path]) -> list[Path]:
     """The ``test_paths`` that the encoder's pretraining cache also held (see module doc).
@@ -26,13 +28,11 @@ def seen_test_files(trained_on: dict[str, Any], test_paths: Sequence[str | Path]
     was unreadable at export) gives ``[]``: use :func:`leak_status` to tell "none" from "unknown".
     """
     sources = trained_on.get("sources") or []
-    sizes = trained_on.get("sizes") or [None] * len(sources)
     by_path = {str(Path(s).resolve()) for s in sources}
-    by_name = {(Path(s).name, z) for s, z in zip(sources, sizes, strict=True) if z}
+    prints = {f for f in trained_on.get("fingerprints") or [] if f}
     seen = []
     for p in map(Path, test_paths):
-        size = p.stat().st_size if p.is_file() else None
-        if str(p.resolve()) in by_path or (p.name, size) in by_name:
+        if str(p.resolve()) in by_path or (prints and file_fingerprint(p) in prints):
             seen.append(p)
     return seen
 

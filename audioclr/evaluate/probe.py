@@ -6,7 +6,9 @@ L-BFGS to convergence, as scikit-learn's would be; the MLP head trains with Adam
 on the validation split (validation metric, ties broken by validation loss). Weight decay (an L2
 penalty ``wd * ||W||^2`` on the weights) is chosen on the validation split from a grid. Scores
 are computed on the test split at track level (window probabilities averaged per track). Each
-label fraction is run for several seeds and reported as mean +- std.
+label fraction is run for several seeds (and, for a method with random weights, several init
+draws: one ``ProbeData`` per draw) and reported as mean, std and a bootstrap 95 % interval
+(:mod:`audioclr.evaluate.intervals`).
 
 Why L-BFGS for the linear head: with Adam and early stopping on a small validation split, the
 epoch picked is noisy and some features under-fit (on the real-recording suite, random-init
@@ -17,11 +19,15 @@ Example:
     >>> data = align(load_embeddings("emb/"), load_labelled_set("labels.csv"))
     >>> res = run_probe(data, ProbeConfig(head="linear"), fractions=[0.1, 1.0], seeds=[0, 1, 2])
     >>> res["1.0"]["accuracy"]
-    {'mean': 0.91, 'std': 0.01, 'values': [0.9, 0.92, 0.91]}
+    {'mean': 0.91, 'std': 0.01, 'values': [0.9, 0.92, 0.91], 'ci95': [0.87, 0.94]}
+    >>> res["1.0"]["runs"][0]["draw"], res["1.0"]["warnings"]
+    (0, [])
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,16 +35,25 @@ import numpy as np
 import torch
 
 from audioclr.config import require
-from audioclr.evaluate.metrics import score_all
-from audioclr.evaluate.probe_data import ProbeData, sample_fraction
-from audioclr.evaluate.probe_fit import Split, evaluate, fit_linear, fit_mlp, knn_scores
+from audioclr.evaluate.intervals import TEST_SCORES, TrackScores, cell_interval
+from audioclr.evaluate.metrics import primary_metric, score_all
+from audioclr.evaluate.probe_data import (
+    ProbeData,
+    ProbeWarning,
+    check_classes,
+    check_draws,
+    missing_in_train,
+    sample_fraction,
+)
+from audioclr.evaluate.probe_fit import Split, fit_linear, fit_mlp, knn_scores, predict_tracks
 
 HEADS = ("linear", "mlp", "knn")
 
 
 @dataclass
 class ProbeConfig:
-    """How a probe is trained (YAML key ``probe``)."""
+    """How a probe is trained (YAML key ``probe``); ``bootstrap``: replicates of each cell's
+    95 % interval."""
 
     head: str = "linear"
     weight_decays: list[float] = field(default_factory=lambda: [1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
@@ -50,6 +65,7 @@ class ProbeConfig:
     hidden: int = 256
     k: int = 5
     device: str = "cpu"
+    bootstrap: int = 1000
 
     def __post_init__(self) -> None:
         require(self.head in HEADS, "probe.head", self.head, f"must be one of {list(HEADS)}")
@@ -66,12 +82,17 @@ class ProbeConfig:
         require(self.batch_size > 0, "probe.batch_size", self.batch_size, "must be > 0")
         require(self.hidden > 0, "probe.hidden", self.hidden, "must be > 0")
         require(self.k > 0, "probe.k", self.k, "must be > 0")
+        require(self.bootstrap > 0, "probe.bootstrap", self.bootstrap, "must be > 0")
 
 
 def probe_once(
     data: ProbeData, train_tracks: np.ndarray, cfg: ProbeConfig, seed: int
 ) -> dict[str, Any]:
-    """Fit on ``train_tracks``, select on the valid split, score on test: metrics plus choices."""
+    """Fit on ``train_tracks``, select on the valid split, score on test: metrics plus choices.
+
+    The result also holds, under :data:`TEST_SCORES`, the test tracks' indices ``(n,)``, true
+    labels ``(n,)`` or ``(n, classes)`` and predicted ``(n, classes)`` scores (for intervals).
+    """
     rows = data.rows_of(train_tracks)
     mean, std = data.x[rows].mean(axis=0), data.x[rows].std(axis=0) + 1e-6
     train = Split(data, train_tracks, mean, std)
@@ -81,17 +102,24 @@ def probe_once(
     n_classes = len(data.classes)
     if cfg.head == "knn":
         scores = knn_scores(train, test, n_classes, data.multilabel, cfg.k)
-        result = score_all(test.y_tracks, scores, data.multilabel)
-        return {**result, "k": cfg.k, "train_rows": len(train.rows)}
-    fit = fit_linear if cfg.head == "linear" else fit_mlp
-    fits = [
-        (fit(train, valid, n_classes, data.multilabel, wd, cfg, seed), wd)
-        for wd in cfg.weight_decays
-    ]
-    (model, _, steps), wd = max(fits, key=lambda f: f[0][1])
-    result = evaluate(model, test, data.multilabel, torch.device(cfg.device))
-    steps_key = "iterations" if cfg.head == "linear" else "epochs"
-    return {**result, "weight_decay": wd, steps_key: steps, "train_rows": len(train.rows)}
+        extra: dict[str, Any] = {"k": cfg.k}
+    else:
+        fit = fit_linear if cfg.head == "linear" else fit_mlp
+        fits = [
+            (fit(train, valid, n_classes, data.multilabel, wd, cfg, seed), wd)
+            for wd in cfg.weight_decays
+        ]
+        (model, _, steps), wd = max(fits, key=lambda f: f[0][1])
+        scores = predict_tracks(model, test, data.multilabel, torch.device(cfg.device))
+        steps_key = "iterations" if cfg.head == "linear" else "epochs"
+        extra = {"weight_decay": wd, steps_key: steps}
+    test_arrays = TrackScores(test.tracks, test.y_tracks, scores)
+    return {
+        **score_all(test.y_tracks, scores, data.multilabel),
+        **extra,
+        "train_rows": len(train.rows),
+        TEST_SCORES: test_arrays,
+    }
 
 
 def _summary(values: list[float]) -> dict[str, Any]:
@@ -99,25 +127,70 @@ def _summary(values: list[float]) -> dict[str, Any]:
     return {"mean": float(arr.mean()), "std": float(arr.std()), "values": [float(v) for v in arr]}
 
 
+NO_VALID = (
+    "no validation tracks: weight decay{mlp} is chosen on the training rows, which favours "
+    "the weakest penalty; give the labelled set a 'valid' split"
+)
+
+
+def _warn(message: str, sink: list[str]) -> None:
+    """Record ``message`` for the report and warn (Python shows an identical warning once)."""
+    sink.append(message)
+    warnings.warn(message, ProbeWarning, stacklevel=3)
+
+
+def _set_up_warnings(data: ProbeData, cfg: ProbeConfig) -> list[str]:
+    if cfg.head == "knn" or len(data.split_indices("valid")):
+        return []
+    return [NO_VALID.format(mlp=" (and the MLP's stopping epoch)" if cfg.head == "mlp" else "")]
+
+
 def run_probe(
-    data: ProbeData,
+    data: ProbeData | Sequence[ProbeData],
     cfg: ProbeConfig,
-    fractions: list[float] = (1.0,),  # type: ignore[assignment]
-    seeds: list[int] = (0,),
-) -> dict[str, dict[str, Any]]:  # type: ignore[assignment]
-    """Every fraction x seed: ``{fraction: {metric: {mean, std, values}, "runs": [...]}}``."""
+    fractions: Sequence[float] = (1.0,),
+    seeds: Sequence[int] = (0,),
+) -> dict[str, dict[str, Any]]:
+    """Every fraction x seed x draw: ``{fraction: {metric: {mean, std, values, ci95}, "runs":
+    [...], "warnings": [...]}}``.
+
+    ``data`` is one embedding of the labelled set, or a sequence of embeddings of the same
+    tracks from independent init draws of a method (e.g. random-init with 3 seeds): every
+    (seed, draw) pair is one run, tagged ``"seed"`` and ``"draw"``. The label subset of a
+    fraction depends on the seed only, so every draw trains on the same tracks. The primary
+    metric carries ``ci95``: the bootstrap interval of its mean over test tracks and runs
+    (:func:`audioclr.evaluate.intervals.cell_interval`, ``cfg.bootstrap`` replicates).
+
+    Raises ``LabelError`` for a labelled set with one class; warns (and lists under
+    ``warnings``) when a test class has no training track or there is no validation split.
+    """
+    draws = [data] if isinstance(data, ProbeData) else list(data)
+    check_draws(draws)
+    first = draws[0]
+    check_classes(first)
     out: dict[str, dict[str, Any]] = {}
-    train_all = data.split_indices("train")
+    train_all = first.split_indices("train")
     for fraction in fractions:
-        runs = []
+        runs, notes = [], []
+        for message in _set_up_warnings(first, cfg):
+            _warn(message, notes)
+        missing: dict[str, list[int]] = {}
         for seed in seeds:
-            chosen = sample_fraction(data.targets, train_all, fraction, seed, data.multilabel)
-            runs.append(
-                {"seed": seed, "train_tracks": len(chosen), **probe_once(data, chosen, cfg, seed)}
+            chosen = sample_fraction(first.targets, train_all, fraction, seed, first.multilabel)
+            for name in missing_in_train(first, chosen):
+                missing.setdefault(name, []).append(seed)
+            for d, draw in enumerate(draws):
+                res = probe_once(draw, chosen, cfg, seed)
+                runs.append({"seed": seed, "draw": d, "train_tracks": len(chosen), **res})
+        for name, in_seeds in missing.items():
+            _warn(
+                f"label fraction {float(fraction):g}: class {name!r} has test tracks but no "
+                f"training track (seeds {in_seeds}); the probe cannot predict it",
+                notes,
             )
         metrics = [m for m in runs[0] if m in ("accuracy", "macro_f1", "roc_auc", "pr_auc")]
-        out[str(float(fraction))] = {
-            **{m: _summary([r[m] for r in runs]) for m in metrics},
-            "runs": runs,
-        }
+        cell = {m: _summary([r[m] for r in runs]) for m in metrics}
+        primary = primary_metric(first.multilabel)
+        cell[primary]["ci95"] = cell_interval(runs, primary, cfg.bootstrap)
+        out[str(float(fraction))] = {**cell, "runs": runs, "warnings": notes}
     return out

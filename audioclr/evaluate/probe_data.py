@@ -41,6 +41,25 @@ class ProbeData:
         return np.flatnonzero(np.isin(self.row_track, tracks))
 
 
+def check_draws(draws: list[ProbeData]) -> None:
+    """Several init draws of a method must embed the same labelled set (targets, splits)."""
+    if not draws:
+        raise LabelError("no embeddings to probe", hint="pass one ProbeData or a list of draws")
+    first = draws[0]
+    for d, other in enumerate(draws[1:], start=1):
+        same = (
+            np.array_equal(first.targets, other.targets)
+            and np.array_equal(first.splits, other.splits)
+            and first.classes == other.classes
+            and first.multilabel == other.multilabel
+        )
+        if not same:
+            raise LabelError(
+                f"init draw {d} does not embed the same labelled tracks as draw 0",
+                hint="align every draw's embeddings with the same labelled set",
+            )
+
+
 def _key(p: Any) -> str:
     return str(Path(p).resolve())
 
@@ -90,6 +109,44 @@ def align(emb: EmbeddingSet, labelled: Any, windows: EmbeddingSet | None = None)
         list(labelled.classes),
         bool(labelled.multilabel),
     )
+
+
+class ProbeWarning(UserWarning):
+    """A probe set-up that runs but whose numbers mean less (recorded in the report too)."""
+
+
+def check_classes(data: ProbeData) -> None:
+    """Refuse a labelled set a probe cannot learn from: one class (or, multi-label, no tag that
+    is on for some training tracks and off for others)."""
+    train = data.split_indices("train")
+    if data.multilabel:
+        y = np.asarray(data.targets)[train]
+        if not np.any((y.max(axis=0) > 0) & (y.min(axis=0) == 0)):
+            raise LabelError(
+                "the training split has one class: every tag is on for all tracks or for none",
+                hint="give tags that differ between training tracks",
+            )
+        return
+    everything = np.arange(len(data.targets))
+    for where, tracks in (("labelled set", everything), ("training split", train)):
+        present = np.unique(np.asarray(data.targets)[tracks])
+        if len(present) < 2:
+            name = data.classes[int(present[0])] if len(present) else "none"
+            raise LabelError(
+                f"the {where} has one class ({name!r}); a probe needs at least two",
+                hint="label tracks of two or more classes in every split",
+            )
+
+
+def missing_in_train(data: ProbeData, train_tracks: np.ndarray) -> list[str]:
+    """Classes with test tracks (positives, for multi-label) but none among ``train_tracks``."""
+    y = np.asarray(data.targets)
+    test = data.split_indices("test")
+    if data.multilabel:
+        absent = (y[test].sum(axis=0) > 0) & (y[train_tracks].sum(axis=0) == 0)
+        return [data.classes[c] for c in np.flatnonzero(absent)]
+    gone = np.setdiff1d(np.unique(y[test]), y[train_tracks])
+    return [data.classes[int(c)] for c in gone]
 
 
 def _per_class(targets: np.ndarray, multilabel: bool) -> list[np.ndarray]:

@@ -66,11 +66,18 @@ def _probs(model: nn.Module, x: torch.Tensor, multilabel: bool, device: torch.de
     return out.cpu().numpy()
 
 
+def predict_tracks(
+    model: nn.Module, split: Split, multilabel: bool, device: torch.device
+) -> np.ndarray:
+    """Track-level ``(tracks, classes)`` probabilities of ``split`` (window rows averaged)."""
+    return track_scores(_probs(model, split.x, multilabel, device), split.row_track, split.tracks)
+
+
 def evaluate(
     model: nn.Module, split: Split, multilabel: bool, device: torch.device
 ) -> dict[str, float]:
-    probs = track_scores(_probs(model, split.x, multilabel, device), split.row_track, split.tracks)
-    return score_all(split.y_tracks, probs, multilabel)
+    """Every metric of ``model`` on ``split`` at track level (see :func:`score_all`)."""
+    return score_all(split.y_tracks, predict_tracks(model, split, multilabel, device), multilabel)
 
 
 def _init(model: nn.Module, seed: int) -> None:

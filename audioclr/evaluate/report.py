@@ -1,20 +1,26 @@
 """The probe report: ``report.json`` (every number), ``report.md`` (task x method x fraction tables,
-mean +- std), ``report.png`` (label fraction vs score, one line per method, one panel per task) and
-the same numbers in TensorBoard (``OUT/tb``; step = label fraction in per mille).
+mean [95 % interval]), ``report.png`` (label fraction vs score with interval error bars, one line
+per method, one panel per task) and the same numbers in TensorBoard (``OUT/tb``; step = label
+fraction in per mille).
 
 A report dict is ``{"tasks": {task: {"metric", "multilabel", "results": {method: {head: probe}},
 "verdict": {head: {fraction: {...}}}}}, ...}`` where ``probe`` is :func:`run_probe`'s output.
-The encoder counts as good on a (head, fraction) only if its mean primary metric beats every
-baseline's (random-init encoder, MFCC statistics, supervised-from-scratch when run) on the same
-splits; the tables mark it.
+Each cell's metrics carry ``ci95`` (bootstrap over test tracks and runs). On each (head,
+fraction) the encoder is compared with the best baseline (highest mean of random-init encoder,
+MFCC statistics, supervised-from-scratch when run) by a paired bootstrap of the difference:
+"beats" only where the 95 % interval lies above zero, "loses" where it lies below, else "tie"
+(:mod:`audioclr.evaluate.intervals`). The verdict is also stored on the encoder cell as
+``vs_best_baseline``; the written report gathers each task's set-up ``warnings``.
 
 Example:
+    >>> task["verdict"] = verdicts(task["results"], "accuracy")
     >>> write_report(report, "out/")   # out/report.json, out/report.md, out/report.png, out/tb/
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -22,36 +28,82 @@ from typing import Any
 import numpy as np
 
 from audioclr.atomic import atomic_write_text
+from audioclr.evaluate.intervals import TEST_SCORES, VERDICTS, paired_difference
+from audioclr.evaluate.methods import ENCODER, is_baseline
 
-ENCODER = "encoder"
 
+def verdicts(
+    results: dict[str, dict[str, Any]], metric: str, n_boot: int = 1000, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """Per head and fraction: the encoder vs the best baseline on ``metric``.
 
-def verdicts(results: dict[str, dict[str, Any]], metric: str) -> dict[str, dict[str, Any]]:
-    """Per head and fraction: does the encoder beat the best baseline on ``metric``?"""
+    ``{head: {fraction: {"baseline", "diff", "ci95", "verdict"}}}`` (verdict "beats", "tie" or
+    "loses" from a paired bootstrap of ``n_boot`` replicates); each entry is also written into
+    the encoder's cell as ``vs_best_baseline``. Needs the runs' in-memory test scores.
+    """
     out: dict[str, dict[str, Any]] = {}
     for head, by_fraction in results.get(ENCODER, {}).items():
         out[head] = {}
         for fraction, res in by_fraction.items():
             base = {
-                m: r[head][fraction][metric]["mean"]
+                m: r[head][fraction]
                 for m, r in results.items()
-                if m != ENCODER and head in r and fraction in r[head]
+                if is_baseline(m) and head in r and fraction in r[head]
             }
             if not base:
                 continue
-            best = max(base, key=base.__getitem__)
-            mean = res[metric]["mean"]
-            out[head][fraction] = {
-                "beats_baselines": bool(mean > base[best]),
-                "best_baseline": best,
-                "margin": float(mean - base[best]),
-            }
+            best = max(base, key=lambda m: _mean_or_minus_inf(base[m], metric))
+            for runs in (res["runs"], base[best]["runs"]):
+                if any(TEST_SCORES not in r for r in runs):
+                    raise ValueError("verdicts need run_probe's in-memory test scores, not JSON")
+            paired = paired_difference(res["runs"], base[best]["runs"], metric, n_boot, seed)
+            out[head][fraction] = res["vs_best_baseline"] = {"baseline": best, **paired}
     return out
+
+
+def _mean_or_minus_inf(cell: dict[str, Any], metric: str) -> float:
+    mean = cell[metric]["mean"]
+    return -math.inf if not np.isfinite(mean) else float(mean)
+
+
+def _interval(m: dict[str, Any]) -> str:
+    ci = m.get("ci95")
+    if ci is None:
+        return f"{m['mean']:.3f} ± {m['std']:.3f}"
+    return f"{m['mean']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
 def _cell(res: dict[str, Any], metric: str) -> str:
     m = res.get(metric)
-    return "-" if m is None else f"{m['mean']:.3f} ± {m['std']:.3f}"
+    return "-" if m is None else _interval(m)
+
+
+def verdict_counts(task: dict[str, Any], head: str | None = None) -> dict[str, int]:
+    """How many (head, fraction) cells of a task the encoder ``beats`` / ``tie`` / ``loses``
+    (only ``head``'s when given)."""
+    counts = dict.fromkeys(VERDICTS, 0)
+    for h, by_fraction in task.get("verdict", {}).items():
+        for v in by_fraction.values():
+            if head in (None, h):
+                counts[v["verdict"]] += 1
+    return counts
+
+
+def format_counts(counts: dict[str, int]) -> str:
+    """``"beats 2, tie 1, loses 0"``."""
+    return ", ".join(f"{k} {counts[k]}" for k in VERDICTS)
+
+
+def task_warnings(task: dict[str, Any]) -> list[str]:
+    """Every distinct set-up warning of a task's cells, in order."""
+    seen = dict.fromkeys(
+        w
+        for by_head in task["results"].values()
+        for by_fraction in by_head.values()
+        for res in by_fraction.values()
+        for w in res.get("warnings", [])
+    )
+    return list(seen)
 
 
 def _task_markdown(name: str, task: dict[str, Any]) -> list[str]:
@@ -71,10 +123,21 @@ def _task_markdown(name: str, task: dict[str, Any]) -> list[str]:
             for f in fractions:
                 cell = _cell(res[f], metric) if f in res else "-"
                 v = task.get("verdict", {}).get(head, {}).get(f) if method == ENCODER else None
-                cells.append(cell + ("" if v is None else (" ✓" if v["beats_baselines"] else " ✗")))
+                cells.append(cell + ("" if v is None else f" **{v['verdict']}** {v['baseline']}"))
             lines.append(f"| {method} | {head} | " + " | ".join(cells) + " |")
     baselines = ", ".join(m for m in results if m != ENCODER) or "none"
-    lines += ["", f"✓ = beats every baseline ({baselines}) on the same splits; ✗ = does not.", ""]
+    lines += [
+        "",
+        "mean [95 % bootstrap interval over test tracks and runs (seeds x init draws)]. "
+        f"Encoder vs the best baseline ({baselines}) by a paired bootstrap of the difference: "
+        "**beats** / **loses** where its 95 % interval excludes zero, else **tie**.",
+        "",
+    ]
+    if task.get("verdict"):
+        lines += [f"encoder vs best baseline: {format_counts(verdict_counts(task))}", ""]
+    notes = task.get("warnings") or task_warnings(task)
+    if notes:
+        lines += ["warnings:", *[f"- {w}" for w in notes], ""]
     return lines
 
 
@@ -92,7 +155,8 @@ def to_markdown(report: dict[str, Any]) -> str:
 
 
 def plot_report(report: dict[str, Any], path: Path) -> None:
-    """One panel per task: label fraction (log x) vs primary metric, one line per method/head."""
+    """One panel per task: label fraction (log x) vs primary metric with 95 % intervals as error
+    bars, one line per method/head."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -106,12 +170,11 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
         for method, by_head in task["results"].items():
             for head, res in by_head.items():
                 fr = sorted(res, key=float)
-                mean = [res[f][task["metric"]]["mean"] for f in fr]
-                std = [res[f][task["metric"]]["std"] for f in fr]
+                mean, yerr = error_bars([res[f][task["metric"]] for f in fr])
                 ax.errorbar(
                     [float(f) for f in fr],
                     mean,
-                    yerr=std,
+                    yerr=yerr,
                     marker="o",
                     capsize=3,
                     label=f"{method}/{head}",
@@ -122,6 +185,14 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
         ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def error_bars(cells: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Means ``(k,)`` and ``(2, k)`` distances down/up to the ``ci95`` bounds (0 where absent)."""
+    mean = np.array([c["mean"] for c in cells], dtype=np.float64)
+    ci = np.array([c.get("ci95") or [np.nan, np.nan] for c in cells], dtype=np.float64)
+    yerr = np.nan_to_num(np.stack([mean - ci[:, 0], ci[:, 1] - mean]), nan=0.0)
+    return mean, np.maximum(yerr, 0.0)
 
 
 def save_figure(fig: Any, path: Path) -> None:
@@ -152,11 +223,23 @@ def log_tensorboard(report: dict[str, Any], tb_dir: Path) -> None:
         writer.add_text("report", to_markdown(report))
 
 
+def public(obj: Any) -> Any:
+    """A copy of ``obj`` without the in-memory keys (those starting with ``_``) of dicts."""
+    if isinstance(obj, dict):
+        return {k: public(v) for k, v in obj.items() if not str(k).startswith("_")}
+    if isinstance(obj, list | tuple):
+        return [public(v) for v in obj]
+    return obj
+
+
 def write_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Write report.json, report.md, report.png and TensorBoard scalars under ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "report.json", "md": out / "report.md", "png": out / "report.png"}
+    report = public(report)
+    for task in report.get("tasks", {}).values():
+        task.setdefault("warnings", task_warnings(task))
     atomic_write_text(paths["json"], json.dumps(report, indent=1))
     atomic_write_text(paths["md"], to_markdown(report))
     plot_report(report, paths["png"])

@@ -19,7 +19,7 @@ import csv
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import faiss
 import numpy as np
@@ -178,9 +178,14 @@ def _ranked(
 
 
 def evaluate_retrieval(
-    tix: TrackIndex, judge: Judge, k: int = 10, max_queries: int | None = None, seed: int = 0
-) -> dict[str, float]:
-    """``tix``'s tracks as queries: precision/mAP/recall@k, recall vs exact search, q/s."""
+    tix: TrackIndex, judge: Judge, k: int = 10, max_queries: int | None = None, seed: int = 0,
+    per_query: bool = False,
+) -> dict[str, Any]:
+    """``tix``'s tracks as queries: precision/mAP/recall@k, recall vs exact search, q/s.
+
+    ``per_query`` adds ``"_per_query": {"queries", f"precision@{k}"}`` (queries with a relevant
+    item only; arrays, for intervals; keys starting with ``_`` are not for reports).
+    """
     xb, ids = fh.reconstruct_all(tix.index)
     names = [tix.table.track_of(i) for i in ids]
     judge = judge.aligned(names)
@@ -214,7 +219,7 @@ def evaluate_retrieval(
         raise RetrievalError(
             "no query has any relevant track in the index", hint="check the labels/segments CSV"
         )
-    return {
+    out: dict[str, Any] = {
         "k": k,
         "queries": len(rows),
         "queries_without_relevant": int((~has).sum()),
@@ -224,3 +229,7 @@ def evaluate_retrieval(
         f"recall@{k}_vs_exact": float(vs_exact),
         "queries_per_s": float(qps),
     }
+    if per_query:
+        out["_per_query"] = {"queries": [q for q, h in zip(queries, has, strict=True) if h],
+                             f"precision@{k}": rel[has].sum(1) / k}
+    return out

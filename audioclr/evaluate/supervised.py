@@ -1,6 +1,7 @@
 """The supervised-from-scratch baseline: same architecture, fresh weights, trained on the labels.
 
-The encoder (``load_encoder(path, random_init_seed=seed)``) plus a linear head is trained with
+The encoder (a fair random init: ``methods/random_init.fresh_encoder``, fresh weights with
+BatchNorm statistics of the training audio) plus a linear head is trained with
 cross-entropy (single-label) or BCE (multi-label) on random crops of ``input_samples`` from the
 training tracks (one crop per track per epoch, Adam), then frozen and embedded like any encoder.
 It uses all training labels (not the probe's label fractions): an upper reference, not a probe.

@@ -6,7 +6,7 @@ Paths of data sets are relative to the data root: ``data_root``, else ``$AUDIOCL
 Example:
     >>> cfg = load_config(BenchmarkConfig, "benchmarks/suite.yaml", ["pretrain.minutes=1"])
     >>> check_datasets(cfg)["pool"]
-    PosixPath('/root/.cache/audioclr-data/music_pool/audio')
+    PosixPath('/root/.cache/audioclr-data/music_pool/audio/pretrain')
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from pathlib import Path
 
 from audioclr.config import require
 from audioclr.errors import AudioReadError
+from audioclr.evaluate.methods import DEFAULT_METHODS, check_methods
 from audioclr.evaluate.probe import HEADS, ProbeConfig
 
 DEFAULT_DATA = "~/.cache/audioclr-data"
 BUILD_HINT = ("run: .venv/bin/python benchmarks/datasets/build_all.py "
               "(or set AUDIOCLR_DATA / data_root=...)")
-METHODS = ("encoder", "random_init", "mfcc")
 
 
 @dataclass
@@ -62,7 +62,7 @@ class ProbeSection:
     tasks: list[BenchTask] = field(default_factory=list)
     fractions: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     hop_seconds: float | None = None
     batch_size: int = 64
@@ -71,8 +71,7 @@ class ProbeSection:
         require(all(0 < f <= 1 for f in self.fractions) and self.fractions, "probe.fractions",
                 self.fractions, "must be values in (0, 1]")
         require(len(self.seeds) > 0, "probe.seeds", self.seeds, "must not be empty")
-        require(len(self.methods) > 0 and set(self.methods) <= set(METHODS), "probe.methods",
-                self.methods, f"must be some of {list(METHODS)}")
+        check_methods(self.methods, "probe.methods")
         require(len({t.name for t in self.tasks}) == len(self.tasks), "probe.tasks[].name",
                 [t.name for t in self.tasks], "must be unique")
 
@@ -94,10 +93,11 @@ class BenchmarkConfig:
     """The whole suite: data, pretraining, probes, retrieval."""
 
     data_root: str = ""  # empty: $AUDIOCLR_DATA, else ~/.cache/audioclr-data
-    pool: str = "music_pool/audio"  # unlabelled audio to pretrain on
+    pool: str = "music_pool/audio/pretrain"  # unlabelled audio to pretrain on
     sample_rate: int = 22050
     device: str = "auto"
-    random_init_seed: int = 0
+    random_init_seed: int = 0  # random-init draw i uses seed random_init_seed + i
+    random_init_draws: int = 3  # init draws of random-init (probes and retrieval)
     pretrain: PretrainSection = field(default_factory=PretrainSection)
     probe: ProbeSection = field(default_factory=ProbeSection)
     retrieval: RetrievalSection = field(default_factory=RetrievalSection)
@@ -105,6 +105,8 @@ class BenchmarkConfig:
     def __post_init__(self) -> None:
         require(self.sample_rate > 0, "sample_rate", self.sample_rate, "must be > 0")
         require(len(self.probe.tasks) > 0, "probe.tasks", self.probe.tasks, "must list a task")
+        require(self.random_init_draws >= 1, "random_init_draws", self.random_init_draws,
+                "must be >= 1")
 
     @property
     def root(self) -> Path:

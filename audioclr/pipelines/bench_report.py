@@ -2,8 +2,10 @@
 
 A report dict is ``{"meta": {...}, "stages": {stage: {"wall_s", ...}}, "pretrain": {...},
 "probe": <run_suite report>, "retrieval": <retrieval_benchmark result>}``. The markdown shows,
-per task and head, SSL vs random-init vs MFCC (mean ± std of the primary metric) at each label
-fraction, and precision@k / mAP@k per method for same-track retrieval.
+per task and head, SSL vs random-init vs MFCC (mean [95 % bootstrap interval] of the primary
+metric) at each label fraction with the paired verdict against the best baseline (beats / tie /
+loses, counted per task and in total), and precision@k / mAP@k per method for same-track
+retrieval.
 
 Example:
     >>> write_benchmark_report(report, "out/")   # out/report.json, out/report.md, out/report.png
@@ -20,9 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from audioclr.atomic import atomic_write_text
-from audioclr.evaluate.report import save_figure
-
-NAMES = {"encoder": "SSL", "random_init": "random-init", "mfcc": "MFCC"}
+from audioclr.evaluate.intervals import VERDICTS
+from audioclr.evaluate.methods import ENCODER, display_name
+from audioclr.evaluate.report import (
+    error_bars,
+    format_counts,
+    save_figure,
+    task_warnings,
+    verdict_counts,
+)
 
 
 def cpu_model() -> str:
@@ -60,8 +68,21 @@ def machine_meta(command: str) -> dict[str, Any]:
 
 
 def cell(r: dict[str, Any] | None) -> str:
-    """``mean ± std`` with three decimals (``-`` when absent)."""
-    return "-" if r is None else f"{r['mean']:.3f} ± {r['std']:.3f}"
+    """``mean [lo, hi]`` (95 % interval) with three decimals (``-`` when absent)."""
+    if r is None:
+        return "-"
+    lo, hi = r.get("ci95") or (float("nan"), float("nan"))
+    return f"{r['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def verdict_cell(v: dict[str, Any] | None) -> str:
+    """``tie vs MFCC: 0.020 [-0.010, 0.050]`` (the paired difference SSL - best baseline)."""
+    if v is None:
+        return "-"
+    lo, hi = v["ci95"]
+    word = v["verdict"] if v["verdict"] != "loses" else "**loses**"
+    base = display_name(v["baseline"])
+    return f"{word} vs {base}: {v['diff']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def _fractions(results: dict[str, Any]) -> list[str]:
@@ -70,26 +91,44 @@ def _fractions(results: dict[str, Any]) -> list[str]:
 
 
 def task_table(name: str, task: dict[str, Any]) -> list[str]:
-    """Markdown lines: per head, one row per label fraction, one column per method."""
+    """Markdown lines: per head, one row per label fraction, one column per method, the verdict;
+    then the task's beats / ties / losses and its set-up warnings."""
     metric, results = task["metric"], task["results"]
     methods = list(results)
     heads = sorted({h for by_head in results.values() for h in by_head})
     lines = [f"### {name} ({metric}; tracks {task.get('tracks')})", ""]
     for head in heads:
         lines += [f"| {head} probe, fraction of labels | "
-                  + " | ".join(NAMES.get(m, m) for m in methods) + " | SSL beats both |",
+                  + " | ".join(display_name(m) for m in methods)
+                  + " | SSL - best baseline (paired) |",
                   "|---|" + "---|" * (len(methods) + 1)]
         for f in _fractions(results):
             cells = [cell(results[m].get(head, {}).get(f, {}).get(metric)) for m in methods]
             v = task.get("verdict", {}).get(head, {}).get(f)
-            mark = "-" if v is None else ("yes" if v["beats_baselines"] else "**no**")
-            lines.append(f"| {float(f):g} | " + " | ".join(cells) + f" | {mark} |")
+            lines.append(f"| {float(f):g} | " + " | ".join(cells) + f" | {verdict_cell(v)} |")
         lines.append("")
-    return lines
+    lines += [f"SSL vs best baseline on {name}: {format_counts(verdict_counts(task))}", ""]
+    notes = task.get("warnings") or task_warnings(task)
+    return lines + ([f"- warning: {w}" for w in notes] + [""] if notes else [])
+
+
+def total_counts(report: dict[str, Any]) -> dict[str, int]:
+    """Beats / ties / losses of SSL vs the best baseline summed over every task of a report."""
+    total = dict.fromkeys(VERDICTS, 0)
+    for task in report["probe"]["tasks"].values():
+        for k, n in verdict_counts(task).items():
+            total[k] += n
+    return total
+
+
+def _retrieval_cell(m: dict[str, Any], k: int) -> str:
+    value, ci = m[f"precision@{k}"], m.get(f"precision@{k}_ci95")
+    return f"{value:.3f}" if ci is None else f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
 def retrieval_table(ret: dict[str, Any]) -> list[str]:
-    """Markdown lines: precision@k for each k and mAP@max(k), one row per method."""
+    """Markdown lines: precision@k [95 % interval] for each k and mAP@max(k), one row per
+    method, then the encoder's paired difference to the best baseline per k."""
     ks = sorted({int(k) for r in ret["results"].values() for k in r})
     kmax = str(max(ks))
     lines = [f"### same-track retrieval ({ret['segments']} segments of {ret['tracks']} tracks, "
@@ -97,14 +136,22 @@ def retrieval_table(ret: dict[str, Any]) -> list[str]:
              "| method | " + " | ".join(f"precision@{k}" for k in ks) + f" | mAP@{kmax} |",
              "|---|" + "---|" * (len(ks) + 1)]
     for method, by_k in ret["results"].items():
-        cells = [f"{by_k[str(k)][f'precision@{k}']:.3f}" for k in ks]
-        lines.append(f"| {NAMES.get(method, method)} | " + " | ".join(cells)
+        cells = [_retrieval_cell(by_k[str(k)], k) for k in ks]
+        lines.append(f"| {display_name(method)} | " + " | ".join(cells)
                      + f" | {by_k[kmax][f'map@{kmax}']:.3f} |")
+    enc = ret["results"].get(ENCODER, {})
+    paired = [(k, enc[str(k)]["vs_best_baseline"]) for k in ks
+              if "vs_best_baseline" in enc.get(str(k), {})]
+    if paired:
+        lines.append("| SSL − best baseline (paired) | " + " | ".join(
+            f"{v['diff']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}] **{v['verdict']}** "
+            f"{display_name(v['baseline'])}" for _, v in paired) + " | |")
     return lines + ["", "Every segment queries the others; relevant = the other segments of its "
                     "track (1 to 5 of them), so precision@k for k > 1 cannot reach 1; mAP@k "
-                    "divides by min(k, relevant). The segments come from the pretraining pool "
-                    "(seen without labels), so this measures same-track similarity on known "
-                    "music, not transfer.", ""]
+                    "divides by min(k, relevant). The segments come from held-out tracks that "
+                    "pretraining never heard (a seeded quarter of each soundtrack's tracks). "
+                    "Intervals: 95 % bootstrap over whole held-out tracks (and random-init "
+                    "draws), paired between methods.", ""]
 
 
 def to_markdown(report: dict[str, Any]) -> str:
@@ -119,15 +166,20 @@ def to_markdown(report: dict[str, Any]) -> str:
              f"{p['max_steps']}), encoder id {p['encoder_id']}",
              "- stage wall times: " + ", ".join(f"{k} {v['wall_s']:.0f} s"
                                                 for k, v in report["stages"].items()), "",
-             "## Linear probes: SSL vs random-init vs MFCC (mean ± std over seeds)", ""]
+             "## Linear probes: SSL vs random-init vs MFCC", "",
+             "mean [95 % bootstrap interval over test tracks and runs (seeds x init draws)]; "
+             "the last column is the paired difference SSL - best baseline: beats / loses "
+             "where its interval excludes zero, else tie.", ""]
     for name, task in report["probe"]["tasks"].items():
         lines += task_table(name, task)
+    lines += [f"**SSL vs best baseline, all tasks: {format_counts(total_counts(report))}**", ""]
     lines += ["## Same-track retrieval", ""] + retrieval_table(report["retrieval"])
     return "\n".join(lines)
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
-    """One panel per task (fraction vs metric per method, first head) and one of precision@k."""
+    """One panel per task (fraction vs metric per method, first head, 95 % intervals as error
+    bars) and one of precision@k."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -139,10 +191,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
         for method, by_head in task["results"].items():
             head = sorted(by_head)[0]
             fr = sorted(by_head[head], key=float)
-            mean = [by_head[head][f][task["metric"]]["mean"] for f in fr]
-            std = [by_head[head][f][task["metric"]]["std"] for f in fr]
-            ax.errorbar([float(f) for f in fr], mean, yerr=std, marker="o", capsize=3,
-                        label=f"{NAMES.get(method, method)} ({head})")
+            mean, yerr = error_bars([by_head[head][f][task["metric"]] for f in fr])
+            ax.errorbar([float(f) for f in fr], mean, yerr=yerr, marker="o", capsize=3,
+                        label=f"{display_name(method)} ({head})")
         ax.set_xscale("log")
         ax.set(title=name, xlabel="fraction of training labels", ylabel=task["metric"])
         ax.grid(alpha=0.3)
@@ -151,7 +202,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     for method, by_k in report["retrieval"]["results"].items():
         ks = sorted(int(k) for k in by_k)
         ax.plot(ks, [by_k[str(k)][f"precision@{k}"] for k in ks], marker="o",
-                label=NAMES.get(method, method))
+                label=display_name(method))
     ax.set(title="same-track retrieval", xlabel="k", ylabel="precision@k")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -1,13 +1,16 @@
 """Same-track retrieval for the benchmark: embed segments per method, exact index, p@k / mAP@k.
 
 Every segment is a query; the relevant items are the other segments of its track (its label).
-Methods: ``encoder`` (the pretrained encoder), ``random_init`` (same architecture, fresh
-weights) and ``mfcc`` (MFCC statistics). Embeddings are cached per method (resumable).
+Methods come from the registry (``evaluate/methods``); those trained on labels are skipped
+(here a label is the answer). Embeddings are cached per method in ``OUT/<method>/`` (resumable).
+A method with several init draws (random-init) is scored once per draw: ``results`` holds the
+mean over draws and ``draws`` every draw's values. Retrieval has no split, so a random-init
+encoder's BatchNorm statistics come from every segment's audio (labels unread).
 
 Example:
     >>> res = retrieval_benchmark("music_pool/segments_labels.csv", "enc.pt", "out/retrieval",
-    ...                           ["encoder", "mfcc"], ks=[1, 5])
-    >>> res["encoder"]["5"]["precision@5"]
+    ...                           ["encoder", "mfcc"], ks=[1, 5], sample_rate=22050)
+    >>> res["results"]["encoder"]["5"]["precision@5"]
     0.41
 """
 
@@ -16,6 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from audioclr.errors import SampleRateMismatch
+from audioclr.evaluate.methods import MethodSettings, Source, TrackSet, get_method
 from audioclr.evaluate.store import EmbeddingSet
 
 
@@ -29,22 +36,23 @@ def segment_labels(labels_csv: str | Path) -> dict[str, str]:
     return {t: ls[0] for t, ls in zip(ids, labelled.labels, strict=True)}
 
 
-def embed_method(method: str, labels_csv: Path, encoder: Path, out: Path, sample_rate: int,
-                 random_init_seed: int = 0, device: str = "auto",
-                 hop_seconds: float | None = None, batch_size: int = 64) -> EmbeddingSet:
-    """Vectors ``(segments, dim)`` of every segment for one method, cached in ``out/<method>``."""
-    dest = out / method
-    if method == "mfcc":
-        from audioclr.evaluate.baselines import mfcc_embed_tracks
+def segment_tracks(labels_csv: str | Path, source: Source, sample_rate: int | None) -> TrackSet:
+    """Every segment of ``labels_csv`` at the source's rate (``sample_rate`` checked against it)."""
+    from audioclr.evaluate.tracks import open_tracks
 
-        return mfcc_embed_tracks(labels_csv, dest, sample_rate)
-    from audioclr.evaluate.embed import embed_tracks
-    from audioclr.ssl.export import load_encoder
+    if sample_rate is not None and int(sample_rate) != source.sample_rate:
+        raise SampleRateMismatch(
+            f"retrieval at {sample_rate} Hz but {source.path} is at {source.sample_rate} Hz",
+            hint="use the encoder's sample rate",
+        )
+    tracks = open_tracks(labels_csv, source.sample_rate)
+    return TrackSet(tracks=tracks, key=str(Path(labels_csv).resolve()), train=tracks)
 
-    seed = random_init_seed if method == "random_init" else None
-    loaded = load_encoder(encoder, random_init_seed=seed)
-    return embed_tracks(loaded, labels_csv, dest, hop_seconds=hop_seconds,
-                        batch_size=batch_size, device=device)
+
+def embed_method(method: str, data: TrackSet, source: Source, out: Path,
+                 settings: MethodSettings) -> list[EmbeddingSet]:
+    """Vectors ``(segments, dim)`` of every segment, one set per draw, cached in ``out/<name>``."""
+    return [d.emb for d in get_method(method).embed(source, data, settings, out / method)]
 
 
 def score_method(emb: EmbeddingSet, labels: dict[str, str], ks: list[int],
@@ -55,20 +63,72 @@ def score_method(emb: EmbeddingSet, labels: dict[str, str], ks: list[int],
 
     tix = TrackIndex.build(emb, factory=factory)
     judge = Judge(labels=labels)
-    return {str(k): evaluate_retrieval(tix, judge, k=k) for k in ks}
+    return {str(k): evaluate_retrieval(tix, judge, k=k, per_query=True) for k in ks}
+
+
+def add_intervals(per_draw: dict[str, list[dict[str, Any]]], labels: dict[str, str],
+                  ks: list[int], results: dict[str, Any], n_boot: int = 1000) -> None:
+    """Per k: ``ci95`` of precision@k for every method, and the encoder's paired
+    ``vs_best_baseline``, by a bootstrap over whole held-out tracks (a query's segments share
+    its track) and over draws; written into ``results[method][k]``."""
+    from audioclr.evaluate.intervals import query_intervals
+    from audioclr.evaluate.methods import ENCODER, is_baseline
+
+    for k in map(str, ks):
+        key = f"precision@{k}"
+        queries = per_draw[next(iter(per_draw))][0][k]["_per_query"]["queries"]
+        values = {}
+        for m, draws in per_draw.items():
+            for d in draws:
+                if d[k]["_per_query"]["queries"] != queries:
+                    raise ValueError(f"method {m} was scored on other queries")
+            values[m] = np.stack([d[k]["_per_query"][key] for d in draws])
+        iv = query_intervals(values, [labels[q] for q in queries], ENCODER,
+                             [m for m in values if is_baseline(m)], n_boot)
+        for m in values:
+            results[m][k][f"{key}_ci95"] = iv["ci95"][m]
+        if iv["vs_best_baseline"] is not None:
+            results[ENCODER][k]["vs_best_baseline"] = {"metric": key, **iv["vs_best_baseline"]}
+
+
+def mean_scores(per_draw: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """``{k: metrics}`` averaged over draws (float metrics; counts as they are)."""
+    first = per_draw[0]
+    return {k: {m: (float(np.mean([d[k][m] for d in per_draw])) if isinstance(v, float) else v)
+                for m, v in metrics.items() if not m.startswith("_")}
+            for k, metrics in first.items()}
 
 
 def retrieval_benchmark(labels_csv: str | Path, encoder: str | Path, out_dir: str | Path,
-                        methods: list[str], ks: list[int], sample_rate: int,
+                        methods: list[str], ks: list[int], sample_rate: int | None = None,
                         random_init_seed: int = 0, device: str = "auto",
-                        factory: str = "Flat") -> dict[str, Any]:
-    """Per method, ``{k: {precision@k, map@k, recall@k, ...}}`` for same-track retrieval."""
+                        factory: str = "Flat", random_init_draws: int = 1) -> dict[str, Any]:
+    """Per method, ``{k: {precision@k, map@k, recall@k, ...}}`` for same-track retrieval.
+
+    Methods with several draws also get ``draws[method]``: one ``{k: metrics}`` per draw.
+    """
     labels_csv, out = Path(labels_csv), Path(out_dir)
     labels = segment_labels(labels_csv)
+    source = Source.open(encoder)
+    data = segment_tracks(labels_csv, source, sample_rate)
+    settings = MethodSettings(device=device, seed=random_init_seed, draws=random_init_draws)
     results: dict[str, Any] = {}
+    draws: dict[str, Any] = {}
+    scored: dict[str, list[dict[str, Any]]] = {}
+    records: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
     for method in methods:
-        emb = embed_method(method, labels_csv, Path(encoder), out / "emb", sample_rate,
-                           random_init_seed, device)
-        results[method] = score_method(emb, labels, ks, factory)
+        if get_method(method).needs_labels:
+            skipped[method] = "trains on labels (here the labels are the answers)"
+            continue
+        per_draw = [score_method(emb, labels, ks, factory)
+                    for emb in embed_method(method, data, source, out / "emb", settings)]
+        results[method] = mean_scores(per_draw)
+        scored[method] = per_draw
+        records[method] = get_method(method).record(settings)
+        if len(per_draw) > 1:
+            draws[method] = [mean_scores([d]) for d in per_draw]
+    if scored:
+        add_intervals(scored, labels, ks, results)
     return {"segments": len(labels), "tracks": len(set(labels.values())), "factory": factory,
-            "results": results}
+            "results": results, "draws": draws, "methods": records, "skipped": skipped}

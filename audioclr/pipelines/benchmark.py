@@ -7,7 +7,8 @@ chunks, pretraining from ``run/checkpoints/last.ckpt``):
 1. ``prepare``: the music pool -> clip cache ``OUT/cache``
 2. ``pretrain``: ``pretrain.config`` on the cache within ``pretrain.minutes`` -> ``OUT/run``
 3. ``export``: -> ``OUT/encoder.pt``
-4. ``probe``: the probe suite on every task (SSL, random-init, MFCC) -> ``OUT/probe``
+4. ``probe``: the probe suite on every task and method (default: SSL, random-init with
+   ``random_init_draws`` init draws, MFCC) -> ``OUT/probe``
 5. ``retrieval``: same-track retrieval on the music segments -> ``OUT/retrieval``
 6. report: ``OUT/report.json``, ``report.md``, ``report.png``
 
@@ -118,7 +119,8 @@ def suite_config(cfg: BenchmarkConfig, paths: dict[str, Path]) -> Any:
              for t in p.tasks]
     return SuiteConfig(tasks=tasks, methods=list(p.methods), probe=p.probe,
                        hop_seconds=p.hop_seconds, batch_size=p.batch_size, device=cfg.device,
-                       random_init_seed=cfg.random_init_seed)
+                       random_init_seed=cfg.random_init_seed,
+                       random_init_draws=cfg.random_init_draws)
 
 
 def _probe(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> dict[str, Any]:
@@ -133,7 +135,8 @@ def _retrieval(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> dict[
 
     res = retrieval_benchmark(paths["retrieval"], out / "encoder.pt", out / "retrieval",
                               list(cfg.probe.methods), list(cfg.retrieval.k), cfg.sample_rate,
-                              cfg.random_init_seed, cfg.device, cfg.retrieval.factory)
+                              cfg.random_init_seed, cfg.device, cfg.retrieval.factory,
+                              cfg.random_init_draws)
     path = out / "retrieval" / "retrieval.json"
     path.write_text(json.dumps(res, indent=1))
     return {"report": str(path)}

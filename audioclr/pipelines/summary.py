@@ -17,30 +17,44 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-METHOD_NAMES = {"encoder": "SSL (pretrained)", "random_init": "random-init", "mfcc": "MFCC stats"}
+from audioclr.evaluate.intervals import VERDICTS
+from audioclr.evaluate.methods import display_name
+from audioclr.evaluate.report import format_counts, verdict_counts
+
+
+def _interval(m: dict[str, Any]) -> str:
+    lo, hi = m.get("ci95") or (float("nan"), float("nan"))
+    return f"{m['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def probe_table(report: dict[str, Any], head: str = "linear") -> list[str]:
-    """Rows ``method | fraction: mean ± std ...`` for ``head`` of every task, with the verdict."""
+    """Rows ``method | fraction: mean [95 % interval] ...`` for ``head`` of every task, the
+    paired verdict of SSL vs the best baseline per fraction, and beats / ties / losses per task
+    and in total."""
     lines: list[str] = []
+    total = dict.fromkeys(VERDICTS, 0)
     for name, task in report.get("tasks", {}).items():
         results, metric = task["results"], task["metric"]
         fractions = sorted({f for r in results.values() for f in r.get(head, {})}, key=float)
         if not fractions:
             continue
-        lines.append(f"{name} ({head} probe, {metric}, test split):")
-        lines.append(f"  {'method':<18}" + "".join(f"{float(f):>7.0%} labels  " for f in fractions))
+        lines.append(f"{name} ({head} probe, {metric} [95 % interval], test split):")
+        lines.append(f"  {'method':<18}" + "".join(f"{f'{float(f):.0%} labels':>28}"
+                                                   for f in fractions))
         for method, by_head in results.items():
             cells = by_head.get(head, {})
-            row = "".join(
-                f"{cells[f][metric]['mean']:>8.3f} ± {cells[f][metric]['std']:.3f}" if f in cells else f"{'-':>16}"
-                for f in fractions
-            )
-            lines.append(f"  {METHOD_NAMES.get(method, method):<18}{row}")
+            row = "".join(f"{_interval(cells[f][metric]) if f in cells else '-':>28}"
+                          for f in fractions)
+            lines.append(f"  {display_name(method):<18}{row}")
         verdict = task.get("verdict", {}).get(head, {})
-        wins = [f for f in fractions if verdict.get(f, {}).get("beats_baselines")]
-        lines.append(f"  SSL beats both baselines at {len(wins)}/{len(fractions)} label fractions"
-                     + (f" ({', '.join(f'{float(f):.0%}' for f in wins)})" if wins else ""))
+        row = "".join(f"{verdict[f]['verdict'] if f in verdict else '-':>28}" for f in fractions)
+        lines.append(f"  {'SSL vs best':<18}{row}")
+        counts = verdict_counts(task, head)
+        for k in VERDICTS:
+            total[k] += counts[k]
+        lines.append(f"  SSL vs best baseline (paired bootstrap): {format_counts(counts)}")
+    if lines:
+        lines.append(f"all tasks, SSL vs best baseline: {format_counts(total)}")
     return lines
 
 

@@ -4,7 +4,7 @@ The file is a ``torch.save``d dict loadable with ``torch.load(weights_only=True)
 ``format`` ("audioclr-encoder"), ``format_version``, ``encoder`` (registry name),
 ``encoder_kwargs``, ``sample_rate``, ``input_samples``, ``min_samples``, ``output_dim``,
 ``layer_names``, ``config`` (the resolved pretraining config, or {}), ``trained_on`` (the
-pretraining clip cache and its source files with their sizes, so a probe can tell when its test
+pretraining clip cache, its source files and their content fingerprints, so a probe can tell when its test
 audio was seen in pretraining; ``sources`` is null when the cache could not be read at export),
 ``encoder_id`` (sha256 of the weights, 16 hex), ``code_version`` and ``state_dict``.
 
@@ -58,19 +58,21 @@ def weights_id(state_dict: dict[str, torch.Tensor]) -> str:
 
 
 def training_sources(cache: str | Path | None) -> dict[str, Any]:
-    """``{"cache", "sources": [abs path...] | None, "sizes": [bytes...]}`` of a clip cache."""
+    """``{"cache", "sources": [abs path...] | None, "fingerprints": [...]}`` of a clip cache
+    (``audioclr.data.fingerprint``: size + hash of the file's ends; None where unreadable)."""
+    from audioclr.data.fingerprint import file_fingerprint
     from audioclr.data.manifest import read_manifest, tracks_of
     from audioclr.errors import AudioclrError
 
     if not cache:
-        return {"cache": None, "sources": None, "sizes": None}
+        return {"cache": None, "sources": None, "fingerprints": None}
     root = Path(cache)
     try:
         tracks = tracks_of(read_manifest(root), root)
     except AudioclrError:
-        return {"cache": str(root), "sources": None, "sizes": None}
+        return {"cache": str(root), "sources": None, "fingerprints": None}
     return {"cache": str(root.resolve()), "sources": [t.source for t in tracks],
-            "sizes": [t.size for t in tracks]}
+            "fingerprints": [file_fingerprint(t.source) for t in tracks]}
 
 
 def encoder_payload(encoder: Encoder, config: dict | None = None,
