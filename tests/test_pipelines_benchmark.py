@@ -61,6 +61,8 @@ def make_data(root: Path, rng: np.random.Generator) -> Path:
             write_audio(root / "segs" / f"tr{t}" / f"seg{j}.wav", _noisy_tone(f, 0.5, rng), SR)
             rows.append((f"tr{t}/seg{j}.wav", f"tr{t}", None))
     _labels_csv(root / "segs" / "labels.csv", rows)
+    release = [(p, "low" if t in ("tr0", "tr1") else "high", None) for p, t, _ in rows]
+    _labels_csv(root / "segs" / "release.csv", release)
     return root
 
 
@@ -78,7 +80,8 @@ def tiny_suite(data: Path, tmp: Path) -> Path:
                              "heads": ["linear", "knn"]}],
                   "fractions": [0.5, 1.0], "seeds": [0, 1],
                   "probe": {"weight_decays": [0.0], "max_epochs": 10, "patience": 3}},
-        "retrieval": {"labels": "segs/labels.csv", "k": [1, 2]},
+        "retrieval": {"labels": "segs/labels.csv", "release_labels": "segs/release.csv",
+                      "k": [1, 2]},
     }
     path = tmp / "suite.yaml"
     path.write_text(yaml.safe_dump(suite))
@@ -114,15 +117,16 @@ def test_report_md_numbers_match_json(finished: tuple[Path, dict, list[str]]) ->
                 v = task["verdict"][head][f]
                 assert v == task["results"]["encoder"][head][f]["vs_best_baseline"]
                 expected += [round(v["diff"], 3), *(round(x, 3) for x in v["ci95"])]
-    for method in ("encoder", "random_init", "mfcc"):
-        by_k = report["retrieval"]["results"][method]
+    for kind in ("same_track", "same_release"):
+        for method in ("encoder", "random_init", "mfcc"):
+            by_k = report["retrieval"][kind]["results"][method]
+            for k in ("1", "2"):
+                expected += [round(by_k[k][f"precision@{k}"], 3),
+                             *(round(x, 3) for x in by_k[k][f"precision@{k}_ci95"])]
+            expected += [round(by_k["2"]["map@2"], 3)]
         for k in ("1", "2"):
-            expected += [round(by_k[k][f"precision@{k}"], 3),
-                         *(round(x, 3) for x in by_k[k][f"precision@{k}_ci95"])]
-        expected += [round(by_k["2"]["map@2"], 3)]
-    for k in ("1", "2"):
-        v = report["retrieval"]["results"]["encoder"][k]["vs_best_baseline"]
-        expected += [round(v["diff"], 3), *(round(x, 3) for x in v["ci95"])]
+            v = report["retrieval"][kind]["results"]["encoder"][k]["vs_best_baseline"]
+            expected += [round(v["diff"], 3), *(round(x, 3) for x in v["ci95"])]
     assert _md_numbers(md) == pytest.approx(expected, abs=1e-9)
     assert (out / "report.png").stat().st_size > 1000
     assert report["pretrain"]["steps"] == 3 and "git commit" in md and "cores" in md
@@ -141,10 +145,33 @@ def test_retrieval_matches_brute_force(finished: tuple[Path, dict, list[str]]) -
         order = np.argsort(-sim, axis=1, kind="stable")
         for k in (1, 2):
             hits = track[order[:, :k]] == track[:, None]
-            got = report["retrieval"]["results"][method][str(k)][f"precision@{k}"]
+            got = report["retrieval"]["same_track"]["results"][method][str(k)][f"precision@{k}"]
             assert got == pytest.approx(hits.mean(), abs=1e-6)
     # the 4 segment "tracks" are tones at 250/500/1000/2000 Hz: MFCC finds the same track
-    assert report["retrieval"]["results"]["mfcc"]["1"]["precision@1"] == 1.0
+    assert report["retrieval"]["same_track"]["results"]["mfcc"]["1"]["precision@1"] == 1.0
+
+
+def test_same_release_retrieval_drops_the_query_track_and_matches_brute_force(
+        finished: tuple[Path, dict, list[str]]) -> None:
+    tmp, report, _ = finished
+    from audioclr.evaluate.store import load_embeddings
+
+    rel = report["retrieval"]["same_release"]
+    assert rel["relevance"] == "same release, other track" and rel["groups"] == 2
+    for method in ("encoder", "mfcc"):
+        emb = load_embeddings(tmp / "out" / "retrieval" / "emb" / method)
+        x = emb.vectors / np.linalg.norm(emb.vectors, axis=1, keepdims=True)
+        track = np.array([i.split("/")[0] for i in emb.ids])
+        release = np.where(np.isin(track, ["tr0", "tr1"]), "low", "high")
+        sim = x @ x.T
+        sim[track[:, None] == track[None, :]] = -np.inf  # own track (and self) left out
+        order = np.argsort(-sim, axis=1, kind="stable")
+        for k in (1, 2):
+            hits = release[order[:, :k]] == release[:, None]
+            got = rel["results"][method][str(k)][f"precision@{k}"]
+            assert got == pytest.approx(hits.mean(), abs=1e-6)
+    same_track = report["retrieval"]["same_track"]["results"]["mfcc"]["1"]["precision@1"]
+    assert same_track == 1.0 > rel["results"]["mfcc"]["1"]["precision@1"]  # own track dropped
 
 
 def test_rerun_skips_every_stage_and_other_config_is_refused(

@@ -119,11 +119,16 @@ class Judge:
 
     labels: dict[str, str] | None = None
     segments: dict[str, Segment] | None = None
+    # label mode: candidates of the query's own group (e.g. its track, when relevance is "same
+    # release") are dropped from its ranking, neither hits nor misses
+    ignore_groups: dict[str, str] | None = None
 
     def aligned(self, track_ids: list[str]) -> Judge:
         """This judge with its keys matched to ``track_ids`` (see :func:`align_keys`)."""
         if self.labels is not None:
-            return Judge(labels=align_keys(self.labels, track_ids))
+            groups = self.ignore_groups
+            return Judge(labels=align_keys(self.labels, track_ids),
+                         ignore_groups=None if groups is None else align_keys(groups, track_ids))
         return Judge(segments=align_keys(self.segments or {}, track_ids))
 
     def known(self, t: str) -> bool:
@@ -133,7 +138,8 @@ class Judge:
     def relevant(self, q: str, t: str) -> bool:
         """``t`` counts as a hit for query ``q``."""
         if self.labels is not None:
-            return t != q and t in self.labels and self.labels[t] == self.labels[q]
+            return (not self.ignored(q, t) and t in self.labels
+                    and self.labels[t] == self.labels[q])
         a, b = self.segments[q], self.segments.get(t)  # type: ignore[index,union-attr]
         return (
             b is not None
@@ -158,8 +164,12 @@ class Judge:
         return np.array(n_rel), np.array(n_ign)
 
     def ignored(self, q: str, t: str) -> bool:
-        """``t`` is dropped from ``q``'s ranking: the query itself, or an overlapping segment."""
+        """``t`` is dropped from ``q``'s ranking: the query itself, an overlapping segment, or a
+        member of the query's ignored group."""
         if t == q:
+            return True
+        g = self.ignore_groups
+        if g is not None and q in g and g.get(t) == g[q]:
             return True
         if self.segments is None or t not in self.segments:
             return False

@@ -78,9 +78,12 @@ class ProbeSection:
 
 @dataclass
 class RetrievalSection:
-    """Same-track retrieval: segments labelled by their track; exact (Flat) cosine index."""
+    """Same-track (and same-release) retrieval on held-out segments; exact (Flat) cosine index."""
 
     labels: str = "music_pool/segments_labels.csv"
+    # same-release retrieval on the same segments (relevant: another track of the same
+    # release); "" skips it
+    release_labels: str = "music_pool/segments_release_labels.csv"
     k: list[int] = field(default_factory=lambda: [1, 5, 10])
     factory: str = "Flat"
 
@@ -120,6 +123,8 @@ def check_datasets(cfg: BenchmarkConfig) -> dict[str, Path]:
     any is missing (``AudioReadError`` naming the data set and how to build it)."""
     root = cfg.root
     needed = {"pool": cfg.pool, "retrieval": cfg.retrieval.labels,
+              **({"retrieval_release": cfg.retrieval.release_labels}
+                 if cfg.retrieval.release_labels else {}),
               **{f"task:{t.name}": t.labels for t in cfg.probe.tasks}}
     paths = {key: root / rel for key, rel in needed.items()}
     missing = [f"{key} ({p})" for key, p in paths.items() if not p.exists()]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from audioclr.errors import SampleRateMismatch
+from audioclr.errors import AudioclrError, SampleRateMismatch
 from audioclr.evaluate.methods import MethodSettings, Source, TrackSet, get_method
 from audioclr.evaluate.store import EmbeddingSet
 
@@ -56,17 +56,19 @@ def embed_method(method: str, data: TrackSet, source: Source, out: Path,
 
 
 def score_method(emb: EmbeddingSet, labels: dict[str, str], ks: list[int],
-                 factory: str = "Flat") -> dict[str, dict[str, float]]:
-    """``{k: metrics}`` of :func:`evaluate_retrieval` for each ``k`` over one embeddings set."""
+                 factory: str = "Flat", ignore_groups: dict[str, str] | None = None
+                 ) -> dict[str, dict[str, float]]:
+    """``{k: metrics}`` of :func:`evaluate_retrieval` for each ``k`` over one embeddings set
+    (``ignore_groups``: candidates of the query's own group are dropped from its ranking)."""
     from audioclr.evaluate.retrieval import Judge, evaluate_retrieval
     from audioclr.search.index import TrackIndex
 
     tix = TrackIndex.build(emb, factory=factory)
-    judge = Judge(labels=labels)
+    judge = Judge(labels=labels, ignore_groups=ignore_groups)
     return {str(k): evaluate_retrieval(tix, judge, k=k, per_query=True) for k in ks}
 
 
-def add_intervals(per_draw: dict[str, list[dict[str, Any]]], labels: dict[str, str],
+def add_intervals(per_draw: dict[str, list[dict[str, Any]]], tracks_of: dict[str, str],
                   ks: list[int], results: dict[str, Any], n_boot: int = 1000) -> None:
     """Per k: ``ci95`` of precision@k for every method, and the encoder's paired
     ``vs_best_baseline``, by a bootstrap over whole held-out tracks (a query's segments share
@@ -83,7 +85,7 @@ def add_intervals(per_draw: dict[str, list[dict[str, Any]]], labels: dict[str, s
                 if d[k]["_per_query"]["queries"] != queries:
                     raise ValueError(f"method {m} was scored on other queries")
             values[m] = np.stack([d[k]["_per_query"][key] for d in draws])
-        iv = query_intervals(values, [labels[q] for q in queries], ENCODER,
+        iv = query_intervals(values, [tracks_of[q] for q in queries], ENCODER,
                              [m for m in values if is_baseline(m)], n_boot)
         for m in values:
             results[m][k][f"{key}_ci95"] = iv["ci95"][m]
@@ -102,13 +104,23 @@ def mean_scores(per_draw: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str
 def retrieval_benchmark(labels_csv: str | Path, encoder: str | Path, out_dir: str | Path,
                         methods: list[str], ks: list[int], sample_rate: int | None = None,
                         random_init_seed: int = 0, device: str = "auto",
-                        factory: str = "Flat", random_init_draws: int = 1) -> dict[str, Any]:
+                        factory: str = "Flat", random_init_draws: int = 1,
+                        relevance_csv: str | Path | None = None) -> dict[str, Any]:
     """Per method, ``{k: {precision@k, map@k, recall@k, ...}}`` for same-track retrieval.
 
-    Methods with several draws also get ``draws[method]``: one ``{k: metrics}`` per draw.
+    ``labels_csv`` labels each segment with its track. ``relevance_csv`` (same paths, e.g. the
+    release of each segment) makes relevance "same label there, other track": the query's own
+    track is dropped from its ranking. Methods with several draws also get ``draws[method]``:
+    one ``{k: metrics}`` per draw.
     """
     labels_csv, out = Path(labels_csv), Path(out_dir)
-    labels = segment_labels(labels_csv)
+    tracks_of = segment_labels(labels_csv)
+    labels = segment_labels(relevance_csv) if relevance_csv else tracks_of
+    if set(labels) != set(tracks_of):
+        raise AudioclrError(
+            f"{relevance_csv} does not list the same segments as {labels_csv}",
+            hint="build both with benchmarks/datasets/music_pool.py")
+    ignore = tracks_of if relevance_csv else None
     source = Source.open(encoder)
     data = segment_tracks(labels_csv, source, sample_rate)
     settings = MethodSettings(device=device, seed=random_init_seed, draws=random_init_draws)
@@ -121,7 +133,7 @@ def retrieval_benchmark(labels_csv: str | Path, encoder: str | Path, out_dir: st
         if get_method(method).needs_labels:
             skipped[method] = "trains on labels (here the labels are the answers)"
             continue
-        per_draw = [score_method(emb, labels, ks, factory)
+        per_draw = [score_method(emb, labels, ks, factory, ignore)
                     for emb in embed_method(method, data, source, out / "emb", settings)]
         results[method] = mean_scores(per_draw)
         scored[method] = per_draw
@@ -129,6 +141,8 @@ def retrieval_benchmark(labels_csv: str | Path, encoder: str | Path, out_dir: st
         if len(per_draw) > 1:
             draws[method] = [mean_scores([d]) for d in per_draw]
     if scored:
-        add_intervals(scored, labels, ks, results)
-    return {"segments": len(labels), "tracks": len(set(labels.values())), "factory": factory,
+        add_intervals(scored, tracks_of, ks, results)
+    return {"segments": len(labels), "tracks": len(set(tracks_of.values())),
+            "groups": len(set(labels.values())), "factory": factory,
+            "relevance": "same release, other track" if relevance_csv else "same track",
             "results": results, "draws": draws, "methods": records, "skipped": skipped}

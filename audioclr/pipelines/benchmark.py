@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from audioclr.atomic import atomic_write_text
 from audioclr.config import config_to_dict
 from audioclr.errors import ConfigError
 from audioclr.pipelines.bench_config import BenchmarkConfig, check_datasets
@@ -133,12 +134,14 @@ def _probe(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> dict[str,
 def _retrieval(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> dict[str, Any]:
     from audioclr.pipelines.bench_retrieval import retrieval_benchmark
 
-    res = retrieval_benchmark(paths["retrieval"], out / "encoder.pt", out / "retrieval",
-                              list(cfg.probe.methods), list(cfg.retrieval.k), cfg.sample_rate,
-                              cfg.random_init_seed, cfg.device, cfg.retrieval.factory,
-                              cfg.random_init_draws)
+    kinds = {"same_track": None, "same_release": paths.get("retrieval_release")}
+    res = {kind: retrieval_benchmark(
+        paths["retrieval"], out / "encoder.pt", out / "retrieval", list(cfg.probe.methods),
+        list(cfg.retrieval.k), cfg.sample_rate, cfg.random_init_seed, cfg.device,
+        cfg.retrieval.factory, cfg.random_init_draws, relevance_csv=relevance)
+        for kind, relevance in kinds.items() if kind == "same_track" or relevance}
     path = out / "retrieval" / "retrieval.json"
-    path.write_text(json.dumps(res, indent=1))
+    atomic_write_text(path, json.dumps(res, indent=1))
     return {"report": str(path)}
 
 
