@@ -29,7 +29,7 @@ def test_embed_command_matches_api(tmp_path):
     assert main(argv + ["--layer", "all", "--hop-seconds", "0.25", "--device", "cpu"]) == 0
     emb = load_embeddings(tmp_path / "emb")
     loaded = load_encoder(enc)
-    assert emb.ids == ["a.wav", "b.wav"] and emb.dim == 24
+    assert emb.ids == ["a.wav", "b.wav"] and emb.dim == 2 * (8 + 16)  # mean + std per block
     assert emb.meta["encoder_id"] == loaded.encoder_id and emb.meta["hop_samples"] == 2000
     x = tone(500, SR, 1.5)
     expect = embed_waveform(loaded, x, layer="all", hop_samples=2000)

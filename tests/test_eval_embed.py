@@ -43,24 +43,33 @@ def _alone(loaded: LoadedEncoder, w: np.ndarray) -> np.ndarray:
         return loaded.encoder(torch.from_numpy(w)[None]).numpy()[0]
 
 
-def test_all_layer_size_is_sum_of_intermediate_channels(rng):
+def test_all_layer_size_is_twice_the_sum_of_intermediate_channels(rng):
     loaded = _loaded()
     x = rng.normal(0, 0.1, 2500).astype(np.float32)
-    assert (
-        layer_dim(loaded, "all") == sum(WIDTHS) == embed_waveform(loaded, x, layer="all").shape[0]
-    )
-    assert embed_waveform(loaded, x, layer="block1").shape == (WIDTHS[0],)
+    dim = embed_waveform(loaded, x, layer="all").shape[0]
+    assert layer_dim(loaded, "all") == 2 * sum(WIDTHS) == dim  # mean and std per channel
+    assert embed_waveform(loaded, x, layer="block1").shape == (2 * WIDTHS[0],)
+    from audioclr.evaluate.frozen import layer_slices
+
+    assert layer_slices(loaded) == {"block1": slice(0, 2 * WIDTHS[0]),
+                                    "block2": slice(2 * WIDTHS[0], 2 * sum(WIDTHS))}
     assert embed_waveform(loaded, x, layer="last").shape == (WIDTHS[-1],)
     with pytest.raises(ConfigError, match="unknown layer"):
         embed_waveform(loaded, x, layer="nope")
 
 
-def test_all_layers_are_time_frequency_means(rng):
+def test_all_layers_are_channel_means_and_stds_over_time(rng):
     loaded = _loaded()
     x = rng.normal(0, 0.1, 1000).astype(np.float32)
     with torch.no_grad():
         feats = loaded.encoder.features(torch.from_numpy(x)[None])
-    expect = np.concatenate([feats[n][0].mean(dim=(1, 2)).numpy() for n in ("block1", "block2")])
+    expect = []
+    for n in ("block1", "block2"):
+        m = feats[n][0].numpy().mean(axis=1)  # (channels, freq, time) -> (channels, time)
+        expect += [m.mean(axis=1), m.std(axis=1)]
+    expect = np.concatenate(expect)
+    # the std part carries what the mean alone lost: a constant map has std 0 and no other
+    assert expect[WIDTHS[0]:2 * WIDTHS[0]].max() > 0
     np.testing.assert_allclose(embed_waveform(loaded, x, layer="all"), expect, rtol=1e-5, atol=1e-6)
 
 

@@ -195,3 +195,27 @@ def test_probe_warns_and_records_when_pretraining_heard_the_test_audio(tmp_path,
                          trained_on={"cache": "c", "sources": [], "fingerprints": []})
     t = run_suite(cfg, clean, tmp_path / "out2")["tasks"]["tones"]
     assert t["pretraining_leak"]["seen"] == 0 and not t["warnings"]
+
+
+def test_layerwise_table_probes_each_block_alone_and_all(tmp_path, rng) -> None:
+    labels, enc = _corpus(tmp_path, rng), _encoder(tmp_path)
+    cfg = SuiteConfig(tasks=[TaskConfig(name="tones", labels=str(labels), heads=["knn"],
+                                        fractions=[0.5, 1.0], seeds=[0, 1])],
+                      methods=["encoder"], device="cpu")
+    t = run_suite(cfg, enc, tmp_path / "out")["tasks"]["tones"]
+    lw = t["layerwise"]
+    assert (lw["fraction"], lw["head"]) == (1.0, "linear")
+    assert {k: v["dim"] for k, v in lw["layers"].items()} == {"block1": 16, "block2": 32,
+                                                              "all": 48}
+    # "all" here is the same linear probe as a suite run with head linear on the same vectors
+    linear = SuiteConfig(tasks=[TaskConfig(name="tones", labels=str(labels), heads=["linear"],
+                                           fractions=[1.0], seeds=[0, 1])],
+                         methods=["encoder"], device="cpu")
+    again = run_suite(linear, enc, tmp_path / "out")["tasks"]["tones"]
+    cell = again["results"]["encoder"]["linear"]["1.0"]["accuracy"]
+    assert lw["layers"]["all"]["mean"] == cell["mean"]
+    assert "| block1 | 16 |" in (tmp_path / "out" / "report.md").read_text()
+    last = SuiteConfig(tasks=[TaskConfig(name="tones", labels=str(labels), heads=["knn"],
+                                         layer="last", seeds=[0])], methods=["encoder"],
+                       device="cpu")
+    assert run_suite(last, enc, tmp_path / "o2")["tasks"]["tones"]["layerwise"] == {}

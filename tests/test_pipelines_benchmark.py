@@ -117,6 +117,8 @@ def test_report_md_numbers_match_json(finished: tuple[Path, dict, list[str]]) ->
                 v = task["verdict"][head][f]
                 assert v == task["results"]["encoder"][head][f]["vs_best_baseline"]
                 expected += [round(v["diff"], 3), *(round(x, 3) for x in v["ci95"])]
+        for m in task["layerwise"]["layers"].values():
+            expected += [round(m["mean"], 3), *(round(x, 3) for x in m["ci95"])]
     for kind in ("same_track", "same_release"):
         for method in ("encoder", "random_init", "mfcc"):
             by_k = report["retrieval"][kind]["results"][method]

@@ -5,16 +5,16 @@ a last partial window is covered by one more window aligned to the track's end; 
 than a window is one window of its own length, zero-padded up to ``min_samples``. Windows of many
 tracks are batched together and averaged per track.
 
-Layers: ``"last"`` is ``encoder(x)`` (``output_dim``); a name from ``layer_names`` is that layer
-averaged over time/frequency (its channels); ``"all"`` concatenates every intermediate layer (all of
-``layer_names`` but the last, which is ``forward``'s output) so averaged (Choi et al. 2017), size
-``sum(channels of layer_names[:-1])``: 480 for the default melcnn (32+64+128+256);
-see :func:`layer_dim`.
+Layers: ``"last"`` is ``encoder(x)`` (``output_dim``); a name from ``layer_names`` is that
+block's channel means and standard deviations over time (frequency averaged first); ``"all"`` (the
+default) concatenates those of every block (all of ``layer_names`` but the last, which is
+``forward``'s output; Choi et al. 2017), size ``2 * sum(channels)``: 960 for the default melcnn
+(2 x (32+64+128+256)); see :func:`layer_dim` and ``frozen.layer_slices``.
 
 Example:
     >>> loaded = load_encoder("enc.pt")
     >>> embed_waveform(loaded, np.zeros(44100, "float32"), layer="all").shape
-    (480,)
+    (960,)
     >>> embed_tracks(loaded, "my_music/", "emb/", hop_seconds=1.0).vectors.shape
     (120, 512)
 """

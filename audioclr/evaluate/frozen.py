@@ -3,11 +3,15 @@
 ``inference_copy`` makes a copy in ``eval()`` with conv+BatchNorm fused and channels-last weights
 (same outputs up to float rounding, about 2x faster on CPU); the given encoder is never changed.
 ``layer_vectors`` turns a batch of windows into vectors of one layer (``last``, a name, ``all``).
+A block's map is summarised by its channels' mean and standard deviation over time (after
+averaging over frequency, for 2-d maps): ``2 * channels`` values. ``all`` (the default
+representation, after Choi et al. 2017) concatenates every block's statistics, so a probe can
+use what any depth kept; ``layer_slices`` says which columns belong to which block.
 
 Example:
     >>> fast = inference_copy(loaded.encoder, resolve_device("auto"))
     >>> layer_vectors(fast, torch.zeros(2, loaded.input_samples), "all").shape
-    torch.Size([2, 480])
+    torch.Size([2, 960])
 """
 
 from __future__ import annotations
@@ -43,17 +47,42 @@ def check_layer(loaded: Any, layer: str) -> None:
         )
 
 
+def time_stats(fmap: torch.Tensor) -> torch.Tensor:
+    """A block's map ``(batch, channels, [freq,] time)`` -> ``(batch, 2 * channels)``: per channel
+    the mean and the standard deviation over time (frequency averaged first). A pooled vector
+    ``(batch, dim)`` is returned as it is."""
+    if fmap.dim() == 2:
+        return fmap.float()
+    x = fmap.float()
+    if x.dim() > 3:
+        x = x.flatten(2, -2).mean(2)  # (batch, channels, time)
+    return torch.cat([x.mean(-1), x.std(-1, unbiased=False)], dim=1)
+
+
 def layer_vectors(encoder: torch.nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
     """``(batch, samples)`` -> ``(batch, dim)`` for ``layer`` (``last``, a layer name, ``all``)."""
     if layer == "last":
         return encoder(x).float()
     feats = encoder.features(x)
     names = list(feats)[:-1] if layer == "all" else [layer]
-    pooled = [
-        feats[n].float().flatten(2).mean(-1) if feats[n].dim() > 2 else feats[n].float()
-        for n in names
-    ]
-    return torch.cat(pooled, dim=1)
+    return torch.cat([time_stats(feats[n]) for n in names], dim=1)
+
+
+def layer_slices(loaded: Any) -> dict[str, slice]:
+    """The columns of each block inside an ``all`` vector, in order (``{"block1": slice...}``)."""
+    enc = loaded.encoder
+    device = next(enc.parameters()).device
+    with torch.no_grad():
+        was = enc.training
+        enc.eval()
+        feats = enc.features(torch.zeros(1, int(loaded.input_samples), device=device))
+        enc.train(was)
+    out, start = {}, 0
+    for name in list(feats)[:-1]:
+        width = int(time_stats(feats[name]).shape[1])
+        out[name] = slice(start, start + width)
+        start += width
+    return out
 
 
 def layer_dim(loaded: Any, layer: str) -> int:

@@ -138,7 +138,19 @@ def _task_markdown(name: str, task: dict[str, Any]) -> list[str]:
     notes = task.get("warnings") or task_warnings(task)
     if notes:
         lines += ["warnings:", *[f"- {w}" for w in notes], ""]
-    return lines
+    return lines + layerwise_table(task.get("layerwise") or {})
+
+
+def layerwise_table(lw: dict[str, Any]) -> list[str]:
+    """Markdown lines: the encoder's probe on each block alone and on all (empty if none)."""
+    if not lw.get("layers"):
+        return []
+    lines = [f"where the information lives (encoder, {lw['head']} probe, "
+             f"{float(lw['fraction']):g} of labels, {lw['metric']}):", "",
+             "| layer | dim | score |", "|---|---|---|"]
+    for name, m in lw["layers"].items():
+        lines.append(f"| {name} | {m['dim']} | {_interval(m)} |")
+    return lines + [""]
 
 
 def to_markdown(report: dict[str, Any]) -> str:

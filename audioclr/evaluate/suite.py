@@ -30,6 +30,7 @@ from typing import Any
 from audioclr.config import config_to_dict, require
 from audioclr.evaluate.methods import (
     DEFAULT_METHODS,
+    ENCODER,
     Embedded,
     MethodSettings,
     Source,
@@ -38,7 +39,7 @@ from audioclr.evaluate.methods import (
     get_method,
 )
 from audioclr.evaluate.probe import HEADS, ProbeConfig, run_probe
-from audioclr.evaluate.probe_data import ProbeWarning, align
+from audioclr.evaluate.probe_data import ProbeData, ProbeWarning, align
 from audioclr.evaluate.report import task_warnings, verdicts, write_report
 
 
@@ -52,7 +53,7 @@ class TaskConfig:
     multilabel: bool = False
     fractions: list[float] = field(default_factory=lambda: [1.0])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    layer: str = "last"
+    layer: str = "all"  # every block's mean and std over time; or "last", or a block name
     heads: list[str] = field(default_factory=lambda: ["linear"])
     windows: bool = (
         False  # probe on window embeddings, score tracks by averaging window predictions
@@ -179,6 +180,8 @@ def run_task(cfg: SuiteConfig, task: TaskConfig, source: Source, out: Path) -> d
         draws = embed_method(name, source, data, settings, out)
         methods[name] = {**method.record(settings), "draws": [d.info for d in draws]}
         aligned = [align(d.emb, labelled, d.windows) for d in draws]
+        if name == ENCODER:
+            encoder_data = aligned[0]
         results[name] = {}
         for head in task.heads:
             probe_cfg = ProbeConfig(**{**config_to_dict(cfg.probe), "head": head})
@@ -188,6 +191,8 @@ def run_task(cfg: SuiteConfig, task: TaskConfig, source: Source, out: Path) -> d
     splits = {s: int(sum(1 for x in labelled.splits if x == s)) for s in ("train", "valid", "test")}
     metric = primary_metric(labelled.multilabel)  # a "tags" header declares multi-label
     leak = pretraining_leak(task, source, labelled)
+    by_layer = (layerwise(cfg, task, source, encoder_data, metric)
+                if settings.layer == "all" and ENCODER in results else {})
     report = {
         "multilabel": labelled.multilabel,
         "metric": metric,
@@ -199,9 +204,32 @@ def run_task(cfg: SuiteConfig, task: TaskConfig, source: Source, out: Path) -> d
         "verdict": verdicts(results, metric),
         "skipped": skipped,
         "pretraining_leak": leak,
+        "layerwise": by_layer,
     }
     report["warnings"] = ([leak["warning"]] if leak["warning"] else []) + task_warnings(report)
     return report
+
+
+def layerwise(cfg: SuiteConfig, task: TaskConfig, source: Source, data: ProbeData,
+              metric: str) -> dict[str, Any]:
+    """Where the task's information lives: the encoder's linear probe on each block alone and on
+    all blocks, at the task's largest label fraction, same seeds and splits (the block columns
+    of the ``all`` vectors: ``frozen.layer_slices``). ``{}`` without an exported encoder."""
+    from dataclasses import replace
+
+    from audioclr.evaluate.frozen import layer_slices
+
+    if source.encoder_path is None:
+        return {}
+    fraction = max(task.fractions)
+    probe_cfg = ProbeConfig(**{**config_to_dict(cfg.probe), "head": "linear"})
+    out: dict[str, Any] = {"fraction": fraction, "head": "linear", "metric": metric, "layers": {}}
+    columns = {**layer_slices(source.load()), "all": slice(None)}
+    for name, cols in columns.items():
+        res = run_probe(replace(data, x=data.x[:, cols]), probe_cfg, [fraction], task.seeds)
+        cell = res[str(float(fraction))]
+        out["layers"][name] = {"dim": int(data.x[:, cols].shape[1]), **cell[metric]}
+    return out
 
 
 def pretraining_leak(task: TaskConfig, source: Source, labelled: Any) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from audioclr.evaluate.methods import ENCODER, display_name
 from audioclr.evaluate.report import (
     error_bars,
     format_counts,
+    layerwise_table,
     save_figure,
     task_warnings,
     verdict_counts,
@@ -109,7 +110,8 @@ def task_table(name: str, task: dict[str, Any]) -> list[str]:
         lines.append("")
     lines += [f"SSL vs best baseline on {name}: {format_counts(verdict_counts(task))}", ""]
     notes = task.get("warnings") or task_warnings(task)
-    return lines + ([f"- warning: {w}" for w in notes] + [""] if notes else [])
+    lines += [f"- warning: {w}" for w in notes] + [""] if notes else []
+    return lines + layerwise_table(task.get("layerwise") or {})
 
 
 def total_counts(report: dict[str, Any]) -> dict[str, int]:
@@ -150,8 +152,8 @@ def retrieval_table(ret: dict[str, Any]) -> list[str]:
             f"{display_name(v['baseline'])}" for _, v in paired) + " | |")
     return lines + ["", "Every segment queries the others (same release: its own track's "
                     "segments are left out of its ranking); precision@k can stay below 1 when "
-                    "fewer than k are relevant; mAP@k divides by min(k, relevant). The segments come from held-out tracks that "
-                    "pretraining never heard (a seeded quarter of each soundtrack's tracks). "
+                    "fewer than k are relevant; mAP@k divides by min(k, relevant). The "
+                    "segments come from held-out tracks that pretraining never heard (a seeded quarter of each soundtrack's tracks). "
                     "Intervals: 95 % bootstrap over whole held-out tracks (and random-init "
                     "draws), paired between methods.", ""]
 
