@@ -3,20 +3,31 @@
 Paths of data sets are relative to the data root: ``data_root``, else ``$AUDIOCLR_DATA``, else
 ``~/.cache/audioclr-data`` (where ``benchmarks/datasets/build_all.py`` writes them).
 
+A suite YAML with an ``ablation`` section (``benchmarks/ablation.yaml``) is an
+``AblationConfig``: the same keys plus named recipes (``audioclr pretrain`` overrides) and the
+probe layers to evaluate each recipe's encoder at; ``load_benchmark_config`` picks the class.
+
 Example:
     >>> cfg = load_config(BenchmarkConfig, "benchmarks/suite.yaml", ["pretrain.minutes=1"])
     >>> check_datasets(cfg)["pool"]
     PosixPath('/root/.cache/audioclr-data/music_pool/audio/pretrain')
+    >>> abl = load_benchmark_config("benchmarks/ablation.yaml", ["ablation.layers=[last]"])
+    >>> list(abl.ablation.recipes), abl.ablation.layers
+    (['clmr', 'timbre', 'timbre_byol'], ['last'])
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audioclr.config import require
-from audioclr.errors import AudioReadError
+import yaml
+
+from audioclr.config import load_config, require
+from audioclr.errors import AudioReadError, ConfigError
 from audioclr.evaluate.methods import DEFAULT_METHODS, check_methods
 from audioclr.evaluate.probe import HEADS, ProbeConfig
 
@@ -116,6 +127,75 @@ class BenchmarkConfig:
         """The data root actually used (a derived value, not stored)."""
         raw = self.data_root or os.environ.get("AUDIOCLR_DATA") or DEFAULT_DATA
         return Path(raw).expanduser().resolve()
+
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # recipe and layer names are folder names
+RESERVED = ("cache", "shared")  # folders of the ablation's output that are not recipes
+RUNNER_KEYS = ("data.cache", "run.dir", "trainer.max_minutes", "trainer.max_steps")
+
+
+@dataclass
+class AblationSection:
+    """Recipes (name -> ``audioclr pretrain`` overrides added to ``pretrain.overrides``) and the
+    probe layers every recipe's encoder is evaluated at (no re-pretraining per layer)."""
+
+    recipes: dict[str, list[str]] = field(default_factory=dict)
+    layers: list[str] = field(default_factory=lambda: ["all", "last"])
+
+    def __post_init__(self) -> None:
+        for name, overrides in self.recipes.items():
+            require(bool(NAME.match(name)) and name not in RESERVED, f"ablation.recipes.{name}",
+                    name, f"must be a folder name (letters, digits, _.-), not one of {RESERVED}")
+            budget = [o for o in overrides if o.split("=", 1)[0].strip() in RUNNER_KEYS]
+            require(not budget, f"ablation.recipes.{name}", budget,
+                    f"must not set {RUNNER_KEYS} (the runner sets them; the budget is shared)")
+        require(len(self.layers) > 0 and len(set(self.layers)) == len(self.layers)
+                and all(NAME.match(x) for x in self.layers), "ablation.layers", self.layers,
+                "must be distinct layer names ('all', 'last' or a block name)")
+
+
+@dataclass
+class AblationConfig(BenchmarkConfig):
+    """The suite run once per recipe at a shared budget (``benchmarks/ablation.yaml``)."""
+
+    ablation: AblationSection = field(default_factory=AblationSection)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        recipes = self.ablation.recipes
+        require(len(recipes) > 0, "ablation.recipes", recipes, "must name a recipe")
+        for name in self.ablation.recipes:
+            recipe_pretrain_config(self, name)
+
+
+def recipe_pretrain_config(cfg: AblationConfig, name: str) -> object:
+    """The ``PretrainConfig`` of recipe ``name`` without its paths (validates its overrides:
+    ``ConfigError`` naming ``ablation.recipes.<name>``)."""
+    from audioclr.config import resolve_config_path
+    from audioclr.ssl.config import PretrainConfig
+
+    overrides = cfg.ablation.recipes[name]
+    try:
+        return load_config(PretrainConfig, resolve_config_path(cfg.pretrain.config, "pretrain"),
+                           [*cfg.pretrain.overrides, *overrides])
+    except ConfigError as exc:
+        raise ConfigError(f"config key 'ablation.recipes.{name}' is not a valid pretraining "
+                          f"recipe {overrides!r}: {exc}",
+                          hint=f"fix 'ablation.recipes.{name}': dotted audioclr pretrain "
+                          "overrides, e.g. augment.pitch.p=0 or method=byol") from exc
+
+
+def load_benchmark_config(path: str | Path, overrides: Sequence[str] = ()
+                          ) -> BenchmarkConfig | AblationConfig:
+    """The suite at ``path``: an ``AblationConfig`` when the YAML has an ``ablation`` section
+    (or an override sets ``ablation.*``), else a ``BenchmarkConfig``."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        data = None  # load_config reports it
+    ablation = (isinstance(data, dict) and "ablation" in data) or any(
+        o.strip().startswith("ablation.") for o in overrides)
+    return load_config(AblationConfig if ablation else BenchmarkConfig, path, overrides)
 
 
 def check_datasets(cfg: BenchmarkConfig) -> dict[str, Path]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ STAGES_FILE = "stages.json"
 class Stages:
     """``OUT/stages.json``: the run's config and, per finished stage, its info and wall time."""
 
-    def __init__(self, out: Path, cfg: BenchmarkConfig, log: Callable[[str], None] = print) -> None:
+    def __init__(self, out: Path, cfg: Any, log: Callable[[str], None] = print) -> None:
         self.path, self.log = out / STAGES_FILE, log
         conf = json.loads(json.dumps(config_to_dict(cfg)))
         self.data: dict[str, Any] = {"config": conf, "stages": {}}
@@ -66,7 +66,8 @@ class Stages:
         return info
 
 
-def _prepare(cfg: BenchmarkConfig, pool: Path, out: Path) -> dict[str, Any]:
+def prepare_stage(cfg: BenchmarkConfig, pool: Path, out: Path) -> dict[str, Any]:
+    """Stage ``prepare``: the pool -> clip cache ``out/cache`` (resumable by chunks)."""
     from audioclr.data.cache import ClipCache
     from audioclr.data.prepare import prepare_cache
 
@@ -76,24 +77,28 @@ def _prepare(cfg: BenchmarkConfig, pool: Path, out: Path) -> dict[str, Any]:
     return {"tracks": len(cache), "hours": seconds / 3600, "rejects": [list(r) for r in s.rejects]}
 
 
-def pretrain_config(cfg: BenchmarkConfig, out: Path) -> Any:
-    """``pretrain.config`` + ``pretrain.overrides`` + the cache, run folder and budget."""
+def pretrain_config(cfg: BenchmarkConfig, out: Path, cache: Path | None = None,
+                    extra: Sequence[str] = ()) -> Any:
+    """``pretrain.config`` + ``pretrain.overrides`` + ``extra`` (an ablation recipe's) + the
+    cache (default ``out/cache``), run folder ``out/run`` and budget."""
     from audioclr.config import load_config, resolve_config_path
     from audioclr.ssl.config import PretrainConfig
 
     p = cfg.pretrain
-    ours = [f"data.cache={out / 'cache'}", f"run.dir={out / 'run'}",
+    ours = [f"data.cache={cache or out / 'cache'}", f"run.dir={out / 'run'}",
             f"trainer.max_minutes={p.minutes}", f"trainer.max_steps={p.max_steps}"]
     return load_config(PretrainConfig, resolve_config_path(p.config, "pretrain"),
-                       [*p.overrides, *ours])
+                       [*p.overrides, *extra, *ours])
 
 
-def _pretrain(cfg: BenchmarkConfig, out: Path) -> dict[str, Any]:
+def pretrain_stage(cfg: BenchmarkConfig, out: Path, cache: Path | None = None,
+                   extra: Sequence[str] = ()) -> dict[str, Any]:
+    """Stage ``pretrain`` into ``out/run`` (resumes from its last checkpoint)."""
     from audioclr.ssl.checkpoint import LAST, checkpoint_dir
     from audioclr.ssl.io import safe_torch_load
     from audioclr.ssl.train import pretrain
 
-    pcfg = pretrain_config(cfg, out)
+    pcfg = pretrain_config(cfg, out, cache, extra)
     last = checkpoint_dir(pcfg.run_dir) / LAST
     t0 = time.perf_counter()
     pretrain(pcfg, resume=last.is_file())
@@ -103,20 +108,22 @@ def _pretrain(cfg: BenchmarkConfig, out: Path) -> dict[str, Any]:
             "encoder": pcfg.model.encoder}
 
 
-def _export(out: Path) -> dict[str, Any]:
+def export_stage(out: Path) -> dict[str, Any]:
+    """Stage ``export``: ``out/run`` -> ``out/encoder.pt``."""
     from audioclr.ssl.export import export_encoder, load_encoder
 
     path = export_encoder(out / "run", out / "encoder.pt")
     return {"path": str(path), "encoder_id": load_encoder(path).encoder_id}
 
 
-def suite_config(cfg: BenchmarkConfig, paths: dict[str, Path]) -> Any:
-    """The probe-suite config of the benchmark's tasks (labels made absolute)."""
+def suite_config(cfg: BenchmarkConfig, paths: dict[str, Path], layer: str = "all") -> Any:
+    """The probe-suite config of the benchmark's tasks (labels made absolute) at ``layer``."""
     from audioclr.evaluate.suite import SuiteConfig, TaskConfig
 
     p = cfg.probe
     tasks = [TaskConfig(name=t.name, labels=str(paths[f"task:{t.name}"]),
-                        fractions=list(p.fractions), seeds=list(p.seeds), heads=list(t.heads))
+                        fractions=list(p.fractions), seeds=list(p.seeds), heads=list(t.heads),
+                        layer=layer)
              for t in p.tasks]
     return SuiteConfig(tasks=tasks, methods=list(p.methods), probe=p.probe,
                        hop_seconds=p.hop_seconds, batch_size=p.batch_size, device=cfg.device,
@@ -131,7 +138,8 @@ def _probe(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> dict[str,
     return {"report": str(out / "probe" / "report.json")}
 
 
-def _retrieval(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> dict[str, Any]:
+def retrieval_stage(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> dict[str, Any]:
+    """Stage ``retrieval``: ``out/encoder.pt`` and baselines -> ``out/retrieval``."""
     from audioclr.pipelines.bench_retrieval import retrieval_benchmark
 
     kinds = {"same_track": None, "same_release": paths.get("retrieval_release")}
@@ -154,11 +162,11 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: str | Path, command: str = "",
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     stages = Stages(out, cfg, log)
-    prep = stages.run("prepare", lambda: _prepare(cfg, paths["pool"], out))
-    pre = stages.run("pretrain", lambda: _pretrain(cfg, out))
-    exp = stages.run("export", lambda: _export(out))
+    prep = stages.run("prepare", lambda: prepare_stage(cfg, paths["pool"], out))
+    pre = stages.run("pretrain", lambda: pretrain_stage(cfg, out))
+    exp = stages.run("export", lambda: export_stage(out))
     probe = stages.run("probe", lambda: _probe(cfg, paths, out))
-    ret = stages.run("retrieval", lambda: _retrieval(cfg, paths, out))
+    ret = stages.run("retrieval", lambda: retrieval_stage(cfg, paths, out))
     report = {
         "meta": {**machine_meta(command), "data_root": str(cfg.root)},
         "config": stages.data["config"],

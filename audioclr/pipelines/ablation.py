@@ -1,0 +1,140 @@
+"""``audioclr benchmark benchmarks/ablation.yaml``: the suite once per pretraining recipe.
+
+Stages (recorded in ``OUT/stages.json`` by the benchmark's ``Stages``, skipped on rerun; a
+killed run resumes where it stopped):
+
+1. ``prepare``: the pool -> one clip cache ``OUT/cache`` shared by every recipe
+2. per recipe ``R`` (``ablation.recipes``): ``R/pretrain`` (``pretrain.overrides`` + the recipe's
+   overrides, shared budget) -> ``OUT/R/run``; ``R/export`` -> ``OUT/R/encoder.pt``;
+   ``R/probe/<layer>`` for each of ``ablation.layers`` -> ``OUT/R/probe/<layer>``;
+   ``R/retrieval`` -> ``OUT/R/retrieval``
+3. report: ``OUT/ablation.json``, ``OUT/ablation.md`` (``ablation_report.py``)
+
+Baselines do not depend on the recipe, so they are embedded once: every recipe's
+``probe/<layer>/emb/<method>`` and ``retrieval/emb/<method>`` is a link into ``OUT/shared/``
+(``shared_emb``). Methods that rebuild the encoder's architecture (random-init) share per
+architecture (the folder name carries the fresh weights' id), MFCC shares outright; inside a
+shared folder the methods' own cache keys still decide what is reused. The encoder's own
+embeddings stay in the recipe's folder.
+
+Example:
+    >>> cfg = load_benchmark_config("benchmarks/ablation.yaml", ["pretrain.minutes=1"])
+    >>> report = run_ablation(cfg, "ablation_out/", command="audioclr benchmark ...")
+    >>> sorted(report["recipes"])
+    ['clmr', 'timbre', 'timbre_byol']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from audioclr.errors import AudioclrError
+from audioclr.evaluate.methods import ENCODER, Source, get_method
+from audioclr.pipelines.bench_config import AblationConfig, check_datasets
+from audioclr.pipelines.benchmark import (
+    Stages,
+    export_stage,
+    prepare_stage,
+    pretrain_stage,
+    retrieval_stage,
+    suite_config,
+)
+
+SHARED = "shared"
+
+
+def shared_name(method: str, source: Source, seed: int) -> str:
+    """The shared folder of a baseline: ``<method>``, or ``<method>-<arch>`` when the method
+    rebuilds the encoder's architecture (``arch``: id of its fresh weights from ``seed``)."""
+    if not get_method(method).needs_encoder:
+        return method
+    return f"{method}-{source.load(random_init_seed=seed).encoder_id}"
+
+
+def shared_emb(emb_dir: Path, shared: Path, methods: list[str], encoder: Path, seed: int) -> None:
+    """Link ``emb_dir/<method>`` to ``shared/<shared_name>`` for every method but the encoder."""
+    source = Source.open(encoder)
+    emb_dir.mkdir(parents=True, exist_ok=True)
+    for method in methods:
+        if method == ENCODER:
+            continue
+        target = shared / shared_name(method, source, seed)
+        target.mkdir(parents=True, exist_ok=True)
+        link = emb_dir / method
+        if link.is_symlink() and link.resolve() != target.resolve():
+            link.unlink()  # the recipe's architecture changed since the link was made
+        if not link.exists():  # relative: the output folder can be moved
+            link.symlink_to(os.path.relpath(target, emb_dir), target_is_directory=True)
+        elif not link.is_symlink():
+            raise AudioclrError(f"{link} is a folder, not a link into {shared}",
+                                hint="remove it; the baselines are shared across recipes")
+
+
+def probe_layer(cfg: AblationConfig, paths: dict[str, Path], rdir: Path, out: Path,
+                layer: str) -> dict[str, Any]:
+    """Stage ``<recipe>/probe/<layer>``: the probe suite on the recipe's encoder at ``layer``."""
+    from audioclr.evaluate.suite import run_suite
+
+    dest = rdir / "probe" / layer
+    methods = list(cfg.probe.methods)
+    shared_emb(dest / "emb", out / SHARED / "probe", methods, rdir / "encoder.pt",
+               cfg.random_init_seed)
+    run_suite(suite_config(cfg, paths, layer), rdir / "encoder.pt", dest)
+    return {"report": str(dest / "report.json")}
+
+
+def retrieval(cfg: AblationConfig, paths: dict[str, Path], rdir: Path,
+              out: Path) -> dict[str, Any]:
+    """Stage ``<recipe>/retrieval``: the benchmark's retrieval with shared baselines."""
+    shared_emb(rdir / "retrieval" / "emb", out / SHARED / "retrieval", list(cfg.probe.methods),
+               rdir / "encoder.pt", cfg.random_init_seed)
+    return retrieval_stage(cfg, paths, rdir)
+
+
+def run_recipe(cfg: AblationConfig, name: str, paths: dict[str, Path], out: Path,
+               stages: Stages) -> dict[str, Any]:
+    """Pretrain, export, probe at every layer and run retrieval for recipe ``name``."""
+    rdir, extra = out / name, list(cfg.ablation.recipes[name])
+    pre = stages.run(f"{name}/pretrain",
+                     lambda: pretrain_stage(cfg, rdir, out / "cache", extra))
+    exp = stages.run(f"{name}/export", lambda: export_stage(rdir))
+    probes = {}
+    for layer in cfg.ablation.layers:
+        done = stages.run(f"{name}/probe/{layer}",
+                          lambda layer=layer: probe_layer(cfg, paths, rdir, out, layer))
+        probes[layer] = json.loads(Path(done["report"]).read_text())
+    ret = stages.run(f"{name}/retrieval", lambda: retrieval(cfg, paths, rdir, out))
+    return {"overrides": extra, "pretrain": {**pre, "encoder_id": exp["encoder_id"]},
+            "probe": probes, "retrieval": json.loads(Path(ret["report"]).read_text())}
+
+
+def run_ablation(cfg: AblationConfig, out_dir: str | Path, command: str = "",
+                 log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) every recipe of the ablation; writes and returns the combined report."""
+    from audioclr.pipelines.ablation_report import write_ablation_report
+    from audioclr.pipelines.bench_report import machine_meta
+
+    paths = check_datasets(cfg)
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    stages = Stages(out, cfg, log)
+    prep = stages.run("prepare", lambda: prepare_stage(cfg, paths["pool"], out))
+    recipes = {name: run_recipe(cfg, name, paths, out, stages) for name in cfg.ablation.recipes}
+    p = cfg.pretrain
+    report = {
+        "meta": {**machine_meta(command), "data_root": str(cfg.root)},
+        "config": stages.data["config"],
+        "stages": stages.data["stages"],
+        "budget": {"config": p.config, "minutes": p.minutes, "max_steps": p.max_steps,
+                   "overrides": list(p.overrides), "pool_tracks": prep["tracks"],
+                   "pool_hours": prep["hours"]},
+        "layers": list(cfg.ablation.layers),
+        "recipes": recipes,
+    }
+    files = write_ablation_report(report, out)
+    log(f"[report] wrote {files['md']}, {files['json']}")
+    return report

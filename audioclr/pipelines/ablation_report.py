@@ -1,0 +1,188 @@
+"""The ablation's report: ``ablation.json`` (every number) and ``ablation.md`` (one table per task).
+
+Columns are ``<recipe>/<layer>``; rows are a task's (head, label fraction) cells or a retrieval
+kind's precision@k. A cell is the encoder's ``mean [95 % interval]`` and its paired verdict vs
+the best baseline of the same run; the best column of a row (highest mean) is in bold. The
+summary counts beats / ties / losses per column and names the column best in most rows of
+each task.
+
+Example:
+    >>> tables = ablation_tables(report)   # {"tones": {"metric": ..., "rows": [...]}, ...}
+    >>> write_ablation_report(report, "out/")   # out/ablation.json, out/ablation.md
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from audioclr.atomic import atomic_write_text
+from audioclr.evaluate.intervals import VERDICTS
+from audioclr.evaluate.methods import ENCODER, display_name
+from audioclr.evaluate.report import format_counts
+from audioclr.pipelines.bench_report import cell
+
+Table = dict[str, Any]
+
+
+def _cell(r: dict[str, Any], v: dict[str, Any] | None) -> dict[str, Any]:
+    out = {"mean": r["mean"], "ci95": r.get("ci95")}
+    if v is not None:
+        out.update(verdict=v["verdict"], baseline=v["baseline"], diff=v["diff"],
+                   diff_ci95=v["ci95"])
+    return out
+
+
+def _put(tables: dict[str, Table], table: str, metric: str, row: str, col: str,
+         value: dict[str, Any]) -> None:
+    t = tables.setdefault(table, {"metric": metric, "rows": {}})
+    t["rows"].setdefault(row, {})[col] = value
+
+
+def ablation_tables(report: dict[str, Any]) -> dict[str, Table]:
+    """``{table: {"metric", "rows": [{"row", "cells": {column: cell}, "best": [columns]}]}}``
+    for every task and retrieval kind."""
+    tables: dict[str, Table] = {}
+    for recipe, rec in report["recipes"].items():
+        for layer, probe in rec["probe"].items():
+            for task, t in probe["tasks"].items():
+                for head, by_f in t["results"].get(ENCODER, {}).items():
+                    for f, r in by_f.items():
+                        v = t.get("verdict", {}).get(head, {}).get(f)
+                        _put(tables, task, t["metric"], f"{head} probe, {float(f):g} of labels",
+                             f"{recipe}/{layer}", _cell(r[t["metric"]], v))
+        for kind, ret in rec["retrieval"].items():
+            enc = ret["results"].get(ENCODER, {})
+            layer = ret.get("methods", {}).get(ENCODER, {}).get("layer", "last")
+            for k in sorted(enc, key=int):
+                r = {"mean": enc[k][f"precision@{k}"], "ci95": enc[k].get(f"precision@{k}_ci95")}
+                _put(tables, f"{kind} retrieval", "precision@k", f"precision@{k}",
+                     f"{recipe}/{layer}", _cell(r, enc[k].get("vs_best_baseline")))
+    for t in tables.values():
+        rows = []
+        for row, cells in t["rows"].items():
+            top = max(c["mean"] for c in cells.values())
+            rows.append({"row": row, "cells": cells,
+                         "best": [c for c, x in cells.items() if x["mean"] == top]})
+        t["rows"] = rows
+    return tables
+
+
+def summary(tables: dict[str, Table]) -> dict[str, Any]:
+    """Per column: beats / tie / loses vs the best baseline over every row; per table: the
+    columns best in most rows (ties broken by the mean over rows; several if still equal)."""
+    counts: dict[str, dict[str, int]] = {}
+    winners: dict[str, Any] = {}
+    for name, t in tables.items():
+        best: dict[str, int] = {}
+        means: dict[str, list[float]] = {}
+        for row in t["rows"]:
+            for col, c in row["cells"].items():
+                per = counts.setdefault(col, dict.fromkeys(VERDICTS, 0))
+                if "verdict" in c:
+                    per[c["verdict"]] += 1
+                best[col] = best.get(col, 0) + (col in row["best"])
+                means.setdefault(col, []).append(c["mean"])
+        score = {c: (best[c], sum(means[c]) / len(means[c])) for c in best}
+        top = [c for c in score if score[c] == max(score.values())]
+        winners[name] = {"columns": top, "best_rows": best[top[0]], "rows": len(t["rows"])}
+    return {"counts": counts, "winners": winners}
+
+
+def _verdict_text(c: dict[str, Any]) -> str:
+    if "verdict" not in c:
+        return ""
+    base = display_name(c["baseline"])
+    return {"beats": f" beats {base}", "tie": f" ties {base}",
+            "loses": f" **loses** to {base}"}[c["verdict"]]
+
+
+def table_lines(name: str, t: Table, columns: list[str]) -> list[str]:
+    """One markdown table: a row per (head, fraction) or k, a column per recipe/layer."""
+    cols = [c for c in columns if any(c in r["cells"] for r in t["rows"])]
+    lines = [f"### {name} ({t['metric']})", "", "| | " + " | ".join(cols) + " |",
+             "|---|" + "---|" * len(cols)]
+    for row in t["rows"]:
+        cells = []
+        for col in cols:
+            c = row["cells"].get(col)
+            text = "-" if c is None else cell(c)
+            if c is not None and col in row["best"]:
+                text = f"**{text}**"
+            cells.append(text + (_verdict_text(c) if c else ""))
+        lines.append(f"| {row['row']} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _columns(report: dict[str, Any], tables: dict[str, Table]) -> list[str]:
+    found = {c for t in tables.values() for r in t["rows"] for c in r["cells"]}
+    ordered = [f"{r}/{layer}" for r in report["recipes"] for layer in report["layers"]]
+    extra = sorted(found - set(ordered))  # retrieval at a layer not probed
+    return [c for c in ordered if c in found] + extra
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """The whole ablation report as markdown."""
+    m, b = report["meta"], report["budget"]
+    tables = ablation_tables(report)
+    summ, columns = summary(tables), _columns(report, tables)
+    lines = ["# audioclr ablation: pretraining recipes on the benchmark suite", "",
+             f"- date: {m['date']}", f"- machine: {m['cores']} cores, {m['cpu']}"
+             + (f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU") + f", torch {m['torch']}",
+             f"- command: `{m['command']}`", f"- git commit: {m['git_commit']}",
+             f"- budget per recipe: `{b['config']}` "
+             + (f"with {', '.join(f'`{o}`' for o in b['overrides'])}, " if b["overrides"] else "")
+             + f"{b['minutes']:g} min "
+             f"(max_steps {b['max_steps']}) on {b['pool_tracks']} tracks "
+             f"({b['pool_hours']:.1f} h)",
+             f"- **One pretraining run per recipe at a small budget ({b['minutes']:g} min).** "
+             "Intervals cover test tracks, probe seeds and random-init draws, not the "
+             "run-to-run variance of pretraining: read differences between recipes as "
+             "indications, not results.", "",
+             "## Recipes", "", "| recipe | overrides | method | steps | minutes | encoder id |",
+             "|---|---|---|---|---|---|"]
+    for name, rec in report["recipes"].items():
+        p = rec["pretrain"]
+        lines.append(f"| {name} | {', '.join(f'`{o}`' for o in rec['overrides']) or '-'} | "
+                     f"{p.get('method')} | {p['steps']} | {p['minutes']:.1f} | "
+                     f"{p['encoder_id']} |")
+    lines += ["", "## Tables", "",
+              "Cells: SSL mean [95 % interval], then the paired verdict vs the best baseline "
+              "of the same layer (beats / loses where the difference's interval excludes zero, "
+              "else ties); bold: the best recipe/layer of the row. Retrieval embeds at the "
+              "layer its column names.", ""]
+    for name, t in tables.items():
+        lines += table_lines(name, t, columns)
+    lines += ["## Summary", "", "SSL vs best baseline, over every row of every table:", "",
+              "| recipe/layer | " + " | ".join(VERDICTS) + " |", "|---|---|---|---|"]
+    for col in columns:
+        n = summ["counts"].get(col, dict.fromkeys(VERDICTS, 0))
+        lines.append(f"| {col} | " + " | ".join(str(n[k]) for k in VERDICTS) + " |")
+    lines += ["", "Which recipe wins which task (best mean in most rows):", "",
+              "| task | winner | best in rows | its verdicts there |", "|---|---|---|---|"]
+    for name, w in summ["winners"].items():
+        verdicts = []
+        for col in w["columns"]:
+            mine = dict.fromkeys(VERDICTS, 0)
+            for row in tables[name]["rows"]:
+                v = row["cells"].get(col, {}).get("verdict")
+                if v:
+                    mine[v] += 1
+            verdicts.append(f"{col}: {format_counts(mine)}")
+        tied = " (tied)" if len(w["columns"]) > 1 else ""
+        lines.append(f"| {name} | {', '.join(w['columns'])}{tied} | {w['best_rows']} / "
+                     f"{w['rows']} | {'; '.join(verdicts)} |")
+    return "\n".join([*lines, ""])
+
+
+def write_ablation_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write ``ablation.json`` and ``ablation.md``; adds ``tables`` and ``summary`` (derived from
+    the recipes' reports) to ``report``."""
+    out = Path(out_dir)
+    paths = {"json": out / "ablation.json", "md": out / "ablation.md"}
+    report["tables"] = ablation_tables(report)
+    report["summary"] = summary(report["tables"])
+    atomic_write_text(paths["json"], json.dumps(report, indent=1))
+    atomic_write_text(paths["md"], to_markdown(report))
+    return paths

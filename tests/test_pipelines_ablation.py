@@ -1,0 +1,184 @@
+"""The ablation runner on the tiny synthetic suite: two recipes x two layers, shared baselines."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from test_pipelines_benchmark import make_data, tiny_suite
+
+from audioclr.cli import main
+from audioclr.errors import ConfigError
+from audioclr.pipelines.ablation import run_ablation
+from audioclr.pipelines.bench_config import (
+    AblationConfig,
+    BenchmarkConfig,
+    load_benchmark_config,
+)
+
+SHIPPED = Path(__file__).resolve().parents[1] / "benchmarks" / "ablation.yaml"
+RECIPES = {"base": [], "warm": ["simclr.temperature=0.2", "optim.warmup_steps=2"]}
+LAYERS = ["all", "last"]
+COLUMNS = [f"{r}/{layer}" for r in RECIPES for layer in LAYERS]
+DRAWS = 2
+
+
+def ablation_suite(tmp: Path) -> Path:
+    """The benchmark's tiny suite plus an ``ablation`` section (2 random-init draws)."""
+    suite = yaml.safe_load(tiny_suite(make_data(tmp / "data", np.random.default_rng(0)),
+                                      tmp).read_text())
+    suite.update(random_init_draws=DRAWS, ablation={"recipes": RECIPES, "layers": LAYERS})
+    path = tmp / "ablation.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+class Spy:
+    """Counts baseline computations: fresh random-init encoders and MFCC vectors (per track)."""
+
+    def __init__(self, mp: pytest.MonkeyPatch) -> None:
+        import audioclr.evaluate.baselines as baselines
+        import audioclr.evaluate.methods.random_init as random_init
+
+        self.calls: Counter[str] = Counter()
+        fresh, mfcc = random_init.fresh_encoder, baselines.mfcc_stats
+
+        def fresh_spy(*args: Any, **kwargs: Any) -> Any:
+            self.calls["random_init"] += 1
+            return fresh(*args, **kwargs)
+
+        def mfcc_spy(*args: Any, **kwargs: Any) -> Any:
+            self.calls["mfcc"] += 1
+            return mfcc(*args, **kwargs)
+
+        mp.setattr(random_init, "fresh_encoder", fresh_spy)
+        mp.setattr(baselines, "mfcc_stats", mfcc_spy)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, list[str], Counter]:
+    tmp = tmp_path_factory.mktemp("ablation")
+    cfg = load_benchmark_config(ablation_suite(tmp))
+    assert isinstance(cfg, AblationConfig)
+    logs: list[str] = []
+    with pytest.MonkeyPatch.context() as mp:
+        spy = Spy(mp)
+        report = run_ablation(cfg, tmp / "out", "test", logs.append)
+    return tmp, report, logs, spy.calls
+
+
+def test_report_has_every_recipe_and_layer_cell(finished: tuple) -> None:
+    tmp, report, _, _ = finished
+    out = tmp / "out"
+    assert json.loads((out / "ablation.json").read_text()) == json.loads(json.dumps(report))
+    tables = report["tables"]
+    assert set(tables) == {"tones", "kind", "same_track retrieval", "same_release retrieval"}
+    for name in ("tones", "kind"):
+        rows = tables[name]["rows"]
+        heads = 2 if name == "kind" else 1  # kind probes linear and knn
+        assert len(rows) == 2 * heads  # fractions 0.5 and 1.0
+        for row in rows:
+            assert list(row["cells"]) == COLUMNS and row["best"]
+            for col, c in row["cells"].items():
+                recipe, layer = col.split("/")
+                task = report["recipes"][recipe]["probe"][layer]["tasks"][name]
+                assert task["layer"] == layer
+                assert c["verdict"] in ("beats", "tie", "loses")
+    for kind in ("same_track", "same_release"):
+        rows = tables[f"{kind} retrieval"]["rows"]
+        assert [r["row"] for r in rows] == ["precision@1", "precision@2"]
+        assert all(list(r["cells"]) == ["base/last", "warm/last"] for r in rows)
+    md = (out / "ablation.md").read_text()
+    for name in ("tones", "kind"):
+        section = md.split(f"### {name} (")[1].split("###")[0]
+        assert "| | " + " | ".join(COLUMNS) + " |" in section
+        assert section.count("[") >= 4 * 2  # a mean [lo, hi] per column and row
+    assert "One pretraining run per recipe at a small budget" in md
+    assert "Which recipe wins which task" in md and "git commit" in md
+    assert set(report["summary"]["counts"]) == set(COLUMNS)
+    for recipe in RECIPES:
+        assert report["recipes"][recipe]["pretrain"]["steps"] == 3
+
+
+def test_baselines_are_embedded_once_and_shared(finished: tuple) -> None:
+    tmp, _, _, calls = finished
+    out = tmp / "out"
+    # random-init: 2 tasks x 2 layers x 2 draws for probes + 2 draws for retrieval, once in all
+    assert calls["random_init"] == 2 * len(LAYERS) * DRAWS + DRAWS
+    # MFCC: 24 + 16 probe tracks (both layers) and 12 segments, once in all
+    assert calls["mfcc"] == 24 + 16 + 12
+    for kind in ("probe", "retrieval"):
+        shared = sorted(p.name for p in (out / "shared" / kind).iterdir())
+        assert shared[0] == "mfcc" and shared[1].startswith("random_init-") and len(shared) == 2
+    for recipe in RECIPES:
+        for emb in [*(out / recipe / "probe" / x / "emb" for x in LAYERS),
+                    out / recipe / "retrieval" / "emb"]:
+            assert (emb / "mfcc").is_symlink() and (emb / "random_init").is_symlink()
+            assert (emb / "encoder").is_dir() and not (emb / "encoder").is_symlink()
+
+
+def test_recipe_overrides_reach_its_pretraining(finished: tuple) -> None:
+    tmp, report, _, _ = finished
+    stored = {r: yaml.safe_load((tmp / "out" / r / "run" / "config.yaml").read_text())
+              for r in RECIPES}
+    assert stored["warm"]["simclr"]["temperature"] == 0.2
+    assert stored["warm"]["optim"]["warmup_steps"] == 2
+    assert stored["base"]["simclr"]["temperature"] != 0.2
+    for r in RECIPES:
+        assert stored[r]["data"]["cache"] == str(tmp / "out" / "cache")  # one shared cache
+        assert stored[r]["trainer"]["max_steps"] == 3
+    ids = {report["recipes"][r]["pretrain"]["encoder_id"] for r in RECIPES}
+    assert len(ids) == 2
+
+
+def test_rerun_skips_every_stage_and_resumes_a_missing_one(finished: tuple) -> None:
+    tmp, report, first, _ = finished
+    n_stages = 1 + len(RECIPES) * (2 + len(LAYERS) + 1)
+    assert sum("done in" in line and "skipped" not in line for line in first) == n_stages
+    cfg = load_benchmark_config(tmp / "ablation.yaml")
+    logs: list[str] = []
+    again = run_ablation(cfg, tmp / "out", "test", logs.append)
+    assert sum("skipped" in line for line in logs) == n_stages
+    assert again["tables"] == report["tables"]
+    # a run killed before warm's last probe: only that stage runs, baselines come from the cache
+    stages_file = tmp / "out" / "stages.json"
+    stages = json.loads(stages_file.read_text())
+    del stages["stages"]["warm/probe/last"]
+    stages_file.write_text(json.dumps(stages))
+    logs = []
+    with pytest.MonkeyPatch.context() as mp:
+        spy = Spy(mp)
+        run_ablation(cfg, tmp / "out", "test", logs.append)
+    assert sum("skipped" in line for line in logs) == n_stages - 1
+    assert "[warm/probe/last] ..." in logs and not spy.calls
+
+
+def test_bad_recipe_key_names_the_recipe(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(ConfigError, match=r"ablation\.recipes\.bad"):
+        load_benchmark_config(SHIPPED, ["ablation.recipes.bad=[augment.nope.p=0]"])
+    with pytest.raises(ConfigError, match=r"ablation\.recipes\.short"):
+        load_benchmark_config(SHIPPED, ["ablation.recipes.short=[trainer.max_steps=3]"])
+    with pytest.raises(ConfigError, match=r"ablation\.nope"):
+        load_benchmark_config(SHIPPED, ["ablation.nope=1"])
+    rc = main(["benchmark", str(SHIPPED), "--out", str(tmp_path / "o"),
+               "ablation.recipes.bad=[augment.nope.p=0]"])
+    assert rc == 2 and "ablation.recipes.bad" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_shipped_ablation_config() -> None:
+    cfg = load_benchmark_config(SHIPPED)
+    assert isinstance(cfg, AblationConfig) and cfg.pretrain.minutes == 4
+    assert list(cfg.ablation.recipes) == ["clmr", "timbre", "timbre_byol"]
+    assert cfg.ablation.layers == ["all", "last"] and cfg.ablation.recipes["clmr"] == []
+    assert "method=byol" in cfg.ablation.recipes["timbre_byol"]
+    suite = load_benchmark_config(SHIPPED.with_name("suite.yaml"))
+    assert type(suite) is BenchmarkConfig
+    assert cfg.probe == suite.probe and cfg.retrieval == suite.retrieval
+    assert (cfg.pool, cfg.sample_rate, cfg.random_init_draws) == (
+        suite.pool, suite.sample_rate, suite.random_init_draws)
