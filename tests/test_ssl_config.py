@@ -20,8 +20,12 @@ from audioclr.ssl.module import PretrainModule
     ("trainer.bogus=1", "trainer.bogus"),
     ("trainer.batch_size=1", "trainer.batch_size"),
     ("optim.name=sgd", "optim.name"),
-    ("method=byol", "method"),
+    ("method=moco", "method"),
     ("simclr.temperature=0", "simclr.temperature"),
+    ("byol.momentum_base=1.5", "byol.momentum_base"),
+    ("vicreg.projection_layers=1", "vicreg.projection_layers"),
+    ("barlowtwins.redundancy_weight=-1", "barlowtwins.redundancy_weight"),
+    ("cpc.prediction_steps=0", "cpc.prediction_steps"),
     ("trainer.devices=two", "trainer.devices"),
     ("augment.gain.p=2", "augment.gain.p"),
     ("trainer.max_steps=abc", "trainer.max_steps"),
@@ -41,16 +45,31 @@ def test_bad_encoder_name_and_kwargs_are_named():
         PretrainModule(cfg, 22050)
 
 
-@pytest.mark.parametrize("name, encoder, dim", [
-    ("simclr_melcnn", "melcnn", 256), ("simclr_samplecnn", "samplecnn", 512),
-    ("cpc_melcnn", "melcnn", 256)])
-def test_shipped_configs_build(name, encoder, dim):
+def test_unknown_method_lists_the_registered_objectives():
+    from audioclr.ssl.objectives import OBJECTIVES
+
+    with pytest.raises(ConfigError) as err:
+        load_config(PretrainConfig, None, ["method=moco"])
+    assert all(name in str(err.value) for name in OBJECTIVES)
+
+
+SHIPPED = sorted(p.stem for p in resolve_config_path("simclr_melcnn", "pretrain").parent.glob(
+    "*.yaml"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_configs_build(name):
+    from audioclr.ssl.objectives import OBJECTIVES
+
     cfg = load_config(PretrainConfig, resolve_config_path(name, "pretrain"), ["data.cache=x"])
     module = PretrainModule(cfg, 22050)
-    assert cfg.model.encoder == encoder and module.encoder.output_dim == dim
+    assert name.split("_")[0] == cfg.method or name == "demo"
+    assert isinstance(module.objective, OBJECTIVES[cfg.method])
+    dim = {"melcnn": 256, "samplecnn": 512}[cfg.model.encoder]
+    assert module.encoder.output_dim == dim
     if name == "simclr_samplecnn":  # CLMR: batch 48, tau 0.5, 512 -> 512 -> 64, 59049 samples
         assert (cfg.trainer.batch_size, cfg.simclr.temperature) == (48, 0.5)
-        assert module.projection(torch.zeros(2, 512)).shape == (2, 64)
+        assert module.objective.projection(torch.zeros(2, 512)).shape == (2, 64)
         assert module.encoder.input_samples == 59049
 
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from lightly.loss import NTXentLoss
 
-from audioclr.ssl.cpc import CPCHead, infonce_all, infonce_sampled, sample_negatives
 from audioclr.ssl.metrics import alignment, embedding_std, positive_accuracy, uniformity
+from audioclr.ssl.objectives.cpc import CPCHead, infonce_all, infonce_sampled, sample_negatives
 
 
 def np_log_softmax(x: np.ndarray) -> np.ndarray:

@@ -76,7 +76,10 @@ def tiny_cfg(tmp_path, *extra: str, method: str = "simclr") -> PretrainConfig:
         "trainer.batch_size=16", "trainer.max_steps=40", "trainer.progress=false",
         "optim.warmup_steps=3", "optim.lr=3e-3", "simclr.projection_hidden=32",
         "simclr.projection_dim=16", "simclr.temperature=0.2", "cpc.context_dim=16",
-        "cpc.prediction_steps=2", "augment.gain.p=1", "augment.noise.p=1",
+        "cpc.prediction_steps=2", "byol.projection_hidden=32", "byol.projection_dim=16",
+        "byol.prediction_hidden=32", "vicreg.projection_hidden=32", "vicreg.projection_dim=32",
+        "barlowtwins.projection_hidden=32", "barlowtwins.projection_dim=32",
+        "augment.gain.p=1", "augment.noise.p=1",
         "augment.noise.min_snr_db=0", "augment.noise.max_snr_db=10",
         *[f"augment.{k}.p=0" for k in OFF], *extra])
 
@@ -136,6 +139,13 @@ def test_resume_refuses_a_changed_architecture(tmp_path):
     changed = tiny_cfg(tmp_path, "trainer.max_steps=2", "simclr.projection_dim=8")
     with pytest.raises(ConfigError, match="'simclr'"):
         pretrain(changed, resume=True, dataset=ToyPairs(), sample_rate=SR)
+    with pytest.raises(ConfigError, match="'method'"):
+        pretrain(tiny_cfg(tmp_path, "trainer.max_steps=2", method="byol"), resume=True,
+                 dataset=ToyPairs(), sample_rate=SR)
+    # another objective's section is not part of this run's architecture
+    other = tiny_cfg(tmp_path, "trainer.max_steps=2", "trainer.batch_size=4",
+                     "byol.projection_dim=8")
+    pretrain(other, resume=True, dataset=ToyPairs(), sample_rate=SR)
 
 
 def test_exported_run_encoder_reproduces_the_checkpoint(tmp_path):

@@ -13,12 +13,14 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``pretrain`` and ``export`` to ``sub``."""
-    p = sub.add_parser("pretrain", help="self-supervised pretraining (SimCLR or CPC)",
+    p = sub.add_parser("pretrain", help="self-supervised pretraining (SimCLR, CPC, BYOL, VICReg, "
+                       "Barlow Twins)",
                        description="Pretrain an encoder on a prepared clip cache. Run folder: "
                        "run.dir (default runs/<run.name>) with config.yaml, tb/ and checkpoints/.")
     p.add_argument("--config", default="simclr_melcnn",
                    help="YAML path or a name in configs/pretrain (simclr_melcnn, "
-                   "simclr_samplecnn, cpc_melcnn); default simclr_melcnn")
+                   "simclr_samplecnn, cpc_melcnn, byol_melcnn, vicreg_melcnn, "
+                   "barlowtwins_melcnn, demo); default simclr_melcnn")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="dotted overrides, e.g. data.cache=cache/ trainer.max_steps=500")
     p.add_argument("--resume", action="store_true",

@@ -1,1 +1,1 @@
-"""Self-supervised learning: encoders, heads, losses, the LightningModule, export."""
+"""Self-supervised learning: encoders, objectives (heads, losses), the LightningModule, export."""

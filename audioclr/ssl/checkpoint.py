@@ -24,6 +24,9 @@ from audioclr.ssl.io import safe_torch_load
 
 CHECKPOINT_VERSION = 1
 LAST = "last.ckpt"
+# heads of checkpoints written before objectives were modules of their own, and their new place
+LEGACY_PREFIXES = {"projection.": "objective.projection.", "criterion.": "objective.criterion.",
+                   "cpc.": "objective.head."}
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -37,6 +40,22 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(self, path: Any, map_location: Any = None,
                         weights_only: bool | None = None) -> dict[str, Any]:
         return safe_torch_load(path, "checkpoint", map_location=map_location or "cpu")
+
+
+def rename_legacy_keys(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """Move the top-level SimCLR/CPC head keys of an older checkpoint under ``objective.``.
+
+    Example:
+        >>> list(rename_legacy_keys({"projection.layers.0.weight": w, "encoder.x": v}))
+        ['objective.projection.layers.0.weight', 'encoder.x']
+    """
+    def renamed(key: str) -> str:
+        for old, new in LEGACY_PREFIXES.items():
+            if key.startswith(old):
+                return new + key[len(old):]
+        return key
+
+    return {renamed(k): v for k, v in state_dict.items()}
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:

@@ -19,8 +19,15 @@ from typing import Any
 
 from audioclr.augment.config import AugmentConfig
 from audioclr.config import require
+from audioclr.ssl.objectives import (
+    OBJECTIVES,
+    BarlowTwinsConfig,
+    BYOLConfig,
+    CPCConfig,
+    SimCLRConfig,
+    VICRegConfig,
+)
 
-METHODS = ("simclr", "cpc")
 OPTIMIZERS = ("adamw", "lars")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
 
@@ -64,40 +71,6 @@ class ModelConfig:
     encoder: str = "melcnn"
     encoder_kwargs: dict[str, Any] = field(default_factory=dict)
     spec_augment: bool = True  # melcnn: apply augment.time_mask/freq_mask on the log-mel
-
-
-@dataclass
-class SimCLRConfig:
-    """Projection head and NT-Xent loss (lightly)."""
-
-    projection_hidden: int = 512
-    projection_dim: int = 128
-    temperature: float = 0.1
-    memory_bank_size: int = 0  # > 0: MoCo-style negatives from a memory bank
-
-    def __post_init__(self) -> None:
-        require(self.projection_hidden > 0, "simclr.projection_hidden", self.projection_hidden,
-                "must be > 0")
-        require(self.projection_dim > 0, "simclr.projection_dim", self.projection_dim,
-                "must be > 0")
-        require(self.temperature > 0, "simclr.temperature", self.temperature, "must be > 0")
-        require(self.memory_bank_size >= 0, "simclr.memory_bank_size", self.memory_bank_size,
-                "must be >= 0")
-
-
-@dataclass
-class CPCConfig:
-    """CPC: K prediction steps, GRU context size, negatives (0 = all latents of the batch)."""
-
-    prediction_steps: int = 4
-    context_dim: int = 256
-    num_negatives: int = 0
-
-    def __post_init__(self) -> None:
-        require(self.prediction_steps >= 1, "cpc.prediction_steps", self.prediction_steps,
-                "must be >= 1")
-        require(self.context_dim >= 1, "cpc.context_dim", self.context_dim, "must be >= 1")
-        require(self.num_negatives >= 0, "cpc.num_negatives", self.num_negatives, "must be >= 0")
 
 
 @dataclass
@@ -170,7 +143,11 @@ class TrainerConfig:
 
 @dataclass
 class PretrainConfig:
-    """Everything ``audioclr pretrain`` needs; YAML sections are the field names."""
+    """Everything ``audioclr pretrain`` needs; YAML sections are the field names.
+
+    ``method`` names an entry of ``OBJECTIVES``; that objective's settings are the section of
+    the same name (one section per registered objective).
+    """
 
     method: str = "simclr"
     run: RunConfig = field(default_factory=RunConfig)
@@ -178,12 +155,21 @@ class PretrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     simclr: SimCLRConfig = field(default_factory=SimCLRConfig)
     cpc: CPCConfig = field(default_factory=CPCConfig)
+    byol: BYOLConfig = field(default_factory=BYOLConfig)
+    vicreg: VICRegConfig = field(default_factory=VICRegConfig)
+    barlowtwins: BarlowTwinsConfig = field(default_factory=BarlowTwinsConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
-        require(self.method in METHODS, "method", self.method, f"must be one of {METHODS}")
+        require(self.method in OBJECTIVES, "method", self.method,
+                f"must be one of {sorted(OBJECTIVES)}")
+
+    @property
+    def objective(self) -> Any:
+        """The config section of the chosen objective (``cfg.byol`` when ``method: byol``)."""
+        return getattr(self, self.method)
 
     @property
     def run_dir(self) -> Path:

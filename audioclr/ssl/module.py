@@ -1,9 +1,10 @@
-"""The LightningModule of pretraining: SimCLR (lightly NT-Xent) or CPC on augmented views.
+"""The LightningModule of pretraining: an encoder trained by one objective of ``OBJECTIVES``.
 
 The training step reads top to bottom: per-step generator -> views augmented on the device ->
-forward (under the Trainer's autocast) -> non-finite guard -> backward -> clip -> step ->
-schedule -> log. Manual optimization keeps that order visible and lets the guard skip a step
-on every rank together.
+objective loss (under the Trainer's autocast) -> non-finite guard -> backward -> clip -> step ->
+objective after-step hook (e.g. BYOL's teacher update) -> schedule -> log. Manual optimization
+keeps that order visible and lets the guard skip a step on every rank together. What the
+method is (heads, loss, logged figures, teacher) lives in ``audioclr.ssl.objectives``.
 
 Example:
     >>> module = PretrainModule(cfg, sample_rate=22050)
@@ -17,25 +18,22 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from lightly.loss import NTXentLoss
-from lightly.models.modules import SimCLRProjectionHead
 from torch import Tensor
 
 from audioclr import __version__
 from audioclr.augment.batched import BatchedAugment, SpecAugment
 from audioclr.config import config_to_dict
 from audioclr.errors import AudioclrError
-from audioclr.ssl.checkpoint import CHECKPOINT_VERSION
+from audioclr.ssl.checkpoint import CHECKPOINT_VERSION, rename_legacy_keys
 from audioclr.ssl.config import PretrainConfig
-from audioclr.ssl.cpc import CPCHead
 from audioclr.ssl.data import step_seed
 from audioclr.ssl.encoders import build_encoder
-from audioclr.ssl.metrics import alignment, embedding_std, positive_accuracy, uniformity
+from audioclr.ssl.objectives import build_objective
 from audioclr.ssl.schedule import build_optimizer
 
 
 class PretrainModule(pl.LightningModule):
-    """Encoder + SimCLR projection/NT-Xent or CPC head, trained on two views per clip."""
+    """Encoder + the objective named by ``cfg.method``, trained on two views per clip."""
 
     def __init__(self, cfg: PretrainConfig, sample_rate: int) -> None:
         super().__init__()
@@ -48,26 +46,18 @@ class PretrainModule(pl.LightningModule):
         use_spec = m.spec_augment and masks and m.encoder == "melcnn"
         self.spec_augment = (SpecAugment(cfg.augment.time_mask, cfg.augment.freq_mask)
                              if use_spec else None)
-        if cfg.method == "simclr":
-            s = cfg.simclr
-            self.projection = SimCLRProjectionHead(self.encoder.output_dim, s.projection_hidden,
-                                                   s.projection_dim)
-            bank = (s.memory_bank_size, s.projection_dim) if s.memory_bank_size else 0
-            self.criterion = NTXentLoss(s.temperature, memory_bank_size=bank,
-                                        gather_distributed=True)
-        else:
-            c = cfg.cpc
-            self.cpc = CPCHead(self.encoder.frame_dim, c.context_dim, c.prediction_steps,
-                               c.num_negatives)
+        self.objective = build_objective(cfg.method, self.encoder, cfg.objective)
         self.bad_steps = 0
 
     # ---- the step -------------------------------------------------------------------------
     def training_step(self, batch: Any, batch_idx: int) -> Tensor | None:
         opt, sched = self.optimizers(), self.lr_schedulers()
+        step = self.global_step
         g = torch.Generator(device=self.device)
-        g.manual_seed(step_seed(self.cfg.trainer.seed, self.global_step, self.global_rank))
+        g.manual_seed(step_seed(self.cfg.trainer.seed, step, self.global_rank))
         x = self.views(batch, g)
-        loss, stats = self.compute_loss(x, g)
+        front = partial(self.spec_augment, generator=g) if self.spec_augment is not None else None
+        loss, stats = self.objective.loss(self.encoder, x, front, g)
         finite = bool(torch.isfinite(loss.detach()).item())
         if not self.trainer.strategy.reduce_boolean_decision(finite, all=True):
             return self.skip_step(loss)
@@ -78,6 +68,7 @@ class PretrainModule(pl.LightningModule):
             self.clip_gradients(opt, gradient_clip_val=self.cfg.optim.grad_clip,
                                 gradient_clip_algorithm="norm")
         opt.step()
+        self.objective.after_step(self.encoder, step, self.cfg.trainer.max_steps)
         sched.step()
         self.log_step(loss.detach(), stats, sched.get_last_lr()[0])
         return loss.detach()
@@ -90,27 +81,6 @@ class PretrainModule(pl.LightningModule):
         with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
             x = torch.cat([view_a, view_b]).to(self.device, torch.float32, non_blocking=True)
             return x if done else self.augment(x, g)
-
-    def compute_loss(self, x: Tensor, g: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
-        """Loss and logged statistics of the ``(2 * batch, samples)`` views ``x``."""
-        front = partial(self.spec_augment, generator=g) if self.spec_augment is not None else None
-        fp32 = partial(torch.autocast, self.device.type, enabled=False)  # losses in float32
-        if self.cfg.method == "simclr":
-            h = self.encoder(x, front)
-            z_a, z_b = self.projection(h).chunk(2)
-            with fp32():
-                loss = self.criterion(z_a.float(), z_b.float())
-                pos_acc = positive_accuracy(z_a.detach(), z_b.detach())
-        else:
-            z = self.encoder.frames(x, front).transpose(1, 2)  # (2B, frames, dim)
-            with fp32():
-                loss, pos_acc = self.cpc(z.float(), g)
-            h = z.mean(dim=1)
-        with fp32():
-            h_a, h_b = h.detach().float().chunk(2)
-            stats = {"pos_acc": pos_acc, "emb_std": embedding_std(h_a),
-                     "alignment": alignment(h_a, h_b), "uniformity": uniformity(h_a)}
-        return loss, stats
 
     def skip_step(self, loss: Tensor) -> None:
         """Non-finite loss on some rank: skip the update everywhere; give up after too many."""
@@ -125,11 +95,11 @@ class PretrainModule(pl.LightningModule):
         return None
 
     def log_step(self, loss: Tensor, stats: dict[str, Tensor], lr: float) -> None:
+        """``train/loss``, ``train/lr`` and every figure the objective reported."""
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/lr", lr)
-        self.log("train/pos_acc", stats["pos_acc"], prog_bar=True)
-        for key in ("emb_std", "alignment", "uniformity"):
-            self.log(f"train/{key}", stats[key])
+        for key, value in stats.items():
+            self.log(f"train/{key}", value, prog_bar=key == "pos_acc")
 
     # ---- optimizer and checkpoint contract -----------------------------------------------
     def configure_optimizers(self) -> Any:
@@ -142,3 +112,6 @@ class PretrainModule(pl.LightningModule):
             "encoder_kwargs": dict(self.encoder.kwargs), "sample_rate": self.sample_rate,
             "config": config_to_dict(self.cfg), "code_version": __version__,
         }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["state_dict"] = rename_legacy_keys(checkpoint["state_dict"])

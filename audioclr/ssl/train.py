@@ -31,8 +31,6 @@ from audioclr.ssl.config import PretrainConfig
 from audioclr.ssl.data import AugmentCollate, StepBatchSampler, step_loader
 from audioclr.ssl.module import PretrainModule
 
-ARCH_SECTIONS = ("method", "model", "simclr", "cpc")
-
 
 class PairData(pl.LightningDataModule):
     """Step-indexed batches of ``(view_a, view_b, idx)`` for this rank (see ``ssl/data.py``)."""
@@ -103,6 +101,12 @@ def precision_for(cfg: PretrainConfig) -> str:
     return "32-true" if p == "32" else p
 
 
+def arch_sections(cfg: PretrainConfig) -> tuple[str, ...]:
+    """Config sections that fix the weights' shapes: ``method``, ``model`` and the chosen
+    objective's own section (named like the method, e.g. ``byol``)."""
+    return ("method", "model", cfg.method)
+
+
 def check_resume(cfg: PretrainConfig, run_dir: Path) -> Path:
     """The checkpoint to resume from; ``ConfigError`` if the architecture config changed."""
     last = checkpoint_dir(run_dir) / LAST
@@ -110,7 +114,7 @@ def check_resume(cfg: PretrainConfig, run_dir: Path) -> Path:
         raise CheckpointError(f"--resume: no checkpoint at {last}", hint="start without --resume")
     stored = read_run_checkpoint(last)[0]["config"]
     now = config_to_dict(cfg)
-    for key in ARCH_SECTIONS:
+    for key in arch_sections(cfg):
         if stored.get(key) != now[key]:
             raise ConfigError(f"--resume: config key '{key}' differs from the run in {run_dir}",
                               hint="resume with the run's config.yaml, or start a new run.dir")

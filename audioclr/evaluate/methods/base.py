@@ -125,7 +125,7 @@ class TrackSet:
 class MethodSettings:
     """How a method embeds: layer, hop, batching, device, and its init draws."""
 
-    layer: str = "last"
+    layer: str = "all"  # every block's mean and std over time (the default representation)
     hop_seconds: float | None = None
     windows: bool = False  # also keep per-window vectors (``FOLDER/windows``)
     batch_size: int = 64

@@ -3,18 +3,41 @@
 z_t: frame latents ``(batch, frames, dim)`` from the encoder body before time pooling;
 c_t = GRU(z_<=t); for k = 1..K a linear predictor W_k maps c_t to a guess of z_{t+k}, scored
 against the true z_{t+k} and negatives (other time steps and other clips of the batch) with
-InfoNCE (cross-entropy, the positive being class 0 or its own index).
+InfoNCE (cross-entropy, the positive being class 0 or its own index). Both views of a clip are
+just more clips here: CPC predicts within each view. The negatives are local to each rank.
 
 Example:
     >>> head = CPCHead(latent_dim=64, context_dim=32, steps=3)
     >>> loss, acc = head(torch.randn(4, 20, 64), torch.Generator().manual_seed(0))
+    >>> obj = CPC(encoder, CPCConfig(prediction_steps=2))  # the objective around the head
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from audioclr.config import require
+from audioclr.ssl.base import Encoder, FrontTransform
+from audioclr.ssl.objectives.base import Objective, fp32, view_stats
+
+
+@dataclass
+class CPCConfig:
+    """CPC: K prediction steps, GRU context size, negatives (0 = all latents of the batch)."""
+
+    prediction_steps: int = 4
+    context_dim: int = 256
+    num_negatives: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.prediction_steps >= 1, "cpc.prediction_steps", self.prediction_steps,
+                "must be >= 1")
+        require(self.context_dim >= 1, "cpc.context_dim", self.context_dim, "must be >= 1")
+        require(self.num_negatives >= 0, "cpc.num_negatives", self.num_negatives, "must be >= 0")
 
 
 def infonce_all(pred: Tensor, z: Tensor, k: int) -> tuple[Tensor, Tensor]:
@@ -91,3 +114,21 @@ class CPCHead(nn.Module):
             losses.append(loss)
             accs.append(acc)
         return torch.stack(losses).mean(), torch.stack(accs).mean()
+
+
+class CPC(Objective):
+    """Frame latents of both views -> ``CPCHead``; ``pos_acc`` is the InfoNCE top-1 accuracy."""
+
+    config = CPCConfig
+
+    def __init__(self, encoder: Encoder, cfg: CPCConfig) -> None:
+        super().__init__()
+        self.head = CPCHead(encoder.frame_dim, cfg.context_dim, cfg.prediction_steps,
+                            cfg.num_negatives)
+
+    def loss(self, encoder: Encoder, x: Tensor, front: FrontTransform | None,
+             g: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+        z = encoder.frames(x, front).transpose(1, 2)  # (2B, frames, dim)
+        with fp32(x):
+            loss, pos_acc = self.head(z.float(), g)
+        return loss, view_stats(pos_acc, z.mean(dim=1))

@@ -1,0 +1,65 @@
+"""The ``Objective`` base class: what a self-supervised method is to the training step.
+
+An objective is an ``nn.Module`` that owns its heads (and, for BYOL, a momentum teacher), turns
+the two augmented views into a loss, reports the figures to log, and may update state after the
+optimizer step (``after_step``). The encoder is owned by ``PretrainModule`` and passed in, so
+its weights are stored once (under ``encoder.``) and an objective's own weights live under
+``objective.`` in a checkpoint. Each objective has a config dataclass (``config``), the YAML
+section of the same name as its ``OBJECTIVES`` entry.
+
+Example:
+    >>> obj = OBJECTIVES["simclr"](encoder, SimCLRConfig())
+    >>> loss, stats = obj.loss(encoder, x, None, torch.Generator().manual_seed(0))
+    >>> loss.backward(); opt.step(); obj.after_step(encoder, step=0, max_steps=1000)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from audioclr.ssl.base import Encoder, FrontTransform
+from audioclr.ssl.metrics import alignment, embedding_std, positive_accuracy, uniformity
+
+
+class Objective(nn.Module):
+    """Heads + loss on two views + logged figures + after-step hook (a no-op by default).
+
+    Subclasses set ``config`` and implement ``__init__(encoder, cfg)`` and ``loss``.
+    """
+
+    config: ClassVar[type[Any]]
+
+    def loss(self, encoder: Encoder, x: Tensor, front: FrontTransform | None,
+             g: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+        """Loss of the views ``x`` ``(2 * batch, samples)`` (view a, then view b) and the
+        figures to log (at least ``pos_acc``; see :func:`view_stats`). ``front``: the training
+        edit of the front-end output (SpecAugment) or None; ``g``: this step's generator."""
+        raise NotImplementedError  # pragma: no cover
+
+    def after_step(self, encoder: Encoder, step: int, max_steps: int) -> None:
+        """Called after ``optimizer.step()`` of step ``step`` (0-based) of ``max_steps``."""
+
+
+def fp32(x: Tensor) -> torch.autocast:
+    """A context that turns autocast off on ``x``'s device: losses are computed in float32."""
+    return torch.autocast(x.device.type, enabled=False)
+
+
+def view_stats(pos_acc: Tensor, h: Tensor) -> dict[str, Tensor]:
+    """The logged figures: ``pos_acc`` as given, plus the collapse alarm (``emb_std``) and
+    ``alignment``/``uniformity`` of the encoder outputs ``h`` ``(2 * batch, dim)``."""
+    with fp32(h):
+        h_a, h_b = h.detach().float().chunk(2)
+        return {"pos_acc": pos_acc, "emb_std": embedding_std(h_a),
+                "alignment": alignment(h_a, h_b), "uniformity": uniformity(h_a)}
+
+
+def pair_stats(z: Tensor, h: Tensor) -> dict[str, Tensor]:
+    """:func:`view_stats` with ``pos_acc`` measured on the projections ``z`` ``(2 * batch, d)``."""
+    with fp32(z):
+        z_a, z_b = z.detach().float().chunk(2)
+        pos_acc = positive_accuracy(z_a, z_b)
+    return view_stats(pos_acc, h)
