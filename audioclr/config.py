@@ -105,15 +105,28 @@ def load_config(schema: type[T], path: str | Path | None, overrides: Sequence[st
     """Build ``schema`` from defaults, the YAML at ``path``, ``base`` (values a command sets from
     its positional arguments), then ``key.sub=value`` overrides.
 
-    Overrides may index lists (``tasks.0.labels=x``). Raises ``ConfigError`` naming the key and
+    A schema may name presets: ``PRESETS = {"augment_preset": ("augment", "augment")}`` means
+    the value of key ``augment_preset`` (from overrides, else ``base``, else the YAML) names a
+    YAML under ``configs/augment/`` that fills section ``augment`` first; the YAML's and the
+    overrides' own ``augment.*`` keys still win. Overrides may index lists (``tasks.0.labels=x``).
+    Raises ``ConfigError`` naming the key and
     its source (the YAML file or the command line) for unknown keys, wrong types and failed range
     checks.
     """
     parsed = [_parse_override(item) for item in overrides]
     merged = OmegaConf.structured(schema)
+    data = _read_yaml(Path(path)) if path is not None else {}
+    for key, (section, kind) in getattr(schema, "PRESETS", {}).items():
+        chosen = dict(parsed).get(key, (base or {}).get(key, data.get(key)))
+        if chosen:
+            preset = resolve_config_path(str(chosen), kind)
+            try:
+                merged = OmegaConf.merge(merged, OmegaConf.create({section: _read_yaml(preset)}))
+            except OmegaConfBaseException as exc:
+                _raise_named(exc, schema, f"preset {preset} ({key}={chosen})")
     if path is not None:
         try:
-            merged = OmegaConf.merge(merged, OmegaConf.create(_read_yaml(Path(path))))
+            merged = OmegaConf.merge(merged, OmegaConf.create(data))
         except OmegaConfBaseException as exc:
             _raise_named(exc, schema, str(path))
     if base:

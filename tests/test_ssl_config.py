@@ -133,3 +133,27 @@ def test_augment_on_auto_resolves_by_device_and_workers():
     assert not augment_in_workers(cfg("data.augment_on=device"), on_cuda=False)
     with pytest.raises(ConfigError, match="data.augment_on"):
         cfg("data.augment_on=gpu")
+
+
+def test_augment_preset_fills_the_section_and_explicit_keys_win(tmp_path) -> None:
+    import yaml
+
+    from audioclr.augment.config import AugmentConfig
+    from audioclr.config import CONFIG_ROOT, load_config
+    from audioclr.errors import ConfigError
+    from audioclr.ssl.config import PretrainConfig
+
+    timbre = yaml.safe_load((CONFIG_ROOT / "augment" / "timbre.yaml").read_text())
+    cfg = load_config(PretrainConfig, None, ["augment_preset=timbre"])
+    for section, values in timbre.items():
+        for key, value in values.items():
+            assert getattr(getattr(cfg.augment, section), key) == value, (section, key)
+    assert cfg.augment.pitch.p == 0 and AugmentConfig().pitch.p > 0  # it changed the default
+    run = tmp_path / "run.yaml"
+    run.write_text("augment_preset: timbre\naugment:\n  pitch: {p: 0.25}\n")
+    cfg = load_config(PretrainConfig, run, ["augment.background.p=0.1"])
+    assert (cfg.augment.pitch.p, cfg.augment.background.p, cfg.augment.filter.p) == (0.25, 0.1, 0)
+    assert load_config(PretrainConfig, run, ["augment_preset=clmr"]).augment.filter.p == 0.8
+    with pytest.raises(ConfigError, match="not found") as exc:
+        load_config(PretrainConfig, None, ["augment_preset=nope"])
+    assert "timbre" in exc.value.hint

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from audioclr.augment.config import AugmentConfig
 from audioclr.config import require
@@ -149,7 +149,12 @@ class PretrainConfig:
     the same name (one section per registered objective).
     """
 
+    PRESETS: ClassVar[dict[str, tuple[str, str]]] = {"augment_preset": ("augment", "augment")}
+
     method: str = "simclr"
+    # a file of configs/augment/ (clmr, timbre, ...) that fills the augment section first;
+    # "": the AugmentConfig defaults (the CLMR chain). The resolved augment section is stored.
+    augment_preset: str = ""
     run: RunConfig = field(default_factory=RunConfig)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
