@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from audioclr.errors import LabelError
-from audioclr.evaluate.probe import ProbeConfig, run_probe
+from audioclr.evaluate.probe import run_probe
+from audioclr.evaluate.probe_config import ProbeConfig
 from audioclr.evaluate.probe_data import ProbeData, sample_fraction
 
 

@@ -14,7 +14,7 @@ from conftest import tone, write_audio
 from audioclr.config import load_config
 from audioclr.evaluate import chunks
 from audioclr.evaluate.embed import cut_windows, embed_tracks
-from audioclr.evaluate.probe import ProbeConfig
+from audioclr.evaluate.probe_config import ProbeConfig
 from audioclr.evaluate.store import load_embeddings
 from audioclr.evaluate.suite import SuiteConfig, TaskConfig, run_suite
 from audioclr.ssl.encoders import build_encoder

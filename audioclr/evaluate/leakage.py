@@ -3,8 +3,8 @@
 An exported encoder records the source files of its pretraining clip cache with content
 fingerprints (``trained_on``, written by ``audioclr export``; ``audioclr.data.fingerprint``). A
 test file counts as seen when its resolved path is one of those sources, or when its fingerprint
-is one of theirs (the same file copied or renamed elsewhere). Probing on seen audio flatters the encoder against every baseline,
-so the probe warns loudly and records it in the report.
+is one of theirs (the same file copied or renamed elsewhere). Probing on seen audio flatters the
+encoder against every baseline, so the probe warns loudly and records it in the report.
 
 Example:
     >>> seen = seen_test_files(loaded.trained_on, [Path("audio/a.wav"), Path("audio/b.wav")])

@@ -19,7 +19,7 @@ from audioclr.evaluate.metrics import primary_metric, score_all
 from audioclr.evaluate.probe_data import ProbeData
 
 if TYPE_CHECKING:
-    from audioclr.evaluate.probe import ProbeConfig
+    from audioclr.evaluate.probe_config import ProbeConfig
 
 
 def track_scores(probs: np.ndarray, row_track: np.ndarray, tracks: np.ndarray) -> np.ndarray:

@@ -38,7 +38,8 @@ from audioclr.evaluate.methods import (
     check_methods,
     get_method,
 )
-from audioclr.evaluate.probe import HEADS, ProbeConfig, run_probe
+from audioclr.evaluate.probe import run_probe
+from audioclr.evaluate.probe_config import HEADS, ProbeConfig
 from audioclr.evaluate.probe_data import ProbeData, ProbeWarning, align
 from audioclr.evaluate.report import task_warnings, verdicts, write_report
 

@@ -29,7 +29,7 @@ import yaml
 from audioclr.config import load_config, require
 from audioclr.errors import AudioReadError, ConfigError
 from audioclr.evaluate.methods import DEFAULT_METHODS, check_methods
-from audioclr.evaluate.probe import HEADS, ProbeConfig
+from audioclr.evaluate.probe_config import HEADS, ProbeConfig
 
 DEFAULT_DATA = "~/.cache/audioclr-data"
 BUILD_HINT = ("run: .venv/bin/python benchmarks/datasets/build_all.py "
