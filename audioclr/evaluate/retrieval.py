@@ -25,6 +25,7 @@ import faiss
 import numpy as np
 
 from audioclr.errors import LabelError, RetrievalError
+from audioclr.evaluate.intervals import query_intervals
 from audioclr.search import faisshelpers as fh
 from audioclr.search.index import TrackIndex
 
@@ -239,7 +240,10 @@ def evaluate_retrieval(
         f"recall@{k}_vs_exact": float(vs_exact),
         "queries_per_s": float(qps),
     }
+    per_q = rel[has].sum(1) / k
+    lo, hi = query_intervals({"p": per_q[None]}, np.arange(len(per_q)), "p", [])["ci95"]["p"]
+    out[f"precision@{k}_ci95"] = [lo, hi]  # 95 % bootstrap over queries
     if per_query:
         out["_per_query"] = {"queries": [q for q, h in zip(queries, has, strict=True) if h],
-                             f"precision@{k}": rel[has].sum(1) / k}
+                             f"precision@{k}": per_q}
     return out

@@ -83,15 +83,34 @@ def _query_lines(examples: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def seen_lines(out: Path, report: dict[str, Any]) -> list[str]:
+    """What the encoder saw: its pretraining folder, and the leak check of every probe task."""
+    lines = [f"pretrained on: {out / 'corpus' / 'unlabeled'} (unlabelled); probed and indexed: "
+             f"{out / 'corpus' / 'audio'} (labelled, never heard in pretraining)"]
+    for name, task in report.get("tasks", {}).items():
+        leak = task.get("pretraining_leak") or {}
+        if leak.get("checked"):
+            lines.append(f"leak check, task {name}: {leak['seen']} of {leak['test_files']} test "
+                         "files were in the pretraining cache")
+        elif leak:
+            lines.append(f"leak check, task {name}: not possible ({leak.get('warning')})")
+    return lines
+
+
 def print_summary(out: Path, examples: list[dict[str, Any]], seconds: float) -> None:
     """Print the one-screen summary of a finished demo under ``out``."""
     report = json.loads((out / "probe" / "report.json").read_text())
     retrieval = json.loads((out / "retrieval.json").read_text())
-    pk = {k: v for k, v in retrieval.items() if k.startswith(("precision", "map", "recall"))}
+    pk = {k: v for k, v in retrieval.items()
+          if k.startswith(("precision", "map", "recall")) and not k.endswith("_ci95")}
+    k = retrieval.get("k")
+    ci = retrieval.get(f"precision@{k}_ci95")
     lines = ["", "=" * 78, f"audioclr demo finished in {seconds / 60:.1f} min", ""]
+    lines += seen_lines(out, report) + [""]
     lines += probe_table(report)
-    lines += ["", "retrieval over the demo catalogue (relevant = same class): "
-              + ", ".join(f"{k} {v:.3f}" for k, v in pk.items())]
+    lines += ["", "retrieval over the labelled tracks (relevant = same class): "
+              + ", ".join(f"{name} {v:.3f}" for name, v in pk.items())
+              + (f"; precision@{k} 95 % interval [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")]
     lines += ["nearest neighbours of a few tracks (top 3, cosine):"] + _query_lines(examples)
     lines += [
         "",
