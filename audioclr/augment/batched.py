@@ -136,12 +136,17 @@ class BatchedAugment(nn.Module):
                 q["pitch.active"] & (q["pitch.semitones"] != 0),
                 lambda v, i: F.pitch_shift(v, q["pitch.semitones"][i]),
             )
-        return on_subset(x, q["reverb.active"], lambda v, i: self._reverb(v, q, i, generator))
+        return on_subset(
+            x,
+            q["reverb.active"],
+            lambda v, i: self._reverb(v, q, i, generator),
+            sort_by=q["reverb.ir"],
+        )
 
     def _reverb(self, x: Tensor, q: Params, rows: Tensor, generator: torch.Generator) -> Tensor:
         """Reverb on ``x`` (the examples ``rows`` of the batch): one synthetic response per
         distinct ``reverb.ir`` among them."""
-        used, which = torch.unique(q["reverb.ir"][rows], return_inverse=True)
+        used, which = torch.unique(q["reverb.ir"][rows], return_inverse=True)  # sorted rows: slices
         rt60 = torch.zeros(len(used), device=x.device).scatter_(0, which, q["reverb.rt60_s"][rows])
         ir = F.synthetic_ir(rt60, min(self.ir_samples, x.shape[-1]), self.sample_rate, generator)
         return F.reverb(x, ir, which, q["reverb.wet"][rows])
@@ -169,13 +174,21 @@ class BatchedAugment(nn.Module):
         )
 
 
-def on_subset(x: Tensor, mask: Tensor, fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+def on_subset(
+    x: Tensor,
+    mask: Tensor,
+    fn: Callable[[Tensor, Tensor], Tensor],
+    sort_by: Tensor | None = None,
+) -> Tensor:
     """``fn(x[i], i)`` written back, in place, at the indices ``i`` where ``mask`` ``(batch,)``
-    is true (``x`` is a tensor of the chain's own, never the caller's input)."""
+    is true (``x`` is a tensor of the chain's own, never the caller's input). With ``sort_by``
+    ``(batch,)``, ``i`` is in ascending order of it (stable), so ``fn`` sees groups as slices."""
     idx = mask.nonzero().squeeze(1)
     if idx.numel() == 0:
         return x
-    if idx.numel() == x.shape[0]:
+    if sort_by is not None:
+        idx = idx[torch.argsort(sort_by[idx], stable=True)]
+    if idx.numel() == x.shape[0] and bool((idx == torch.arange(len(idx), device=idx.device)).all()):
         return fn(x, idx)
     return x.index_copy_(0, idx, fn(x.index_select(0, idx), idx))
 

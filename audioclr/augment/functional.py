@@ -151,16 +151,24 @@ def reverb(x: Tensor, ir: Tensor, which: Tensor, wet: Tensor) -> Tensor:
 
     ``ir`` is ``(responses, ir_samples)``, ``which`` ``(batch,)`` picks each example's response
     (one FFT per response, shared by the examples that pick it), ``wet`` ``(batch,)`` (0 =
-    identity).
+    identity). Rows sorted by ``which`` multiply each response's spectrum into their slice in
+    place; otherwise the responses' spectra are gathered per row (a copy of the batch's size).
     """
     n = x.shape[-1]
     size = fast_fft_size(n + ir.shape[-1] - 1)
     spectrum = torch.fft.rfft(x.float(), n=size)
     responses = torch.fft.rfft(ir.float(), n=size)
-    one_each = ir.shape[0] == x.shape[0] and bool(
-        (which == torch.arange(len(which), device=which.device)).all()
-    )
-    spectrum *= responses if one_each else responses[which]
+    ascending = bool((which[1:] > which[:-1]).all())
+    if ascending and len(which) == len(responses):  # which = 0, 1, ...: one response each
+        spectrum *= responses
+    elif len(which) and bool((which[1:] >= which[:-1]).all()):
+        used, counts = torch.unique_consecutive(which, return_counts=True)
+        start = 0
+        for j, count in zip(used.tolist(), counts.tolist(), strict=True):
+            spectrum[start : start + count] *= responses[j]
+            start += count
+    else:
+        spectrum *= responses[which]
     wet_signal = torch.fft.irfft(spectrum, n=size)[..., :n]
     return torch.lerp(x.float(), wet_signal, wet.float()[:, None]).to(x.dtype)
 

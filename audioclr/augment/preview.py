@@ -37,7 +37,9 @@ class PreviewResult:
 
 
 def _write_wav(path: Path, x: np.ndarray, sample_rate: int) -> Path:
-    return atomic_write(path, lambda fh: sf.write(fh, x, sample_rate, subtype="FLOAT", format="WAV"))
+    return atomic_write(
+        path, lambda fh: sf.write(fh, x, sample_rate, subtype="FLOAT", format="WAV")
+    )
 
 
 def load_clip(audio: str | Path, seconds: float) -> tuple[np.ndarray, int]:
