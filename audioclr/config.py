@@ -1,7 +1,8 @@
 """Typed configs: dataclasses loaded from YAML with dotted overrides (OmegaConf structured configs).
 
 Unknown keys and wrongly typed values are errors naming the key. Value ranges are checked in
-each dataclass's ``__post_init__`` with :func:`require`, which raises ``ConfigError`` naming the key.
+each dataclass's ``__post_init__`` with :func:`require` (or :func:`require_positive`, ...), which
+raises ``ConfigError`` naming the key.
 
 Example:
     >>> @dataclass
@@ -40,7 +41,32 @@ def require(ok: bool, key: str, value: Any, what: str) -> None:
         >>> require(48 > 0, "batch_size", 48, "must be > 0")
     """
     if not ok:
-        raise ConfigError(f"config key '{key}' {what}, got {value!r}", hint=f"fix '{key}' in the YAML or pass {key}=...")
+        raise ConfigError(
+            f"config key '{key}' {what}, got {value!r}",
+            hint=f"fix '{key}' in the YAML or pass {key}=...",
+        )
+
+
+def require_positive(section: str, cfg: Any, *keys: str) -> None:
+    """:func:`require` that each of ``keys`` of ``cfg`` is > 0, naming it ``<section>.<key>``.
+
+    Example:
+        >>> require_positive("simclr", cfg, "projection_hidden", "projection_dim")
+    """
+    for key in keys:
+        value = getattr(cfg, key)
+        require(value > 0, f"{section}.{key}", value, "must be > 0")
+
+
+def require_non_negative(section: str, cfg: Any, *keys: str) -> None:
+    """:func:`require` that each of ``keys`` of ``cfg`` is >= 0, naming it ``<section>.<key>``.
+
+    Example:
+        >>> require_non_negative("vicreg", cfg, "invariance_weight", "variance_weight")
+    """
+    for key in keys:
+        value = getattr(cfg, key)
+        require(value >= 0, f"{section}.{key}", value, "must be >= 0")
 
 
 def resolve_config_path(name_or_path: str | Path, kind: str) -> Path:
@@ -57,7 +83,9 @@ def resolve_config_path(name_or_path: str | Path, kind: str) -> Path:
     if named.is_file():
         return named
     choices = sorted(p.stem for p in (CONFIG_ROOT / kind).glob("*.yaml"))
-    raise ConfigError(f"config {str(name_or_path)!r} not found", hint=f"give a YAML path or one of {choices}")
+    raise ConfigError(
+        f"config {str(name_or_path)!r} not found", hint=f"give a YAML path or one of {choices}"
+    )
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -81,7 +109,9 @@ def _key_of(exc: OmegaConfBaseException) -> str:
 def _parse_override(item: str) -> tuple[str, Any]:
     """``key.sub=value`` -> (``key.sub``, value parsed as OmegaConf parses a dotlist value)."""
     if "=" not in item or item.startswith("="):
-        raise ConfigError(f"override {item!r} is not of the form key=value", hint="e.g. train.max_steps=200")
+        raise ConfigError(
+            f"override {item!r} is not of the form key=value", hint="e.g. train.max_steps=200"
+        )
     key, raw = item.split("=", 1)
     return key.strip(), OmegaConf.to_container(OmegaConf.from_dotlist([f"v={raw}"]))["v"]  # type: ignore[index]
 

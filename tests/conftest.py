@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,3 +27,15 @@ def write_audio(path: Path, x: np.ndarray, sample_rate: int, subtype: str | None
 def rng() -> np.random.Generator:
     """A seeded numpy generator."""
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def one_faiss_thread() -> Iterator[None]:
+    """FAISS on one OpenMP thread for the test: tests run beside other work on few cores, where
+    OpenMP spinning makes 2 threads far slower. Use with ``pytest.mark.usefixtures``."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)

@@ -138,7 +138,7 @@ def _fake_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     dup = (root / "debian" / "alpha-data" / "music" / "a0.ogg").read_bytes()
     (root / "debian" / "beta-music" / "ost" / "copy.ogg").write_bytes(dup)
     monkeypatch.setattr(music_pool, "PACKAGES", ("alpha-data", "beta-music"))
-    monkeypatch.setattr(music_pool, "fetch_package", lambda pkg, r: r / "debian" / pkg)
+    monkeypatch.setattr(common, "fetch_package", lambda pkg, r: r / "debian" / pkg)
     return root
 
 

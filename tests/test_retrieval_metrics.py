@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import faiss
 import numpy as np
 import pytest
 
@@ -20,14 +19,7 @@ from audioclr.evaluate.retrieval import (
 from audioclr.evaluate.store import EmbeddingSet
 from audioclr.search.index import TrackIndex
 
-
-@pytest.fixture(autouse=True)
-def one_faiss_thread():
-    """Tests run beside other work on few cores: OpenMP spinning makes 2 threads far slower."""
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")  # conftest.py
 
 
 def test_metrics_equal_hand_computed_values() -> None:

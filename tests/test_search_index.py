@@ -14,14 +14,7 @@ from audioclr.evaluate.store import EmbeddingSet
 from audioclr.search import faisshelpers as fh
 from audioclr.search.index import TrackIndex
 
-
-@pytest.fixture(autouse=True)
-def one_faiss_thread():
-    """Tests run beside other work on few cores: OpenMP spinning makes 2 threads far slower."""
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")  # conftest.py
 
 
 def clustered(n: int, dim: int, clusters: int, spread: float, seed: int) -> np.ndarray:

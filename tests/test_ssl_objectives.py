@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from test_ssl_train import SR, Record, ToyPairs, tiny_cfg
+from test_ssl_train import SR, Record, ToyPairs, full_then_crash, resume, tiny_cfg
 
 from audioclr.errors import ConfigError
 from audioclr.ssl.checkpoint import LEGACY_PREFIXES, read_run_checkpoint, rename_legacy_keys
@@ -67,14 +67,8 @@ def test_loss_falls_on_the_toy_set(tmp_path, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_resume_gives_the_uninterrupted_losses_and_weights(tmp_path, name):
     extra = ("trainer.max_steps=6", "trainer.checkpoint_every=3", "trainer.batch_size=4")
-    full = Record()
-    pretrain(tiny_cfg(tmp_path / "a", *extra, method=name), dataset=ToyPairs(), sample_rate=SR,
-             callbacks=[full])
-    cfg_b = tiny_cfg(tmp_path / "b", *extra, method=name)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        pretrain(cfg_b, dataset=ToyPairs(), sample_rate=SR, callbacks=[Record(stop_at=4)])
-    resumed = Record()  # from last.ckpt = step 3
-    pretrain(cfg_b, resume=True, dataset=ToyPairs(), sample_rate=SR, callbacks=[resumed])
+    full, cfg_b = full_then_crash(tmp_path, *extra, stop_at=4, method=name)
+    resumed = resume(cfg_b)  # from last.ckpt = step 3
     assert [r[0] for r in resumed.rows] == [4, 5, 6]
     np.testing.assert_allclose([r[1] for r in resumed.rows], [r[1] for r in full.rows[3:]],
                                rtol=0, atol=1e-6)
@@ -164,12 +158,7 @@ def test_legacy_keys_move_under_objective():
 @pytest.mark.parametrize("name", ["simclr", "cpc"])
 def test_checkpoint_from_before_objectives_resumes_exactly(tmp_path, name):
     extra = ("trainer.max_steps=4", "trainer.checkpoint_every=2", "trainer.batch_size=4")
-    full = Record()
-    pretrain(tiny_cfg(tmp_path / "a", *extra, method=name), dataset=ToyPairs(), sample_rate=SR,
-             callbacks=[full])
-    cfg_b = tiny_cfg(tmp_path / "b", *extra, method=name)
-    with pytest.raises(RuntimeError):
-        pretrain(cfg_b, dataset=ToyPairs(), sample_rate=SR, callbacks=[Record(stop_at=3)])
+    full, cfg_b = full_then_crash(tmp_path, *extra, stop_at=3, method=name)
     last = tmp_path / "b/run/checkpoints/last.ckpt"
     ckpt = torch.load(last, weights_only=True)
     old_names = {new: old for old, new in LEGACY_PREFIXES.items()}
@@ -182,7 +171,6 @@ def test_checkpoint_from_before_objectives_resumes_exactly(tmp_path, name):
     assert not any(k.startswith("objective.") for k in ckpt["state_dict"])
     torch.save(ckpt, last)
     assert read_run_checkpoint(last)[1]  # the encoder reads as before
-    resumed = Record()
-    pretrain(cfg_b, resume=True, dataset=ToyPairs(), sample_rate=SR, callbacks=[resumed])
+    resumed = resume(cfg_b)
     np.testing.assert_allclose([r[1] for r in resumed.rows], [r[1] for r in full.rows[2:]],
                                rtol=0, atol=1e-6)

@@ -84,6 +84,27 @@ def tiny_cfg(tmp_path, *extra: str, method: str = "simclr") -> PretrainConfig:
         *[f"augment.{k}.p=0" for k in OFF], *extra])
 
 
+def full_then_crash(tmp_path, *extra: str, stop_at: int,
+                    method: str = "simclr") -> tuple[Record, PretrainConfig]:
+    """Train run ``a`` to the end and run ``b`` until a simulated crash after step ``stop_at``.
+
+    Returns ``a``'s per-step record and ``b``'s config (to resume)."""
+    full = Record()
+    pretrain(tiny_cfg(tmp_path / "a", *extra, method=method), dataset=ToyPairs(), sample_rate=SR,
+             callbacks=[full])
+    cfg_b = tiny_cfg(tmp_path / "b", *extra, method=method)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        pretrain(cfg_b, dataset=ToyPairs(), sample_rate=SR, callbacks=[Record(stop_at=stop_at)])
+    return full, cfg_b
+
+
+def resume(cfg: PretrainConfig) -> Record:
+    """Resume the run of ``cfg``; the per-step record of the steps it trains."""
+    resumed = Record()
+    pretrain(cfg, resume=True, dataset=ToyPairs(), sample_rate=SR, callbacks=[resumed])
+    return resumed
+
+
 def test_simclr_lowers_loss_and_lifts_positive_accuracy(tmp_path):
     rec = Record()
     run = pretrain(tiny_cfg(tmp_path), dataset=ToyPairs(), sample_rate=SR, callbacks=[rec])
@@ -108,11 +129,7 @@ def test_cpc_lowers_loss(tmp_path):
 
 def test_kill_and_resume_equals_uninterrupted_run(tmp_path):
     extra = ("trainer.max_steps=6", "trainer.checkpoint_every=3", "trainer.batch_size=4")
-    full = Record()
-    pretrain(tiny_cfg(tmp_path / "a", *extra), dataset=ToyPairs(), sample_rate=SR, callbacks=[full])
-    cfg_b = tiny_cfg(tmp_path / "b", *extra)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        pretrain(cfg_b, dataset=ToyPairs(), sample_rate=SR, callbacks=[Record(stop_at=4)])
+    full, cfg_b = full_then_crash(tmp_path, *extra, stop_at=4)
     ckpt_b = torch.load(tmp_path / "b/run/checkpoints/step-00000003.ckpt", weights_only=True)
     ckpt_a = torch.load(tmp_path / "a/run/checkpoints/step-00000003.ckpt", weights_only=True)
     assert ckpt_b["global_step"] == 3
@@ -121,9 +138,8 @@ def test_kill_and_resume_equals_uninterrupted_run(tmp_path):
         assert torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"])
     with pytest.raises(ConfigError, match="already holds a checkpoint"):
         pretrain(cfg_b, dataset=ToyPairs(), sample_rate=SR)
-    resumed = Record()
     # the crash came after step 4 but before step 6's checkpoint: last.ckpt is step 3
-    pretrain(cfg_b, resume=True, dataset=ToyPairs(), sample_rate=SR, callbacks=[resumed])
+    resumed = resume(cfg_b)
     assert [r[0] for r in resumed.rows] == [4, 5, 6]
     np.testing.assert_allclose([r[1] for r in resumed.rows], [r[1] for r in full.rows[3:]],
                                rtol=1e-5)
@@ -189,15 +205,8 @@ def test_augment_in_workers_uses_the_step_generator_and_resumes_exactly(tmp_path
     # training in this mode also resumes to the same losses
     extra = ("data.augment_on=workers", "trainer.max_steps=4", "trainer.checkpoint_every=2",
              "trainer.batch_size=4")
-    full = Record()
-    pretrain(tiny_cfg(tmp_path / "a", *extra), dataset=ToyPairs(), sample_rate=SR,
-             callbacks=[full])
-    with pytest.raises(RuntimeError):
-        pretrain(tiny_cfg(tmp_path / "b", *extra), dataset=ToyPairs(), sample_rate=SR,
-                 callbacks=[Record(stop_at=3)])
-    resumed = Record()
-    pretrain(tiny_cfg(tmp_path / "b", *extra), resume=True, dataset=ToyPairs(), sample_rate=SR,
-             callbacks=[resumed])
+    full, cfg_b = full_then_crash(tmp_path, *extra, stop_at=3)
+    resumed = resume(cfg_b)
     np.testing.assert_allclose([r[1] for r in resumed.rows], [r[1] for r in full.rows[2:]],
                                rtol=1e-5)
 

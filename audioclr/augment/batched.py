@@ -4,10 +4,15 @@ Each transform draws per-example parameters with ``randomize(batch, generator)``
 generator's device) and applies them with ``apply(x, params, generator)``; no Python loop runs per
 example; costly transforms run only on the examples they apply to.
 
+With ``return_params=True`` it also returns what each example received, ``(batch, P)``
+float32 with the columns of :data:`audioclr.augment.params.PARAM_NAMES` (applied values; neutral
+where a transform did not run); the views are the same, bit for bit.
+
 Example:
     >>> aug = BatchedAugment(AugmentConfig(), sample_rate=22050)
     >>> g = torch.Generator().manual_seed(0)
     >>> views = aug(torch.randn(8, 22050), g)        # (batch, samples) -> (batch, samples)
+    >>> views, params = aug(torch.randn(8, 22050), g, return_params=True)   # params (8, P)
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from torch import Tensor, nn
 from audioclr.augment import functional as F
 from audioclr.augment import spectral as S
 from audioclr.augment.config import AugmentConfig, FreqMaskConfig, TimeMaskConfig
+from audioclr.augment.params import applied_params
 
 Params = dict[str, Tensor]
 
@@ -61,9 +67,14 @@ class BatchedAugment(nn.Module):
             cfg.pitch.min_semitones, cfg.pitch.max_semitones, cfg.pitch.semitone_step
         )
 
-    def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        """``(batch, samples) -> (batch, samples)``, parameters drawn from ``generator``."""
-        return self.apply(x, self.sample_params(x.shape[0], generator), generator)
+    def forward(
+        self, x: Tensor, generator: torch.Generator, return_params: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """``(batch, samples) -> (batch, samples)``, parameters drawn from ``generator``; with
+        ``return_params``, also the applied parameters ``(batch, P)`` (see ``params.py``)."""
+        q = self.sample_params(x.shape[0], generator)
+        y = self.apply(x, q, generator)
+        return (y, applied_params(q).to(y.device)) if return_params else y
 
     def sample_params(self, batch: int, generator: torch.Generator) -> Params:
         """Draw every transform's per-example parameters; keys ``<transform>.<name>``."""

@@ -23,6 +23,7 @@ import numpy as np
 
 from audioclr.atomic import atomic_write_text
 from audioclr.errors import CacheError
+from audioclr.jsonfile import read_versioned_json
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -88,18 +89,13 @@ def read_manifest(root: Path) -> dict[str, Any]:
             f"{root} is not a clip cache (no {MANIFEST})",
             hint="create it with: audioclr prepare SRC CACHE",
         )
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise CacheError(
-            f"{path} is damaged: {exc}", hint="delete the cache folder and run prepare again"
-        ) from exc
-    version = data.get("format_version") if isinstance(data, dict) else None
-    if version != FORMAT_VERSION:
-        raise CacheError(
-            f"{path} has format_version {version!r}; this audioclr reads version {FORMAT_VERSION}",
-            hint="prepare the cache again with this version of audioclr",
-        )
+    data = read_versioned_json(
+        path,
+        FORMAT_VERSION,
+        CacheError,
+        damaged_hint="delete the cache folder and run prepare again",
+        version_hint="prepare the cache again with this version of audioclr",
+    )
     if data.get("dtype") not in DTYPES or not isinstance(data.get("sample_rate"), int):
         raise CacheError(
             f"{path} is damaged: bad dtype or sample_rate",

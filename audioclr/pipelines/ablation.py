@@ -34,13 +34,14 @@ from typing import Any
 
 from audioclr.errors import AudioclrError
 from audioclr.evaluate.methods import ENCODER, Source, get_method
-from audioclr.pipelines.bench_config import AblationConfig, check_datasets
+from audioclr.pipelines.bench_config import AblationConfig
 from audioclr.pipelines.benchmark import (
     Stages,
     export_stage,
-    prepare_stage,
     pretrain_stage,
+    report_head,
     retrieval_stage,
+    start_run,
     suite_config,
 )
 
@@ -116,19 +117,12 @@ def run_ablation(cfg: AblationConfig, out_dir: str | Path, command: str = "",
                  log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) every recipe of the ablation; writes and returns the combined report."""
     from audioclr.pipelines.ablation_report import write_ablation_report
-    from audioclr.pipelines.bench_report import machine_meta
 
-    paths = check_datasets(cfg)
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    stages = Stages(out, cfg, log)
-    prep = stages.run("prepare", lambda: prepare_stage(cfg, paths["pool"], out))
+    paths, out, stages, prep = start_run(cfg, out_dir, log)
     recipes = {name: run_recipe(cfg, name, paths, out, stages) for name in cfg.ablation.recipes}
     p = cfg.pretrain
     report = {
-        "meta": {**machine_meta(command), "data_root": str(cfg.root)},
-        "config": stages.data["config"],
-        "stages": stages.data["stages"],
+        **report_head(cfg, stages, command),
         "budget": {"config": p.config, "minutes": p.minutes, "max_steps": p.max_steps,
                    "overrides": list(p.overrides), "pool_tracks": prep["tracks"],
                    "pool_hours": prep["hours"]},

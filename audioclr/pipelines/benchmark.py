@@ -77,6 +77,39 @@ def prepare_stage(cfg: BenchmarkConfig, pool: Path, out: Path) -> dict[str, Any]
     return {"tracks": len(cache), "hours": seconds / 3600, "rejects": [list(r) for r in s.rejects]}
 
 
+def start_run(cfg: BenchmarkConfig, out_dir: str | Path, log: Callable[[str], None] = print,
+              ) -> tuple[dict[str, Path], Path, Stages, dict[str, Any]]:
+    """Check the data sets, make ``out_dir`` and its ``Stages``, run (or reuse) ``prepare``.
+
+    Returns the data sets' paths, the output folder, its stages and the ``prepare`` stage's info.
+
+    Example:
+        >>> paths, out, stages, prep = start_run(cfg, "bench_out/")
+    """
+    paths = check_datasets(cfg)
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    stages = Stages(out, cfg, log)
+    prep = stages.run("prepare", lambda: prepare_stage(cfg, paths["pool"], out))
+    return paths, out, stages, prep
+
+
+def report_head(cfg: BenchmarkConfig, stages: Stages, command: str) -> dict[str, Any]:
+    """The first keys of a run's report: ``meta`` (machine, command, data root), ``config``,
+    ``stages``.
+
+    Example:
+        >>> report = {**report_head(cfg, stages, "audioclr benchmark ..."), "probe": probe}
+    """
+    from audioclr.pipelines.bench_report import machine_meta
+
+    return {
+        "meta": {**machine_meta(command), "data_root": str(cfg.root)},
+        "config": stages.data["config"],
+        "stages": stages.data["stages"],
+    }
+
+
 def pretrain_config(cfg: BenchmarkConfig, out: Path, cache: Path | None = None,
                     extra: Sequence[str] = ()) -> Any:
     """``pretrain.config`` + ``pretrain.overrides`` + ``extra`` (an ablation recipe's) + the
@@ -156,21 +189,15 @@ def retrieval_stage(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> 
 def run_benchmark(cfg: BenchmarkConfig, out_dir: str | Path, command: str = "",
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) every stage of the suite; writes and returns the combined report."""
-    from audioclr.pipelines.bench_report import machine_meta, write_benchmark_report
+    from audioclr.pipelines.bench_report import write_benchmark_report
 
-    paths = check_datasets(cfg)
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    stages = Stages(out, cfg, log)
-    prep = stages.run("prepare", lambda: prepare_stage(cfg, paths["pool"], out))
+    paths, out, stages, prep = start_run(cfg, out_dir, log)
     pre = stages.run("pretrain", lambda: pretrain_stage(cfg, out))
     exp = stages.run("export", lambda: export_stage(out))
     probe = stages.run("probe", lambda: _probe(cfg, paths, out))
     ret = stages.run("retrieval", lambda: retrieval_stage(cfg, paths, out))
     report = {
-        "meta": {**machine_meta(command), "data_root": str(cfg.root)},
-        "config": stages.data["config"],
-        "stages": stages.data["stages"],
+        **report_head(cfg, stages, command),
         "pretrain": {"config": cfg.pretrain.config, "budget_minutes": cfg.pretrain.minutes,
                      "max_steps": cfg.pretrain.max_steps, "pool_tracks": prep["tracks"],
                      "pool_hours": prep["hours"], "steps": pre["steps"], "minutes": pre["minutes"],

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from audioclr.errors import RetrievalError
+from audioclr.jsonfile import read_versioned_json
 
 FORMAT_VERSION = 1
 TABLE = "table.json"
@@ -136,18 +137,13 @@ def read_table(folder: Path) -> SideTable:
             f"{folder} is not an index folder (no {TABLE})",
             hint="build one with: audioclr index build",
         )
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RetrievalError(
-            f"{path} is damaged ({exc})", hint="rebuild with: audioclr index build"
-        ) from exc
-    version = data.get("format_version")
-    if version != FORMAT_VERSION:
-        raise RetrievalError(
-            f"{path} has format_version {version}; this audioclr reads version {FORMAT_VERSION}",
-            hint="rebuild the index with this version of audioclr",
-        )
+    data = read_versioned_json(
+        path,
+        FORMAT_VERSION,
+        RetrievalError,
+        damaged_hint="rebuild with: audioclr index build",
+        version_hint="rebuild the index with this version of audioclr",
+    )
     try:
         return SideTable(**data)
     except TypeError as exc:

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from audioclr.augment.config import AugmentConfig
 from audioclr.config import require
+from audioclr.ssl.augself import AugSelfConfig
 from audioclr.ssl.objectives import (
     OBJECTIVES,
     BarlowTwinsConfig,
@@ -166,6 +167,8 @@ class PretrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # auxiliary prediction of the views' augmentation differences (ssl/augself.py); weight 0: off
+    augself: AugSelfConfig = field(default_factory=AugSelfConfig)
 
     def __post_init__(self) -> None:
         require(self.method in OBJECTIVES, "method", self.method,

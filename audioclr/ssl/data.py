@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 
@@ -81,12 +80,15 @@ class EpochIndexed(Dataset):
 
 class AugmentCollate:
     """Stack ``(view_a, view_b, idx, step)`` items into ``(a, b, idx, augmented)``; with
-    ``augment``, apply it to the batch here (in a worker) with the generator of the step."""
+    ``augment``, apply it to the batch here (in a worker) with the generator of the step, and
+    with ``params`` append what each view received: ``(a, b, idx, True, params)``, ``params``
+    ``(2 * batch, P)`` (view a rows, then view b; ``audioclr.augment.params``)."""
 
-    def __init__(self, augment: torch.nn.Module | None, seed: int, rank: int) -> None:
-        self.augment, self.seed, self.rank = augment, seed, rank
+    def __init__(self, augment: torch.nn.Module | None, seed: int, rank: int,
+                 params: bool = False) -> None:
+        self.augment, self.seed, self.rank, self.params = augment, seed, rank, params
 
-    def __call__(self, items: list[tuple]) -> tuple[Tensor, Tensor, Tensor, bool]:
+    def __call__(self, items: list[tuple]) -> tuple:
         a = torch.stack([it[0] for it in items])
         b = torch.stack([it[1] for it in items])
         idx = torch.tensor([int(it[2]) for it in items])
@@ -94,8 +96,9 @@ class AugmentCollate:
             return a, b, idx, False
         g = torch.Generator().manual_seed(step_seed(self.seed, int(items[0][3]), self.rank))
         with torch.no_grad():
-            a, b = self.augment(torch.cat([a, b]).float(), g).chunk(2)
-        return a, b, idx, True
+            x, params = self.augment(torch.cat([a, b]).float(), g, return_params=True)
+        a, b = x.chunk(2)
+        return (a, b, idx, True, params) if self.params else (a, b, idx, True)
 
 
 def step_loader(dataset: Any, sampler: StepBatchSampler, num_workers: int,

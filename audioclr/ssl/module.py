@@ -4,7 +4,10 @@ The training step reads top to bottom: per-step generator -> views augmented on 
 objective loss (under the Trainer's autocast) -> non-finite guard -> backward -> clip -> step ->
 objective after-step hook (e.g. BYOL's teacher update) -> schedule -> log. Manual optimization
 keeps that order visible and lets the guard skip a step on every rank together. What the
-method is (heads, loss, logged figures, teacher) lives in ``audioclr.ssl.objectives``.
+method is (heads, loss, logged figures, teacher) lives in ``audioclr.ssl.objectives``. With
+``augself.weight > 0`` the loss gains ``weight *`` the AugSelf auxiliary loss
+(``audioclr.ssl.augself``) on the encoder outputs captured while the objective ran and the
+parameters each view received.
 
 Example:
     >>> module = PretrainModule(cfg, sample_rate=22050)
@@ -13,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from functools import partial
 from typing import Any
 
@@ -24,6 +28,8 @@ from audioclr import __version__
 from audioclr.augment.batched import BatchedAugment, SpecAugment
 from audioclr.config import config_to_dict
 from audioclr.errors import AudioclrError
+from audioclr.ssl.augself import AugSelfHead, capture_pooled
+from audioclr.ssl.base import FrontTransform
 from audioclr.ssl.checkpoint import CHECKPOINT_VERSION, rename_legacy_keys
 from audioclr.ssl.config import PretrainConfig
 from audioclr.ssl.data import step_seed
@@ -47,6 +53,8 @@ class PretrainModule(pl.LightningModule):
         self.spec_augment = (SpecAugment(cfg.augment.time_mask, cfg.augment.freq_mask)
                              if use_spec else None)
         self.objective = build_objective(cfg.method, self.encoder, cfg.objective)
+        self.augself = (AugSelfHead(self.encoder.output_dim, cfg.augment, cfg.augself.hidden)
+                        if cfg.augself.weight > 0 else None)
         self.bad_steps = 0
 
     # ---- the step -------------------------------------------------------------------------
@@ -55,9 +63,14 @@ class PretrainModule(pl.LightningModule):
         step = self.global_step
         g = torch.Generator(device=self.device)
         g.manual_seed(step_seed(self.cfg.trainer.seed, step, self.global_rank))
-        x = self.views(batch, g)
+        x, params = self.views(batch, g)
         front = partial(self.spec_augment, generator=g) if self.spec_augment is not None else None
-        loss, stats = self.objective.loss(self.encoder, x, front, g)
+        with capture_pooled(self.encoder) if self.augself is not None else nullcontext([]) as seen:
+            loss, stats = self.objective.loss(self.encoder, x, front, g)
+        if self.augself is not None:
+            aux = self.augself_loss(seen, x, front, params)
+            loss = loss + self.cfg.augself.weight * aux
+            stats = {**stats, "augself_loss": aux.detach()}
         finite = bool(torch.isfinite(loss.detach()).item())
         if not self.trainer.strategy.reduce_boolean_decision(finite, all=True):
             return self.skip_step(loss)
@@ -73,14 +86,30 @@ class PretrainModule(pl.LightningModule):
         self.log_step(loss.detach(), stats, sched.get_last_lr()[0])
         return loss.detach()
 
-    def views(self, batch: Any, g: torch.Generator) -> Tensor:
-        """``(view_a, view_b, idx[, augmented])`` -> augmented ``(2 * batch, samples)`` on the
-        device (already augmented in the DataLoader when ``data.augment_on`` says so)."""
+    def views(self, batch: Any, g: torch.Generator) -> tuple[Tensor, Tensor | None]:
+        """``(view_a, view_b, idx[, augmented[, params]])`` -> augmented ``(2 * batch, samples)``
+        on the device (already augmented in the DataLoader when ``data.augment_on`` says so) and
+        the parameters each view received ``(2 * batch, P)`` (None if the workers sent none)."""
         view_a, view_b = batch[0], batch[1]
         done = len(batch) > 3 and bool(batch[3])
         with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
             x = torch.cat([view_a, view_b]).to(self.device, torch.float32, non_blocking=True)
-            return x if done else self.augment(x, g)
+            if not done:
+                return self.augment(x, g, return_params=True)
+            params = batch[4].to(self.device) if len(batch) > 4 else None
+            return x, params
+
+    def augself_loss(self, seen: list[Tensor], x: Tensor, front: FrontTransform | None,
+                     params: Tensor | None) -> Tensor:
+        """The AugSelf loss on the pooled encoder outputs of ``x`` captured during the objective
+        (the first capture of the whole batch; one more encoder pass only if there was none)."""
+        assert self.augself is not None
+        if params is None:
+            raise AudioclrError("augself.weight > 0 but the batch carries no augmentation "
+                                "parameters", hint="build AugmentCollate with params=True")
+        shape = (x.shape[0], self.encoder.output_dim)
+        h = next((s for s in seen if tuple(s.shape) == shape), None)
+        return self.augself(self.encoder(x, front) if h is None else h, params)
 
     def skip_step(self, loss: Tensor) -> None:
         """Non-finite loss on some rank: skip the update everywhere; give up after too many."""

@@ -49,7 +49,8 @@ class PairData(pl.LightningDataModule):
         augment = None
         if augment_in_workers(self.cfg, on_cuda):  # a CPU copy for the workers
             augment = BatchedAugment(self.cfg.augment, t.lightning_module.sample_rate)
-        collate = AugmentCollate(augment, self.cfg.trainer.seed, t.global_rank)
+        collate = AugmentCollate(augment, self.cfg.trainer.seed, t.global_rank,
+                                 params=self.cfg.augself.weight > 0)
         return step_loader(self.dataset, sampler, self.cfg.data.num_workers, pin_memory=on_cuda,
                            collate=collate)
 
@@ -102,9 +103,10 @@ def precision_for(cfg: PretrainConfig) -> str:
 
 
 def arch_sections(cfg: PretrainConfig) -> tuple[str, ...]:
-    """Config sections that fix the weights' shapes: ``method``, ``model`` and the chosen
-    objective's own section (named like the method, e.g. ``byol``)."""
-    return ("method", "model", cfg.method)
+    """Config sections that fix the weights' shapes: ``method``, ``model``, the chosen
+    objective's own section (named like the method, e.g. ``byol``) and ``augself`` (whose
+    head exists only with ``augself.weight > 0``)."""
+    return ("method", "model", cfg.method, "augself")
 
 
 def check_resume(cfg: PretrainConfig, run_dir: Path) -> Path:
@@ -113,9 +115,9 @@ def check_resume(cfg: PretrainConfig, run_dir: Path) -> Path:
     if not last.is_file():
         raise CheckpointError(f"--resume: no checkpoint at {last}", hint="start without --resume")
     stored = read_run_checkpoint(last)[0]["config"]
-    now = config_to_dict(cfg)
-    for key in arch_sections(cfg):
-        if stored.get(key) != now[key]:
+    now, default = config_to_dict(cfg), config_to_dict(PretrainConfig())
+    for key in arch_sections(cfg):  # a section a run predates reads as its default
+        if stored.get(key, default[key]) != now[key]:
             raise ConfigError(f"--resume: config key '{key}' differs from the run in {run_dir}",
                               hint="resume with the run's config.yaml, or start a new run.dir")
     return last

@@ -10,7 +10,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Sequence
@@ -20,17 +19,13 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.datasets import check, digits, freepats, instruments, music_pool  # noqa: E402
-from benchmarks.datasets.common import BuildError, data_root, run_main  # noqa: E402
+from benchmarks.datasets.common import parse_args, run_main  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: ``--out DIR --soundfont-b KEY --seed N``."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", help="cache folder (default $AUDIOCLR_DATA or ~/.cache/audioclr-data)")
-    ap.add_argument("--soundfont-b", default="timgm6mb", choices=["timgm6mb", "musescore"])
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    root = data_root(args.out)
+    args = parse_args(__doc__, argv, seed=True, soundfonts=instruments.SOUNDFONTS_B)
+    root = args.root
     print(f"building into {root}", flush=True)
     steps = [
         ("music_pool", lambda: music_pool.build(root)),
@@ -45,9 +40,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"[{name}] done in {time.perf_counter() - t0:.1f} s\n", flush=True)
     reports = check.check_all(root)
     print(f"\nall data sets built in {time.perf_counter() - start:.1f} s under {root}")
-    bad = sum(len(r.problems) for r in reports)
-    if bad:
-        raise BuildError(f"{bad} problems in the built data sets", hint="see the lines above")
+    check.require_clean(reports)
 
 
 if __name__ == "__main__":

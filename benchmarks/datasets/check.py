@@ -13,20 +13,19 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
+
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-
-from benchmarks.datasets.common import BuildError, data_root, read_csv, rms_db, run_main  # noqa: E402
+from benchmarks.datasets import common  # noqa: E402
 
 SILENT_DB = -50.0
 SEGMENT_MIN_S = 9.9
@@ -61,7 +60,7 @@ def check_clip(path: Path, sample_rate: int, min_s: float, report: CheckReport) 
         return
     x, sr = sf.read(str(path), dtype="float32")
     seconds = len(x) / sr
-    level = rms_db(np.asarray(x))
+    level = common.rms_db(np.asarray(x))
     report.clips += 1
     report.seconds += seconds
     report.rms_db.append(level)
@@ -78,12 +77,12 @@ def check_labelled(
 ) -> CheckReport:
     """Check every row of a ``path,label,split`` CSV and that each group sits in one split."""
     if not csv_path.is_file():
-        raise BuildError(
+        raise common.BuildError(
             f"{csv_path} not found", hint="run python benchmarks/datasets/build_all.py"
         )
     report = CheckReport(csv_path.parent.name + "/" + csv_path.name)
     splits_of: dict[str, set[str]] = defaultdict(set)
-    for row in read_csv(csv_path):
+    for row in common.read_csv(csv_path):
         check_clip(csv_path.parent / row["path"], sample_rate, min_s, report)
         splits_of[group_of(row["path"])].add(row.get("split", ""))
     report.problems += [
@@ -108,15 +107,15 @@ def check_release_labels(pool: Path) -> CheckReport:
     every segment comes from a held-out track (clips are read by the segments check)."""
     csv_path = pool / "segments_release_labels.csv"
     if not csv_path.is_file():
-        raise BuildError(
+        raise common.BuildError(
             f"{csv_path} not found", hint="run python benchmarks/datasets/build_all.py"
         )
     report = CheckReport("music_pool/segments_release_labels.csv")
-    releases = read_csv(csv_path)
-    by_track = read_csv(pool / "segments_labels.csv")
+    releases = common.read_csv(csv_path)
+    by_track = common.read_csv(pool / "segments_labels.csv")
     track_rows = {
         Path(*Path(t["path"]).parts[2:]).with_suffix("").as_posix(): t  # audio/<split>/<id>.ext
-        for t in read_csv(pool / "tracks.csv")
+        for t in common.read_csv(pool / "tracks.csv")
     }
     report.clips = len(releases)
     if [r["path"] for r in releases] != [r["path"] for r in by_track]:
@@ -155,15 +154,23 @@ def check_all(root: Path) -> list[CheckReport]:
     return reports
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: ``--out DIR``; exits non-zero when a check fails."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", help="cache folder (default $AUDIOCLR_DATA or ~/.cache/audioclr-data)")
-    reports = check_all(data_root(ap.parse_args(argv).out))
+def require_clean(reports: Sequence[CheckReport]) -> None:
+    """Raise ``BuildError`` when any report lists a problem (each was printed already).
+
+    Example:
+        >>> require_clean(check_all(root))
+    """
     bad = sum(len(r.problems) for r in reports)
     if bad:
-        raise BuildError(f"{bad} problems in the built data sets", hint="see the lines above")
+        raise common.BuildError(
+            f"{bad} problems in the built data sets", hint="see the lines above"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line: ``--out DIR``; exits non-zero when a check fails."""
+    require_clean(check_all(common.parse_args(__doc__, argv).root))
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(common.run_main(main))

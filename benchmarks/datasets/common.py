@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import csv
 import os
 import shutil
@@ -27,6 +28,7 @@ from audioclr.errors import AudioclrError
 
 DEFAULT_ROOT = Path("~/.cache/audioclr-data")
 ENV_VAR = "AUDIOCLR_DATA"
+OUT_HELP = "cache folder (default $AUDIOCLR_DATA or ~/.cache/audioclr-data)"
 
 
 class BuildError(AudioclrError):
@@ -163,6 +165,29 @@ def print_summary(name: str, labels: Sequence[str], splits: Sequence[str], secon
         print(f"  {label:<22}" + "".join(f"{c:>7}" for c in counts) + f"{sum(counts):>7}")
     totals = [sum(by[(lab, s)] for lab in set(labels)) for s in split_names]
     print(f"  {'all':<22}" + "".join(f"{c:>7}" for c in totals) + f"{len(labels):>7}", flush=True)
+
+
+def parse_args(
+    doc: str, argv: Sequence[str] | None, seed: bool = False, soundfonts: Sequence[str] = ()
+) -> argparse.Namespace:
+    """A builder's command line, described by ``doc``'s first line: ``--out DIR`` (resolved by
+    :func:`data_root` into ``args.root``), then ``--soundfont-b KEY`` when ``soundfonts`` are
+    given (the first is the default) and ``--seed N`` (default 0) when ``seed``.
+
+    Example:
+        >>> args = parse_args(__doc__, ["--seed", "3"], seed=True)
+        >>> args.seed, args.root == data_root(None)
+        (3, True)
+    """
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--out", help=OUT_HELP)
+    if soundfonts:
+        ap.add_argument("--soundfont-b", default=soundfonts[0], choices=list(soundfonts))
+    if seed:
+        ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    args.root = data_root(args.out)
+    return args
 
 
 def run_main(fn, argv: Sequence[str] | None = None) -> int:  # type: ignore[no-untyped-def]

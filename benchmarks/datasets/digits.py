@@ -14,29 +14,20 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from benchmarks.datasets.common import (  # noqa: E402
-    BuildError,
-    data_root,
-    ensure_tool,
-    print_summary,
-    run_main,
-    write_csv,
-    write_wav,
-)
+from benchmarks.datasets import common  # noqa: E402
 from benchmarks.datasets.planning import split_groups  # noqa: E402
 
 SAMPLE_RATE = 22050
@@ -97,13 +88,13 @@ def speak(voice: str, word: str, speed: int, pitch: int, tmp: Path) -> np.ndarra
     cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(wav), word]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode != 0 or not wav.is_file():
-        raise BuildError(
+        raise common.BuildError(
             f"espeak-ng failed for voice {voice!r}: {res.stderr.strip()[-300:]}",
             hint="check the voice exists: espeak-ng --voices=en",
         )
     x, sr = sf.read(str(wav), dtype="float32")
     if sr != SAMPLE_RATE:
-        raise BuildError(
+        raise common.BuildError(
             f"espeak-ng wrote {sr} Hz for {voice!r}, expected {SAMPLE_RATE}",
             hint="use espeak-ng's own voices, not mbrola ones",
         )
@@ -112,7 +103,7 @@ def speak(voice: str, word: str, speed: int, pitch: int, tmp: Path) -> np.ndarra
 
 def build(root: Path, seed: int = 0) -> Path:
     """Build (or complete) ``root/digits``; returns the folder. Idempotent (keeps clips on disk)."""
-    ensure_tool("espeak-ng", "espeak-ng")
+    common.ensure_tool("espeak-ng", "espeak-ng")
     out = root / "digits"
     splits = speaker_splits(seed)
     jobs = [(v, d, s, p) for v, _ in SPEAKERS for d in DIGITS for s in SPEEDS for p in PITCHES]
@@ -126,16 +117,16 @@ def build(root: Path, seed: int = 0) -> Path:
                 except ValueError:
                     print(f"  dropped silent clip {rel}")
                     continue
-                write_wav(out / rel, clip, SAMPLE_RATE)
+                common.write_wav(out / rel, clip, SAMPLE_RATE)
             seconds += sf.info(str(out / rel)).duration
             rows.append((rel, digit, splits[speaker_id(voice)]))
-    write_csv(out / "labels.csv", ("path", "label", "split"), rows)
-    write_csv(
+    common.write_csv(out / "labels.csv", ("path", "label", "split"), rows)
+    common.write_csv(
         out / "speakers.csv",
         ("speaker", "voice", "gender", "split"),
         [(speaker_id(v), v, g, splits[speaker_id(v)]) for v, g in SPEAKERS],
     )
-    print_summary("digits/labels.csv", [r[1] for r in rows], [r[2] for r in rows], seconds)
+    common.print_summary("digits/labels.csv", [r[1] for r in rows], [r[2] for r in rows], seconds)
     for split in ("train", "valid", "test"):
         print(
             f"  {split} speakers: {', '.join(s for s, sp in sorted(splits.items()) if sp == split)}"
@@ -145,12 +136,9 @@ def build(root: Path, seed: int = 0) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: ``--out DIR --seed N``."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", help="cache folder (default $AUDIOCLR_DATA or ~/.cache/audioclr-data)")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    build(data_root(args.out), args.seed)
+    args = common.parse_args(__doc__, argv, seed=True)
+    build(args.root, args.seed)
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(common.run_main(main))

@@ -23,7 +23,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import subprocess
@@ -33,23 +32,14 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from benchmarks.datasets.common import (  # noqa: E402
-    BuildError,
-    data_root,
-    ensure_tool,
-    fetch_package,
-    print_summary,
-    run_main,
-    write_csv,
-    write_wav,
-)
+from benchmarks.datasets import common  # noqa: E402
 from benchmarks.datasets.gm import family_pitches, gm_family, kept_programs  # noqa: E402
 from benchmarks.datasets.planning import split_groups  # noqa: E402
 from benchmarks.datasets.render import (  # noqa: E402
@@ -130,18 +120,20 @@ def render_program(
     ]  # fmt: skip
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode != 0 or not wav.is_file():
-        raise BuildError(
+        raise common.BuildError(
             f"timidity failed on program {program}: {(res.stderr or res.stdout).strip()[-300:]}",
             hint="check that timidity runs: timidity --version",
         )
     x, sr = sf.read(str(wav), dtype="float32", always_2d=True)
     wav.unlink()
     if sr != sample_rate:
-        raise BuildError(f"timidity wrote {sr} Hz, asked for {sample_rate} Hz", hint="-s ignored?")
+        raise common.BuildError(
+            f"timidity wrote {sr} Hz, asked for {sample_rate} Hz", hint="-s ignored?"
+        )
     # timidity drops silence before the first note: the first note starts at 0, so nothing may
     # go; a shorter file would mean the slots moved.
     if len(x) < ((len(renderings) - 1) * SLOT_S + NOTE_S - 0.1) * sr:
-        raise BuildError(
+        raise common.BuildError(
             f"timidity rendered {len(x) / sr:.2f} s for program {program}, expected at least "
             f"{(len(renderings) - 1) * SLOT_S + NOTE_S:.1f} s",
             hint="the slots would not line up; check the MIDI file and timidity's options",
@@ -163,7 +155,7 @@ def _render_all(out: Path, config: Path, programs: list[int]) -> dict[int, list[
                 clips = render_program(config, program, plan, SAMPLE_RATE, Path(tmp))
                 for k, (r, clip) in enumerate(zip(plan, clips, strict=True)):
                     if clip.any():
-                        write_wav(out / clip_path(program, k, r), clip, SAMPLE_RATE)
+                        common.write_wav(out / clip_path(program, k, r), clip, SAMPLE_RATE)
                 done.parent.mkdir(parents=True, exist_ok=True)
                 done.write_text("".join("1" if c.any() else "0" for c in clips) + "\n")
             status[program] = [int(c) for c in done.read_text().strip()]
@@ -172,11 +164,11 @@ def _render_all(out: Path, config: Path, programs: list[int]) -> dict[int, list[
 
 def build(root: Path, seed: int = 0) -> Path:
     """Build (or complete) ``root/instruments_freepats``; returns the folder. Idempotent."""
-    ensure_tool("timidity", "timidity")
+    common.ensure_tool("timidity", "timidity")
     out = root / "instruments_freepats"
-    freepats_dir = fetch_package(PACKAGE, root)
+    freepats_dir = common.fetch_package(PACKAGE, root)
     if not (freepats_dir / CONFIG_IN_PACKAGE).is_file():
-        raise BuildError(
+        raise common.BuildError(
             f"{PACKAGE} has no {CONFIG_IN_PACKAGE}", hint=f"delete {freepats_dir} and rerun"
         )
     config = out / "timidity_freepats.cfg"
@@ -208,8 +200,8 @@ def build(root: Path, seed: int = 0) -> Path:
                 wav.unlink()
         if not any(family_dir.iterdir()):
             shutil.rmtree(family_dir)
-    write_csv(out / "labels.csv", ("path", "label", "split"), rows)
-    write_csv(
+    common.write_csv(out / "labels.csv", ("path", "label", "split"), rows)
+    common.write_csv(
         out / "programs.csv",
         ("program", "family", "patch", "clips", "split"),
         [
@@ -218,7 +210,7 @@ def build(root: Path, seed: int = 0) -> Path:
         ],
     )
     _print_coverage(programs, rendered, families)
-    print_summary(
+    common.print_summary(
         "instruments_freepats/labels.csv (timidity + freepats)",
         [r[1] for r in rows],
         [r[2] for r in rows],
@@ -239,12 +231,9 @@ def _print_coverage(programs: list[int], rendered: list[int], families: list[str
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: ``--out DIR --seed N``."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", help="cache folder (default $AUDIOCLR_DATA or ~/.cache/audioclr-data)")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    build(data_root(args.out), args.seed)
+    args = common.parse_args(__doc__, argv, seed=True)
+    build(args.root, args.seed)
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(common.run_main(main))

@@ -17,27 +17,17 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from tqdm import tqdm
+
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tqdm import tqdm  # noqa: E402
-
-from benchmarks.datasets.common import (  # noqa: E402
-    BuildError,
-    data_root,
-    ensure_tool,
-    fetch_package,
-    print_summary,
-    run_main,
-    write_csv,
-    write_wav,
-)
+from benchmarks.datasets import common  # noqa: E402
 from benchmarks.datasets.gm import family_pitches, gm_family, kept_programs  # noqa: E402
 from benchmarks.datasets.planning import split_groups  # noqa: E402
 from benchmarks.datasets.render import CLIP_S, Rendering, plan_renderings, render_program  # noqa: E402
@@ -53,6 +43,7 @@ SOUNDFONTS = {  # key -> (Debian package, file inside it)
     ),
 }
 SOUNDFONT_A = "fluidr3"
+SOUNDFONTS_B = ("timgm6mb", "musescore")  # --soundfont-b choices, the first the default
 
 
 def program_splits(seed: int = 0) -> dict[int, str]:
@@ -70,9 +61,11 @@ def clip_path(sf_key: str, program: int, k: int, r: Rendering) -> str:
 def soundfont_file(key: str, root: Path) -> Path:
     """The soundfont ``key`` unpacked from its Debian package into the cache."""
     pkg, inner = SOUNDFONTS[key]
-    path = fetch_package(pkg, root) / inner
+    path = common.fetch_package(pkg, root) / inner
     if not path.is_file():
-        raise BuildError(f"{pkg} has no {inner}", hint=f"delete {root / 'debian' / pkg} and rerun")
+        raise common.BuildError(
+            f"{pkg} has no {inner}", hint=f"delete {root / 'debian' / pkg} and rerun"
+        )
     return path
 
 
@@ -88,7 +81,7 @@ def _render_jobs(out: Path, jobs: list[tuple[str, int]], fonts: dict[str, Path])
                 clips = render_program(fonts[sf_key], program, plan, SAMPLE_RATE, Path(tmp))
                 for rel, clip in zip(rels, clips, strict=True):
                     if clip.any():
-                        write_wav(out / rel, clip, SAMPLE_RATE)
+                        common.write_wav(out / rel, clip, SAMPLE_RATE)
                 done.parent.mkdir(parents=True, exist_ok=True)
                 done.touch()
             status.update({rel: int((out / rel).is_file()) for rel in rels})
@@ -97,7 +90,7 @@ def _render_jobs(out: Path, jobs: list[tuple[str, int]], fonts: dict[str, Path])
 
 def build(root: Path, soundfont_b: str = "timgm6mb", seed: int = 0) -> Path:
     """Build (or complete) ``root/instruments``; returns the folder. Idempotent."""
-    ensure_tool("fluidsynth", "fluidsynth")
+    common.ensure_tool("fluidsynth", "fluidsynth")
     out = root / "instruments"
     fonts = {key: soundfont_file(key, root) for key in (SOUNDFONT_A, soundfont_b)}
     splits = program_splits(seed)
@@ -122,16 +115,18 @@ def build(root: Path, soundfont_b: str = "timgm6mb", seed: int = 0) -> Path:
             )
             rows[group].append((rel, gm_family(program), split))
     header = ("path", "label", "split")
-    write_csv(out / "labels.csv", header, rows["a_trainvalid"] + rows["b_test"])
-    write_csv(out / "cross_soundfont_test.csv", header, rows["b_test"])
-    write_csv(out / "labels_same_soundfont.csv", header, rows["a_trainvalid"] + rows["a_test"])
-    write_csv(
+    common.write_csv(out / "labels.csv", header, rows["a_trainvalid"] + rows["b_test"])
+    common.write_csv(out / "cross_soundfont_test.csv", header, rows["b_test"])
+    common.write_csv(
+        out / "labels_same_soundfont.csv", header, rows["a_trainvalid"] + rows["a_test"]
+    )
+    common.write_csv(
         out / "programs.csv",
         ("program", "family", "split"),
         [(p, gm_family(p), splits[p]) for p in sorted(splits)],
     )
     main_rows = rows["a_trainvalid"] + rows["b_test"]
-    print_summary(
+    common.print_summary(
         f"instruments/labels.csv (train/valid: {SOUNDFONT_A}, test: {soundfont_b})",
         [r[1] for r in main_rows],
         [r[2] for r in main_rows],
@@ -143,13 +138,9 @@ def build(root: Path, soundfont_b: str = "timgm6mb", seed: int = 0) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: ``--out DIR --soundfont-b KEY --seed N``."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", help="cache folder (default $AUDIOCLR_DATA or ~/.cache/audioclr-data)")
-    ap.add_argument("--soundfont-b", default="timgm6mb", choices=["timgm6mb", "musescore"])
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    build(data_root(args.out), args.soundfont_b, args.seed)
+    args = common.parse_args(__doc__, argv, seed=True, soundfonts=SOUNDFONTS_B)
+    build(args.root, args.soundfont_b, args.seed)
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(common.run_main(main))

@@ -36,7 +36,6 @@ Usage:
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import shutil
@@ -47,23 +46,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+import numpy as np
+import soundfile as sf
+import soxr
+from tqdm import tqdm
+
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-import soxr  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from benchmarks.datasets.common import (  # noqa: E402
-    BuildError,
-    data_root,
-    fetch_package,
-    rms_db,
-    run_main,
-    write_csv,
-    write_wav,
-)
+from benchmarks.datasets import common  # noqa: E402
 from benchmarks.datasets.planning import plan_segments  # noqa: E402
 
 PACKAGES = (
@@ -302,7 +293,7 @@ def _copy_tracks(root: Path, out: Path) -> tuple[list[TrackRow], dict[str, str]]
     skipped: dict[str, str] = {}
     seen: set[str] = set()
     for pkg in PACKAGES:
-        pkg_dir = fetch_package(pkg, root)
+        pkg_dir = common.fetch_package(pkg, root)
         raw = RAW_FORMATS.get(pkg)
         scan = scan_package(pkg_dir, raw)
         for line in scan.unreadable:
@@ -317,7 +308,9 @@ def _copy_tracks(root: Path, out: Path) -> tuple[list[TrackRow], dict[str, str]]
             _store(src, out / row[0], raw)
             rows.append(row)
     if not rows:
-        raise BuildError("no music track found in any package", hint="check the .deb downloads")
+        raise common.BuildError(
+            "no music track found in any package", hint="check the .deb downloads"
+        )
     return rows, skipped
 
 
@@ -372,12 +365,12 @@ def _cut_segments(out: Path, tracks: list[TrackRow]) -> tuple[list[tuple[str, Se
                     dtype="float32",
                     always_2d=True,
                 )
-                write_wav(
+                common.write_wav(
                     seg,
                     soxr.resample(x.mean(axis=1), sr, SAMPLE_RATE).astype(np.float32),
                     SAMPLE_RATE,
                 )
-            if rms_db(sf.read(str(seg), dtype="float32")[0]) >= QUIET_DB:
+            if common.rms_db(sf.read(str(seg), dtype="float32")[0]) >= QUIET_DB:
                 kept.append((seg_rel, (rel, start, length, tid)))
             else:
                 seg.unlink()
@@ -405,19 +398,21 @@ def build(root: Path) -> Path:
     ids = Counter(track_id(t[0]) for t in tracks)
     if max(ids.values()) > 1:
         clash = sorted(t for t, n in ids.items() if n > 1)
-        raise BuildError(f"tracks share an id: {clash[:5]}", hint="rename one of each pair")
+        raise common.BuildError(f"tracks share an id: {clash[:5]}", hint="rename one of each pair")
     stale = prune(out / "audio", {out / t[0] for t in tracks})
-    write_csv(
+    common.write_csv(
         out / "tracks.csv", ("path", "duration", "source_package", "split", "source_file"), tracks
     )
     segments, quiet = _cut_segments(out, tracks)
     stale += prune(out / "segments", {out / seg for seg, _ in segments})
-    write_csv(
+    common.write_csv(
         out / "segments.csv", ("path", "start_s", "duration_s", "track"), [r for _, r in segments]
     )
-    write_csv(out / "segments_labels.csv", ("path", "label"), [(s, r[3]) for s, r in segments])
+    common.write_csv(
+        out / "segments_labels.csv", ("path", "label"), [(s, r[3]) for s, r in segments]
+    )
     releases = release_rows(segments, tracks)
-    write_csv(out / "segments_release_labels.csv", ("path", "label"), releases)
+    common.write_csv(out / "segments_release_labels.csv", ("path", "label"), releases)
     hours = sum(t[1] for t in tracks) / 3600
     pretrain_h = sum(t[1] for t in tracks if t[3] == "pretrain") / 3600
     print(
@@ -456,10 +451,8 @@ def build(root: Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: ``--out DIR``."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", help="cache folder (default $AUDIOCLR_DATA or ~/.cache/audioclr-data)")
-    build(data_root(ap.parse_args(argv).out))
+    build(common.parse_args(__doc__, argv).root)
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(common.run_main(main))

@@ -209,9 +209,12 @@ class Method(ABC):
     needs_encoder: ClassVar[bool] = False  # needs an exported encoder (not only embeddings)
     needs_labels: ClassVar[bool] = False  # trains on the task's training labels
 
-    @abstractmethod
     def cache_key(self, source: Source, data: TrackSet, settings: MethodSettings) -> str:
-        """The cache folder's name under ``OUT/emb/<method>/`` for these data and settings."""
+        """The cache folder's name under ``OUT/emb/<method>/`` for these data and settings.
+
+        By default ``<layer>-<hash of the data and windows>`` (an encoder's embeddings).
+        """
+        return f"{settings.layer}-{slug(data.key, settings.windows)}"
 
     @abstractmethod
     def embed(

@@ -20,7 +20,6 @@ from audioclr.evaluate.methods.base import (
     Source,
     TrackSet,
     embed_loaded,
-    slug,
     with_windows,
 )
 
@@ -31,10 +30,6 @@ class Encoder(Method):
     name = "encoder"
     display = "SSL"
     baseline = False
-
-    def cache_key(self, source: Source, data: TrackSet, settings: MethodSettings) -> str:
-        """``<layer>-<hash of the data and windows>``."""
-        return f"{settings.layer}-{slug(data.key, settings.windows)}"
 
     def embed(
         self, source: Source, data: TrackSet, settings: MethodSettings, folder: Path

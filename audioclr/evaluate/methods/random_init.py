@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,40 +58,58 @@ def draw_key(source: Source, seed: int, data: TrackSet, settings: MethodSettings
     return slug(fresh_id, data.key, ids, settings.layer, settings.hop_seconds, settings.windows)
 
 
+def seeded_draw(
+    method: str,
+    source: Source,
+    seed: int,
+    data: TrackSet,
+    settings: MethodSettings,
+    folder: Path,
+    key: str,
+    train: Callable[[Any], tuple[Any, dict[str, Any]]] | None = None,
+) -> Embedded:
+    """Draw ``seed`` of ``method`` in ``folder/seed-<seed>``: reused when finished with ``key``,
+    else fresh weights (BatchNorm of the training audio), ``train``ed when given, embedded frozen.
+
+    ``train(encoder)`` returns the trained encoder and what its draw's ``meta`` records of it.
+
+    Example:
+        >>> key = draw_key(source, 0, data, settings)
+        >>> seeded_draw("random_init", source, 0, data, settings, Path("out/emb/r"), key)
+    """
+    dest = folder / f"seed-{seed}"
+    done = finished(dest, key, settings.windows)
+    if done is not None:
+        return done
+    loaded, bn = fresh_encoder(source, seed, data, settings)
+    loaded, trained = train(loaded) if train is not None else (loaded, {})
+    meta = {
+        **source.provenance(method),
+        "init_seed": seed,
+        "bn_reestimation": bn,
+        **trained,
+        "cache_key": key,
+    }
+    return embed_loaded(loaded, data, settings, dest, meta)
+
+
 class RandomInit(Method):
-    """Same architecture, fresh weights, BatchNorm statistics of the training audio; N draws."""
+    """Same architecture, fresh weights, BatchNorm statistics of the training audio; N draws
+    (each in ``seed-<s>/`` below the cache folder)."""
 
     name = "random_init"
     display = "random-init"
     needs_encoder = True
 
-    def cache_key(self, source: Source, data: TrackSet, settings: MethodSettings) -> str:
-        """``<layer>-<hash of the data and windows>`` (each draw in ``seed-<s>/`` below it)."""
-        return f"{settings.layer}-{slug(data.key, settings.windows)}"
-
     def embed(
         self, source: Source, data: TrackSet, settings: MethodSettings, folder: Path
     ) -> list[Embedded]:
-        """One ``Embedded`` per init seed."""
-        return [self.draw(source, seed, data, settings, folder) for seed in settings.seeds]
-
-    def draw(
-        self, source: Source, seed: int, data: TrackSet, settings: MethodSettings, folder: Path
-    ) -> Embedded:
-        """One draw in ``folder/seed-<seed>``: reused when finished with the same settings."""
-        key = draw_key(source, seed, data, settings)
-        dest = folder / f"seed-{seed}"
-        done = finished(dest, key, settings.windows)
-        if done is not None:
-            return done
-        loaded, bn = fresh_encoder(source, seed, data, settings)
-        meta = {
-            **source.provenance(self.name),
-            "init_seed": seed,
-            "bn_reestimation": bn,
-            "cache_key": key,
-        }
-        return embed_loaded(loaded, data, settings, dest, meta)
+        """One ``Embedded`` per init seed (reused when finished with the same settings)."""
+        return [
+            seeded_draw(self.name, source, seed, data, settings, folder,
+                        draw_key(source, seed, data, settings))
+            for seed in settings.seeds
+        ]
 
     def record(self, settings: MethodSettings) -> dict[str, Any]:
         """Display name, role, layer, hop, the seed of each draw, BatchNorm re-estimation."""

@@ -26,24 +26,19 @@ from audioclr.evaluate.methods.base import (
     MethodSettings,
     Source,
     TrackSet,
-    embed_loaded,
-    finished,
     slug,
 )
-from audioclr.evaluate.methods.random_init import draw_key, fresh_encoder
+from audioclr.evaluate.methods.random_init import draw_key, seeded_draw
 
 
 class Supervised(Method):
-    """Fresh weights trained on the training labels, then frozen; one per init draw."""
+    """Fresh weights trained on the training labels, then frozen; one per init draw (each in
+    ``seed-<s>/`` below the cache folder)."""
 
     name = "supervised"
     display = "supervised"
     needs_encoder = True
     needs_labels = True
-
-    def cache_key(self, source: Source, data: TrackSet, settings: MethodSettings) -> str:
-        """``<layer>-<hash of the data and windows>`` (each draw in ``seed-<s>/`` below it)."""
-        return f"{settings.layer}-{slug(data.key, settings.windows)}"
 
     def embed(
         self, source: Source, data: TrackSet, settings: MethodSettings, folder: Path
@@ -65,31 +60,23 @@ class Supervised(Method):
         targets = np.asarray(data.targets)
         key = slug(draw_key(source, seed, data, settings), settings.supervised_epochs,
                    targets.tobytes(), data.multilabel, data.n_classes)
-        dest = folder / f"seed-{seed}"
-        done = finished(dest, key, settings.windows)
-        if done is not None:
-            return done
-        loaded, bn = fresh_encoder(source, seed, data, settings)
-        trained, losses = train_supervised(
-            loaded,
-            [t.read() for t in data.train],
-            targets,
-            data.multilabel,
-            data.n_classes,
-            epochs=settings.supervised_epochs,
-            seed=seed,
-            device=settings.device,
-            progress=settings.progress,
-        )
-        meta = {
-            **source.provenance(self.name),
-            "init_seed": seed,
-            "bn_reestimation": bn,
-            "supervised_epochs": settings.supervised_epochs,
-            "final_loss": losses[-1],
-            "cache_key": key,
-        }
-        return embed_loaded(trained, data, settings, dest, meta)
+
+        def train(loaded: Any) -> tuple[Any, dict[str, Any]]:
+            trained, losses = train_supervised(
+                loaded,
+                [t.read() for t in data.train],
+                targets,
+                data.multilabel,
+                data.n_classes,
+                epochs=settings.supervised_epochs,
+                seed=seed,
+                device=settings.device,
+                progress=settings.progress,
+            )
+            return trained, {"supervised_epochs": settings.supervised_epochs,
+                             "final_loss": losses[-1]}
+
+        return seeded_draw(self.name, source, seed, data, settings, folder, key, train)
 
     def record(self, settings: MethodSettings) -> dict[str, Any]:
         """Display name, role, layer, hop, each draw's seed, epochs, BatchNorm re-estimation."""

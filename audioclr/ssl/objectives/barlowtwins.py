@@ -19,9 +19,9 @@ from lightly.loss import BarlowTwinsLoss
 from lightly.models.modules import BarlowTwinsProjectionHead
 from torch import Tensor
 
-from audioclr.config import require
+from audioclr.config import require_non_negative, require_positive
 from audioclr.ssl.base import Encoder, FrontTransform
-from audioclr.ssl.objectives.base import Objective, fp32, pair_stats
+from audioclr.ssl.objectives.base import Objective, projected_loss
 
 
 @dataclass
@@ -33,11 +33,8 @@ class BarlowTwinsConfig:
     redundancy_weight: float = 5e-3  # lightly lambda_param
 
     def __post_init__(self) -> None:
-        for key in ("projection_hidden", "projection_dim"):
-            value = getattr(self, key)
-            require(value > 0, f"barlowtwins.{key}", value, "must be > 0")
-        require(self.redundancy_weight >= 0, "barlowtwins.redundancy_weight",
-                self.redundancy_weight, "must be >= 0")
+        require_positive("barlowtwins", self, "projection_hidden", "projection_dim")
+        require_non_negative("barlowtwins", self, "redundancy_weight")
 
 
 class BarlowTwins(Objective):
@@ -53,9 +50,4 @@ class BarlowTwins(Objective):
 
     def loss(self, encoder: Encoder, x: Tensor, front: FrontTransform | None,
              g: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
-        h = encoder(x, front)
-        z = self.projection(h)
-        z_a, z_b = z.chunk(2)
-        with fp32(x):
-            loss = self.criterion(z_a.float(), z_b.float())
-        return loss, pair_stats(z, h)
+        return projected_loss(encoder, self.projection, self.criterion, x, front)

@@ -48,6 +48,23 @@ def fp32(x: Tensor) -> torch.autocast:
     return torch.autocast(x.device.type, enabled=False)
 
 
+def projected_loss(encoder: Encoder, projection: nn.Module, criterion: nn.Module, x: Tensor,
+                   front: FrontTransform | None) -> tuple[Tensor, dict[str, Tensor]]:
+    """Encoder -> ``projection`` -> ``criterion(z_a, z_b)`` in float32, with :func:`pair_stats`.
+
+    The loss of an objective that compares the two views' projections (SimCLR, VICReg, ...).
+
+    Example:
+        >>> loss, stats = projected_loss(encoder, self.projection, self.criterion, x, front)
+    """
+    h = encoder(x, front)
+    z = projection(h)
+    z_a, z_b = z.chunk(2)
+    with fp32(x):
+        loss = criterion(z_a.float(), z_b.float())
+    return loss, pair_stats(z, h)
+
+
 def view_stats(pos_acc: Tensor, h: Tensor) -> dict[str, Tensor]:
     """The logged figures: ``pos_acc`` as given, plus the collapse alarm (``emb_std``) and
     ``alignment``/``uniformity`` of the encoder outputs ``h`` ``(2 * batch, dim)``."""

@@ -25,7 +25,7 @@ from lightly.models.utils import deactivate_requires_grad, update_momentum
 from lightly.utils.scheduler import cosine_schedule
 from torch import Tensor
 
-from audioclr.config import require
+from audioclr.config import require, require_positive
 from audioclr.ssl.base import Encoder, FrontTransform
 from audioclr.ssl.objectives.base import Objective, fp32, pair_stats
 
@@ -40,9 +40,7 @@ class BYOLConfig:
     momentum_base: float = 0.99  # teacher momentum at step 0, raised to 1.0 on a cosine
 
     def __post_init__(self) -> None:
-        for key in ("projection_hidden", "projection_dim", "prediction_hidden"):
-            value = getattr(self, key)
-            require(value > 0, f"byol.{key}", value, "must be > 0")
+        require_positive("byol", self, "projection_hidden", "projection_dim", "prediction_hidden")
         require(0 <= self.momentum_base <= 1, "byol.momentum_base", self.momentum_base,
                 "must be in [0, 1]")
 

@@ -15,9 +15,9 @@ from lightly.loss import NTXentLoss
 from lightly.models.modules import SimCLRProjectionHead
 from torch import Tensor
 
-from audioclr.config import require
+from audioclr.config import require_non_negative, require_positive
 from audioclr.ssl.base import Encoder, FrontTransform
-from audioclr.ssl.objectives.base import Objective, fp32, pair_stats
+from audioclr.ssl.objectives.base import Objective, projected_loss
 
 
 @dataclass
@@ -30,13 +30,8 @@ class SimCLRConfig:
     memory_bank_size: int = 0  # > 0: MoCo-style negatives from a memory bank
 
     def __post_init__(self) -> None:
-        require(self.projection_hidden > 0, "simclr.projection_hidden", self.projection_hidden,
-                "must be > 0")
-        require(self.projection_dim > 0, "simclr.projection_dim", self.projection_dim,
-                "must be > 0")
-        require(self.temperature > 0, "simclr.temperature", self.temperature, "must be > 0")
-        require(self.memory_bank_size >= 0, "simclr.memory_bank_size", self.memory_bank_size,
-                "must be >= 0")
+        require_positive("simclr", self, "projection_hidden", "projection_dim", "temperature")
+        require_non_negative("simclr", self, "memory_bank_size")
 
 
 class SimCLR(Objective):
@@ -55,9 +50,4 @@ class SimCLR(Objective):
 
     def loss(self, encoder: Encoder, x: Tensor, front: FrontTransform | None,
              g: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
-        h = encoder(x, front)
-        z = self.projection(h)
-        z_a, z_b = z.chunk(2)
-        with fp32(x):
-            loss = self.criterion(z_a.float(), z_b.float())
-        return loss, pair_stats(z, h)
+        return projected_loss(encoder, self.projection, self.criterion, x, front)

@@ -18,9 +18,9 @@ from lightly.loss import VICRegLoss
 from lightly.models.modules.heads import VICRegProjectionHead
 from torch import Tensor
 
-from audioclr.config import require
+from audioclr.config import require, require_non_negative, require_positive
 from audioclr.ssl.base import Encoder, FrontTransform
-from audioclr.ssl.objectives.base import Objective, fp32, pair_stats
+from audioclr.ssl.objectives.base import Objective, projected_loss
 
 
 @dataclass
@@ -35,14 +35,11 @@ class VICRegConfig:
     covariance_weight: float = 1.0  # lightly nu_param
 
     def __post_init__(self) -> None:
-        for key in ("projection_hidden", "projection_dim"):
-            value = getattr(self, key)
-            require(value > 0, f"vicreg.{key}", value, "must be > 0")
+        require_positive("vicreg", self, "projection_hidden", "projection_dim")
         require(self.projection_layers >= 2, "vicreg.projection_layers", self.projection_layers,
                 "must be >= 2")
-        for key in ("invariance_weight", "variance_weight", "covariance_weight"):
-            value = getattr(self, key)
-            require(value >= 0, f"vicreg.{key}", value, "must be >= 0")
+        require_non_negative("vicreg", self, "invariance_weight", "variance_weight",
+                             "covariance_weight")
 
 
 class VICReg(Objective):
@@ -59,9 +56,4 @@ class VICReg(Objective):
 
     def loss(self, encoder: Encoder, x: Tensor, front: FrontTransform | None,
              g: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
-        h = encoder(x, front)
-        z = self.projection(h)
-        z_a, z_b = z.chunk(2)
-        with fp32(x):
-            loss = self.criterion(z_a.float(), z_b.float())
-        return loss, pair_stats(z, h)
+        return projected_loss(encoder, self.projection, self.criterion, x, front)
