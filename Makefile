@@ -1,11 +1,11 @@
 # Two commands do everything on a fresh machine:
 #   make demo   set up .venv, then run the whole journey on the built-in demo corpus
-#   make test   set up .venv, then run the test suite
+#   make test   set up .venv, then lint (ruff check + ruff format --check) and the test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test setup clean
+.PHONY: demo test lint setup clean
 
 setup: $(STAMP)
 
@@ -18,7 +18,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/audioclr demo --out demo_out
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
 	$(PY) -m pytest
 
 clean:

@@ -130,8 +130,12 @@ def _raise_named(exc: OmegaConfBaseException, schema: type, source: str) -> None
     raise ConfigError(f"bad value for config key '{_key_of(exc)}' (from {source}): {msg}") from exc
 
 
-def load_config(schema: type[T], path: str | Path | None, overrides: Sequence[str] = (),
-                base: dict[str, Any] | None = None) -> T:
+def load_config(
+    schema: type[T],
+    path: str | Path | None,
+    overrides: Sequence[str] = (),
+    base: dict[str, Any] | None = None,
+) -> T:
     """Build ``schema`` from defaults, the YAML at ``path``, ``base`` (values a command sets from
     its positional arguments), then ``key.sub=value`` overrides.
 

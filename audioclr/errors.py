@@ -35,7 +35,8 @@ class LabelError(AudioclrError):
 
 
 class SampleRateMismatch(AudioclrError):
-    """Audio or embeddings at one rate met a component expecting another; never resampled silently."""
+    """Audio or embeddings at one rate met a component expecting another (never resampled
+    silently)."""
 
 
 class CheckpointError(AudioclrError):

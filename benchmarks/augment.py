@@ -267,15 +267,22 @@ class TimedTransform:
 
 def plain_stages(cfg: AugmentConfig, clips: np.ndarray, sr: int, rounds: int) -> dict[str, float]:
     """ms per view of each transform of the plain chain (one process), best of ``rounds``."""
-    labels = ("polarity", "noise", "gain", "filter (sosfilt)", "delay", "pitch (signalsmith)",
-              "reverb (fftconvolve)")
+    labels = (
+        "polarity",
+        "noise",
+        "gain",
+        "filter (sosfilt)",
+        "delay",
+        "pitch (signalsmith)",
+        "reverb (fftconvolve)",
+    )
     best: dict[str, float] = dict.fromkeys(labels, math.inf)
     for _ in range(rounds):
         spent: dict[str, float] = defaultdict(float)
         chain = plain_chain(cfg, sr, 0)
         chain.transforms = [
-            TimedTransform(t, label, spent) for t, label in zip(chain.transforms, labels,
-                                                                strict=True)
+            TimedTransform(t, label, spent)
+            for t, label in zip(chain.transforms, labels, strict=True)
         ]
         seed_globals(0)
         for c in clips:
@@ -319,12 +326,16 @@ def fft_table(n: int, grid: tuple[float, ...], sr: int, rounds: int) -> None:
     for st, n2 in n2s.items():
         err = 12 * math.log2(n1 / n2) - st
         cost = per_row(lambda n2=n2: torch.fft.irfft(spec[:4], n=n2), 4)
-        print(f"  {st:+5.1f} st: irfft {n2:6d} = {_factors(n2):28s} {cost:5.0f}  "
-              f"(pitch error {err:+.3f} st)")
+        print(
+            f"  {st:+5.1f} st: irfft {n2:6d} = {_factors(n2):28s} {cost:5.0f}  "
+            f"(pitch error {err:+.3f} st)"
+        )
     size = F.fast_fft_size(n + math.ceil(AugmentConfig().reverb.max_rt60_s * sr) - 1)
     xr = torch.randn(16, n)
-    print(f"  reverb rfft {size} = {_factors(size)}: "
-          f"{per_row(lambda: torch.fft.rfft(xr, n=size), 16):.0f}")
+    print(
+        f"  reverb rfft {size} = {_factors(size)}: "
+        f"{per_row(lambda: torch.fft.rfft(xr, n=size), 16):.0f}"
+    )
 
 
 def _seconds(fn: Callable[[], object]) -> float:
@@ -362,8 +373,10 @@ def main() -> None:
         return torch.Generator().manual_seed(0)
 
     print(machine(threads))
-    print(f"{n} clips of {args.seconds} s at {sr} Hz; {args.repeats} interleaved rounds; "
-          f"N = {threads} (torch threads = worker processes)")
+    print(
+        f"{n} clips of {args.seconds} s at {sr} Hz; {args.repeats} interleaved rounds; "
+        f"N = {threads} (torch threads = worker processes)"
+    )
 
     def use(count: int) -> Callable[[], None]:
         return lambda: torch.set_num_threads(count)
@@ -376,12 +389,18 @@ def main() -> None:
     }
     N = threads
     runs: dict[str, Run] = {
-        f"plain, {N} processes, signalsmith pitch": (in_pool(pools["signalsmith_stretch"], N),
-                                                     None),
+        f"plain, {N} processes, signalsmith pitch": (
+            in_pool(pools["signalsmith_stretch"], N),
+            None,
+        ),
         "plain, 1 process, signalsmith pitch": (
-            lambda: (seed_globals(0), [plain1(c, sr) for c in clips]), None),
+            lambda: (seed_globals(0), [plain1(c, sr) for c in clips]),
+            None,
+        ),
         f"plain, {N} processes, librosa vocoder pitch": (
-            in_pool(pools["librosa_phase_vocoder"], N), None),
+            in_pool(pools["librosa_phase_vocoder"], N),
+            None,
+        ),
         f"batched, {N} threads, grain pitch": (lambda: aug(x, g()), use(N)),
         "batched, 1 thread, grain pitch": (lambda: aug(x, g()), use(1)),
     }
@@ -389,7 +408,9 @@ def main() -> None:
         variant = B.BatchedAugment(load_config(AugmentConfig, None, [override]), sr)
         pitch = "stft" if "stft" in override else "grain"
         runs[f"batched, {N} threads, {pitch} pitch, {override}"] = (
-            lambda a=variant: a(x, g()), use(N))
+            lambda a=variant: a(x, g()),
+            use(N),
+        )
     shared0 = B.BatchedAugment(load_config(AugmentConfig, None, [VARIANTS[0]]), sr)
     runs[f"batched, 1 thread, grain pitch, {VARIANTS[0]}"] = (lambda: shared0(x, g()), use(1))
     runs[f"batched, {N} x 1-thread processes, grain pitch"] = (in_pool(pools["batched"], N), None)
@@ -415,10 +436,12 @@ def main() -> None:
         if name.startswith("batched"):
             print(f"  {name:58s} {rate[name] / rate[base]:5.1f}x")
     head = f"batched, {N} threads, grain pitch"
-    print(f"\nlike for like: BatchedAugment (grain pitch) on {N} torch threads makes "
-          f"{rate[head] / rate[base]:.1f}x the views/s of plain audiomentations (signalsmith "
-          f"pitch) in {N} single-threaded processes: same {n} clips, same chain, {N} cores "
-          f"[{cpu_model()}, torch {torch.__version__}]")
+    print(
+        f"\nlike for like: BatchedAugment (grain pitch) on {N} torch threads makes "
+        f"{rate[head] / rate[base]:.1f}x the views/s of plain audiomentations (signalsmith "
+        f"pitch) in {N} single-threaded processes: same {n} clips, same chain, {N} cores "
+        f"[{cpu_model()}, torch {torch.__version__}]"
+    )
 
     print("\nper stage, ms per view (best of the rounds; batched stages nest):")
     stages = batched_stages(aug, x, tuple(sorted({1, N})), args.repeats)

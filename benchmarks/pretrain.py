@@ -53,9 +53,21 @@ from audioclr.ssl.train import pair_dataset, pretrain
 SR = 22050
 CONFIGS = {"melcnn": "simclr_melcnn", "samplecnn": "simclr_samplecnn"}
 PREFETCH = 4  # prefetch_factor of audioclr.ssl.data.step_loader
-NO_AUGMENT = [f"augment.{t}.p=0" for t in (
-    "polarity", "noise", "gain", "filter", "delay", "pitch", "reverb", "background",
-    "time_mask", "freq_mask")]
+NO_AUGMENT = [
+    f"augment.{t}.p=0"
+    for t in (
+        "polarity",
+        "noise",
+        "gain",
+        "filter",
+        "delay",
+        "pitch",
+        "reverb",
+        "background",
+        "time_mask",
+        "freq_mask",
+    )
+]
 LEGS = {  # name -> (in-memory batches?, overrides)
     "model-only": (True, ["data.num_workers=0", "data.augment_on=device", *NO_AUGMENT]),
     "step + augment": (True, ["data.num_workers=0", "data.augment_on=device"]),
@@ -121,12 +133,25 @@ class InMemoryPairs:
         """Nothing to reshuffle."""
 
 
-def leg_config(name: str, cache: Path, run_dir: Path, args: argparse.Namespace,
-               max_steps: int, extra: list[str]) -> PretrainConfig:
-    over = [f"data.cache={cache}", f"trainer.batch_size={args.batch}",
-            f"trainer.max_steps={max_steps}", f"trainer.checkpoint_every={10 * max_steps}",
-            "trainer.progress=false", "trainer.accelerator=cpu", f"run.dir={run_dir}",
-            f"data.num_workers={args.workers}", *extra]
+def leg_config(
+    name: str,
+    cache: Path,
+    run_dir: Path,
+    args: argparse.Namespace,
+    max_steps: int,
+    extra: list[str],
+) -> PretrainConfig:
+    over = [
+        f"data.cache={cache}",
+        f"trainer.batch_size={args.batch}",
+        f"trainer.max_steps={max_steps}",
+        f"trainer.checkpoint_every={10 * max_steps}",
+        "trainer.progress=false",
+        "trainer.accelerator=cpu",
+        f"run.dir={run_dir}",
+        f"data.num_workers={args.workers}",
+        *extra,
+    ]
     return load_config(PretrainConfig, resolve_config_path(CONFIGS[name], "pretrain"), over)
 
 
@@ -136,12 +161,14 @@ def in_memory(cfg: PretrainConfig, batch: int) -> InMemoryPairs:
     ds = pair_dataset(cfg, n, SR)
     ds.set_epoch(0)
     items = [ds[i % len(ds)] for i in range(batch)]
-    return InMemoryPairs(torch.cat([torch.stack([it[0] for it in items]),
-                                    torch.stack([it[1] for it in items])]))
+    return InMemoryPairs(
+        torch.cat([torch.stack([it[0] for it in items]), torch.stack([it[1] for it in items])])
+    )
 
 
-def run_leg(name: str, leg: str, cache: Path, tmp: Path, args: argparse.Namespace
-            ) -> tuple[list[float], list[float]]:
+def run_leg(
+    name: str, leg: str, cache: Path, tmp: Path, args: argparse.Namespace
+) -> tuple[list[float], list[float]]:
     memory, extra = LEGS[leg]
     clock = StepClock()
     run_dir = Path(tempfile.mkdtemp(dir=tmp))
@@ -163,30 +190,42 @@ def bench(name: str, cache: Path, tmp: Path, args: argparse.Namespace) -> None:
             steps[leg] += s
     rate = {leg: args.batch / statistics.median(t) for leg, t in periods.items()}
     model = rate["model-only"]
-    print(f"\n{name}: clips/s (batch {args.batch}; {len(periods['model-only'])} timed steps per "
-          f"leg after {args.warmup} warm-up steps, {args.rounds} round(s))")
+    print(
+        f"\n{name}: clips/s (batch {args.batch}; {len(periods['model-only'])} timed steps per "
+        f"leg after {args.warmup} warm-up steps, {args.rounds} round(s))"
+    )
     print(f"  {'leg':34s} {'clips/s':>8} {'of model-only':>14} {'step ms':>8} {'wait ms':>8}")
     for leg in LEGS:
         step = 1e3 * statistics.median(steps[leg])
         wait = 1e3 * statistics.median(periods[leg]) - step
         print(f"  {leg:34s} {rate[leg]:8.2f} {rate[leg] / model:14.1%} {step:8.1f} {wait:8.1f}")
     e2e = rate["end to end, augment in workers"]
-    print(f"  like for like: end to end (CPU default, augment in {args.workers} workers) makes "
-          f"{e2e / model:.1%} of the model-only clips/s: same Trainer and step, batch "
-          f"{args.batch}, {torch.get_num_threads()} torch threads in the training process "
-          f"[{cpu_model()}, torch {torch.__version__}]", flush=True)
+    print(
+        f"  like for like: end to end (CPU default, augment in {args.workers} workers) makes "
+        f"{e2e / model:.1%} of the model-only clips/s: same Trainer and step, batch "
+        f"{args.batch}, {torch.get_num_threads()} torch threads in the training process "
+        f"[{cpu_model()}, torch {torch.__version__}]",
+        flush=True,
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=10, help="timed steps per leg and round")
-    ap.add_argument("--warmup", type=int, default=None,
-                    help=f"untimed steps first (default {PREFETCH} x workers + 4)")
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help=f"untimed steps first (default {PREFETCH} x workers + 4)",
+    )
     ap.add_argument("--rounds", type=int, default=3, help="rounds of all legs, in turn")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--encoders", default="melcnn",
-                    help="melcnn (about 4 min on 2 loaded cores), samplecnn (about 20 min)")
+    ap.add_argument(
+        "--encoders",
+        default="melcnn",
+        help="melcnn (about 4 min on 2 loaded cores), samplecnn (about 20 min)",
+    )
     args = ap.parse_args()
     if args.warmup is None:
         args.warmup = PREFETCH * args.workers + 4
@@ -194,10 +233,12 @@ def main() -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"{cpu_model()}, {os.cpu_count()} cores, load average {load}; torch {torch.__version__},"
-          f" {torch.get_num_threads()} threads in the training process, DataLoader workers "
-          f"{args.workers} (1 thread each); {args.warmup} warm-up + {args.steps} timed steps "
-          f"per leg and round, {args.rounds} rounds")
+    print(
+        f"{cpu_model()}, {os.cpu_count()} cores, load average {load}; torch {torch.__version__},"
+        f" {torch.get_num_threads()} threads in the training process, DataLoader workers "
+        f"{args.workers} (1 thread each); {args.warmup} warm-up + {args.steps} timed steps "
+        f"per leg and round, {args.rounds} rounds"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         cache = make_cache(Path(tmp))
         for name in args.encoders.split(","):

@@ -154,8 +154,11 @@ def run_type(
     tix = TrackIndex.build(emb, factory, seed=args.seed, max_train=args.max_train)
     t_build = time.perf_counter() - t0
     mem = (rss_bytes() - rss0) / 2**20
-    print(f"  TrackIndex.build in {t_build:.1f} s, RSS +{mem:.0f} MiB (with the normalised copy "
-          "of the vectors that build makes)", flush=True)
+    print(
+        f"  TrackIndex.build in {t_build:.1f} s, RSS +{mem:.0f} MiB (with the normalised copy "
+        "of the vectors that build makes)",
+        flush=True,
+    )
     best = None
     paths = search_paths(tix, args.k)
     for knobs in sweep(name, args):
@@ -186,13 +189,19 @@ def run_type(
             }
     print(f"  best {name}: {best if best else 'none reached the target recall'}", flush=True)
     extra = product_overhead_us(xq, args.k, args.batch)
-    print(f"  TrackIndex.search adds {extra:.1f} CPU-us per query around FAISS (normalised copy, "
-          f"k + 1 results, excluded id dropped in a Python loop), measured alone", flush=True)
+    print(
+        f"  TrackIndex.search adds {extra:.1f} CPU-us per query around FAISS (normalised copy, "
+        f"k + 1 results, excluded id dropped in a Python loop), measured alone",
+        flush=True,
+    )
     if best:
-        print(f"  like for like: on the same index, queries, batch ({args.batch}) and "
-              f"{args.threads} threads, the product's search path (TrackIndex.search with an "
-              f"exclude list, as audioclr query) makes {best['q/s TrackIndex.search (CLI)']} q/s "
-              f"vs {best['q/s']} q/s for raw index.search [{cpu_model()}]", flush=True)
+        print(
+            f"  like for like: on the same index, queries, batch ({args.batch}) and "
+            f"{args.threads} threads, the product's search path (TrackIndex.search with an "
+            f"exclude list, as audioclr query) makes {best['q/s TrackIndex.search (CLI)']} q/s "
+            f"vs {best['q/s']} q/s for raw index.search [{cpu_model()}]",
+            flush=True,
+        )
     del tix
 
 
@@ -227,8 +236,10 @@ def main() -> None:
     args = p.parse_args()
     faiss.omp_set_num_threads(args.threads)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"{cpu_model()}, {os.cpu_count()} cores, load average {load}; faiss {faiss.__version__}"
-          f", torch {importlib.metadata.version('torch')}; {args.threads} FAISS threads")
+    print(
+        f"{cpu_model()}, {os.cpu_count()} cores, load average {load}; faiss {faiss.__version__}"
+        f", torch {importlib.metadata.version('torch')}; {args.threads} FAISS threads"
+    )
     NLIST.extend([args.nlist] if args.nlist else [])
     for n in args.sizes:
         rng = np.random.default_rng(args.seed)

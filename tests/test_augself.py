@@ -55,8 +55,9 @@ def peak_hz(y: torch.Tensor) -> torch.Tensor:
 
 def welch_db(x: torch.Tensor, n_fft: int = 2048) -> torch.Tensor:
     """``(batch, n_fft // 2 + 1)`` power spectrum in dB, averaged over Hann frames."""
-    spec = torch.stft(x, n_fft, hop_length=n_fft // 4, window=torch.hann_window(n_fft),
-                      return_complex=True)
+    spec = torch.stft(
+        x, n_fft, hop_length=n_fft // 4, window=torch.hann_window(n_fft), return_complex=True
+    )
     return 10 * torch.log10(spec.abs().pow(2).mean(-1))
 
 
@@ -85,11 +86,12 @@ def test_filter_cutoff_measured_at_minus_3_db_is_the_returned_cutoff():
         passing = d > -10 * math.log10(2)
         k = int((passing if highpass[i] else ~passing).nonzero().min())  # first bin past -3 dB
         fc = freqs[k - 1] + (freqs[k] - freqs[k - 1]) * (-3.0103 - d[k - 1]) / (d[k] - d[k - 1])
-        low, high = d[: k // 2].mean(), d[min(2 * k, len(d) - 1):].mean()
+        low, high = d[: k // 2].mean(), d[min(2 * k, len(d) - 1) :].mean()
         assert (low < -20 < -1 < high) if highpass[i] else (high < -20 < -1 < low)
         # measured: within 0.038 semitone (0.0032 octave) over these 32 filters
-        assert math.log2(fc) == pytest.approx(float(col(params, "filter.log2_cutoff_hz")[i]),
-                                              abs=0.1 / 12)
+        assert math.log2(fc) == pytest.approx(
+            float(col(params, "filter.log2_cutoff_hz")[i]), abs=0.1 / 12
+        )
 
 
 def test_gain_and_polarity_are_what_the_signal_shows():
@@ -123,7 +125,10 @@ def test_inactive_transforms_give_neutral_values():
         assert off.any() and (~off).any(), transform
         assert torch.all(col(params, name)[off] == NEUTRAL[name]), name
         assert torch.all(col(params, name)[~off] != NEUTRAL[name]) or name in (
-            "pitch.semitones", "filter.highpass", "filter.lowpass"), name  # 0 st, one kind
+            "pitch.semitones",
+            "filter.highpass",
+            "filter.lowpass",
+        ), name  # 0 st, one kind
     lo, hi = param_ranges(cfg)
     assert torch.all((params >= lo) & (params <= hi))
 
@@ -164,16 +169,25 @@ def train_head(shuffle: bool, steps: int = 60) -> tuple[float, float]:
     of the held-out targets). ``shuffle``: targets permuted across examples (unlearnable)."""
     cfg = only("gain")
     torch.manual_seed(0)
-    enc = build_encoder("melcnn", SR, widths=[8, 16], n_mels=16, n_fft=256, hop_length=128,
-                        input_samples=2000, time_strides=[2, 1])
+    enc = build_encoder(
+        "melcnn",
+        SR,
+        widths=[8, 16],
+        n_mels=16,
+        n_fft=256,
+        hop_length=128,
+        input_samples=2000,
+        time_strides=[2, 1],
+    )
     head = AugSelfHead(enc.output_dim, cfg, hidden=32)
     opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=3e-3)
 
     def data(step: int, n: int = 16):
         x, params = toy_batches(cfg, step, n)
         if shuffle:
-            params = params[torch.randperm(len(params),
-                                           generator=torch.Generator().manual_seed(step))]
+            params = params[
+                torch.randperm(len(params), generator=torch.Generator().manual_seed(step))
+            ]
         return x, params
 
     for step in range(steps):
@@ -185,8 +199,12 @@ def train_head(shuffle: bool, steps: int = 60) -> tuple[float, float]:
     with torch.no_grad():
         held_out = [data(10_000 + s, 64) for s in range(4)]
         loss = np.mean([head(enc(x), p).item() for x, p in held_out])
-        var = np.mean([difference_targets(p, head.columns, head.scales).var(0, correction=0)
-                       .mean().item() for _, p in held_out])
+        var = np.mean(
+            [
+                difference_targets(p, head.columns, head.scales).var(0, correction=0).mean().item()
+                for _, p in held_out
+            ]
+        )
     return float(loss), float(var)
 
 
@@ -209,7 +227,7 @@ def test_every_objective_exposes_one_pooled_output_of_the_whole_batch(tmp_path, 
     with capture_pooled(module.encoder) as seen:
         module.objective.loss(module.encoder, x, None, torch.Generator().manual_seed(0))
     assert [tuple(h.shape) for h in seen] == [(8, module.encoder.output_dim)]
-    expect = (module.encoder.frames(x).mean(dim=2) if name == "cpc" else module.encoder(x))
+    expect = module.encoder.frames(x).mean(dim=2) if name == "cpc" else module.encoder(x)
     torch.testing.assert_close(seen[0], expect)
     assert "frames" not in vars(module.encoder)  # the method is restored
 
@@ -226,11 +244,20 @@ class Logged(pl.Callback):
 
 @pytest.mark.parametrize("name", ["simclr", "byol"])
 def test_pretraining_with_augself_logs_it_and_resumes_exactly(tmp_path, name):
-    extra = ("augself.weight=0.5", "augself.hidden=16", "trainer.max_steps=6",
-             "trainer.checkpoint_every=3", "trainer.batch_size=4")
+    extra = (
+        "augself.weight=0.5",
+        "augself.hidden=16",
+        "trainer.max_steps=6",
+        "trainer.checkpoint_every=3",
+        "trainer.batch_size=4",
+    )
     full, logged = Record(), Logged()
-    pretrain(tiny_cfg(tmp_path / "a", *extra, method=name), dataset=ToyPairs(), sample_rate=SR,
-             callbacks=[full, logged])
+    pretrain(
+        tiny_cfg(tmp_path / "a", *extra, method=name),
+        dataset=ToyPairs(),
+        sample_rate=SR,
+        callbacks=[full, logged],
+    )
     assert len(logged.values) == 6 and all(v > 0 for v in logged.values)
     cfg_b = tiny_cfg(tmp_path / "b", *extra, method=name)
     with pytest.raises(RuntimeError, match="simulated crash"):
@@ -238,25 +265,43 @@ def test_pretraining_with_augself_logs_it_and_resumes_exactly(tmp_path, name):
     resumed = Record()
     pretrain(cfg_b, resume=True, dataset=ToyPairs(), sample_rate=SR, callbacks=[resumed])
     assert [r[0] for r in resumed.rows] == [4, 5, 6]
-    np.testing.assert_allclose([r[1] for r in resumed.rows], [r[1] for r in full.rows[3:]],
-                               rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        [r[1] for r in resumed.rows], [r[1] for r in full.rows[3:]], rtol=0, atol=1e-6
+    )
     state = torch.load(tmp_path / "b/run/checkpoints/last.ckpt", weights_only=True)["state_dict"]
     assert any(k.startswith("augself.") for k in state)
     with pytest.raises(ConfigError, match="'augself'"):  # the head is part of the architecture
-        pretrain(tiny_cfg(tmp_path / "b", *extra, "augself.hidden=8", method=name), resume=True,
-                 dataset=ToyPairs(), sample_rate=SR)
+        pretrain(
+            tiny_cfg(tmp_path / "b", *extra, "augself.hidden=8", method=name),
+            resume=True,
+            dataset=ToyPairs(),
+            sample_rate=SR,
+        )
 
 
 def test_workers_path_carries_the_params_and_gives_the_device_losses(tmp_path):
-    extra = ("augself.weight=0.5", "augself.hidden=16", "trainer.max_steps=3",
-             "trainer.batch_size=4")
+    extra = (
+        "augself.weight=0.5",
+        "augself.hidden=16",
+        "trainer.max_steps=3",
+        "trainer.batch_size=4",
+    )
     device, workers = Record(), Record()
-    pretrain(tiny_cfg(tmp_path / "d", *extra, "data.augment_on=device"), dataset=ToyPairs(),
-             sample_rate=SR, callbacks=[device])
-    pretrain(tiny_cfg(tmp_path / "w", *extra, "data.augment_on=workers"), dataset=ToyPairs(),
-             sample_rate=SR, callbacks=[workers])
-    np.testing.assert_allclose([r[1] for r in workers.rows], [r[1] for r in device.rows],
-                               rtol=0, atol=1e-6)
+    pretrain(
+        tiny_cfg(tmp_path / "d", *extra, "data.augment_on=device"),
+        dataset=ToyPairs(),
+        sample_rate=SR,
+        callbacks=[device],
+    )
+    pretrain(
+        tiny_cfg(tmp_path / "w", *extra, "data.augment_on=workers"),
+        dataset=ToyPairs(),
+        sample_rate=SR,
+        callbacks=[workers],
+    )
+    np.testing.assert_allclose(
+        [r[1] for r in workers.rows], [r[1] for r in device.rows], rtol=0, atol=1e-6
+    )
 
 
 def test_augself_config_is_validated():
@@ -282,8 +327,9 @@ def test_both_paths_hand_the_step_the_params_of_its_views_in_order(tmp_path):
     expect_x, expect_p = module.augment(raw, g, return_params=True)
     a, b, idx, done, params = AugmentCollate(module.augment, 0, 0, params=True)(items)
     assert done and torch.equal(torch.cat([a, b]), expect_x) and torch.equal(params, expect_p)
-    x, params = module.views((raw[:3], raw[3:], idx), torch.Generator().manual_seed(
-        step_seed(0, 7, 0)))
+    x, params = module.views(
+        (raw[:3], raw[3:], idx), torch.Generator().manual_seed(step_seed(0, 7, 0))
+    )
     assert torch.equal(x, expect_x) and torch.equal(params, expect_p)
     x, params = module.views((a, b, idx, True, expect_p), g)  # already augmented: passed on
     assert torch.equal(x, expect_x) and torch.equal(params, expect_p)

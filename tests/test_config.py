@@ -33,7 +33,9 @@ def _yaml(tmp_path, text: str):
 
 def test_overrides_reach_list_items_and_parse_values(tmp_path):
     path = _yaml(tmp_path, "tasks:\n  - {labels: a.csv}\n  - {labels: b.csv}\n")
-    cfg = load_config(Suite, path, ["tasks.1.labels=z.csv", "tasks.0.fractions=[0.1,1e-2]", "epochs=3"])
+    cfg = load_config(
+        Suite, path, ["tasks.1.labels=z.csv", "tasks.0.fractions=[0.1,1e-2]", "epochs=3"]
+    )
     assert [t.labels for t in cfg.tasks] == ["a.csv", "z.csv"]
     assert cfg.tasks[0].fractions == [0.1, 0.01]
     assert cfg.epochs == 3
@@ -41,9 +43,13 @@ def test_overrides_reach_list_items_and_parse_values(tmp_path):
 
 def test_unknown_key_names_key_and_source(tmp_path):
     path = _yaml(tmp_path, "epochs: 2\nepoch_count: 3\n")
-    with pytest.raises(ConfigError, match=r"unknown config key 'epoch_count' \(from .*suite.yaml\)"):
+    with pytest.raises(
+        ConfigError, match=r"unknown config key 'epoch_count' \(from .*suite.yaml\)"
+    ):
         load_config(Suite, path)
-    with pytest.raises(ConfigError, match=r"unknown config key 'nope' \(from command-line override"):
+    with pytest.raises(
+        ConfigError, match=r"unknown config key 'nope' \(from command-line override"
+    ):
         load_config(Suite, _yaml(tmp_path, "epochs: 2\n"), ["nope=1"])
 
 

@@ -83,8 +83,11 @@ def test_unlabeled_part_is_disjoint_balanced_and_unnamed(corpus) -> None:
     for ci, c in enumerate(CLASSES):
         for i in range(3):
             x = synth_track(c, np.random.default_rng([0, ci, i, 1]))
-            hits = [k for k, f in enumerate(files)
-                    if len(f) == len(x) and np.abs(f - x).max() <= 1.5 / 32768]
+            hits = [
+                k
+                for k, f in enumerate(files)
+                if len(f) == len(x) and np.abs(f - x).max() <= 1.5 / 32768
+            ]
             assert len(hits) == 1, (c, i, hits)
             matched.append(hits[0])
     assert sorted(matched) == list(range(len(files)))

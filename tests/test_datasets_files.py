@@ -130,11 +130,17 @@ def _fake_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     sr = 8000
     root = tmp_path / "cache"
     for i in range(5):
-        write_audio(root / "debian" / "alpha-data" / "music" / f"a{i}.ogg",
-                    tone(200.0 + 40 * i, sr, 31.0 + i), sr)
+        write_audio(
+            root / "debian" / "alpha-data" / "music" / f"a{i}.ogg",
+            tone(200.0 + 40 * i, sr, 31.0 + i),
+            sr,
+        )
     for i in range(8):
-        write_audio(root / "debian" / "beta-music" / "ost" / f"b{i}.flac",
-                    tone(500.0 + 40 * i, sr, 32.0 + i), sr)
+        write_audio(
+            root / "debian" / "beta-music" / "ost" / f"b{i}.flac",
+            tone(500.0 + 40 * i, sr, 32.0 + i),
+            sr,
+        )
     dup = (root / "debian" / "alpha-data" / "music" / "a0.ogg").read_bytes()
     (root / "debian" / "beta-music" / "ost" / "copy.ogg").write_bytes(dup)
     monkeypatch.setattr(music_pool, "PACKAGES", ("alpha-data", "beta-music"))

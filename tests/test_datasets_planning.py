@@ -207,7 +207,10 @@ def test_freepats_keeps_families_with_enough_programs_split_whole() -> None:
     rendered = [0, 1, 2, 4, 16, 19, 21, 23, 48, 53, 73]  # piano 4, organ 4, ensemble 2, pipe 1
     assert freepats.kept_families(rendered) == ["organ", "piano"]
     assert freepats.kept_families(rendered, min_programs=1) == [
-        "ensemble", "organ", "piano", "pipe"
+        "ensemble",
+        "organ",
+        "piano",
+        "pipe",
     ]
     kept = [p for p in rendered if gm.gm_family(p) in ("organ", "piano")]
     splits = freepats.program_splits(kept, seed=0)
@@ -227,7 +230,10 @@ def test_pool_packages_and_segment_cap() -> None:
     assert len(set(music_pool.PACKAGES)) == len(music_pool.PACKAGES) == 13
     assert {"supertux-data", "xmoto-data", "frozen-bubble-data"} < set(music_pool.PACKAGES)
     plan = planning.plan_segments(
-        1755.0, music_pool.SEGMENT_S, music_pool.GAP_S, music_pool.MAX_SEGMENTS,
+        1755.0,
+        music_pool.SEGMENT_S,
+        music_pool.GAP_S,
+        music_pool.MAX_SEGMENTS,
         music_pool.MARGIN_S,
     )
     assert len(plan) == music_pool.MAX_SEGMENTS

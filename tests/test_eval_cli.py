@@ -62,19 +62,48 @@ def test_overrides_are_key_value_words_on_every_config_command(tmp_path, capsys,
     import audioclr.evaluate.suite as suite_mod
 
     seen = []
-    monkeypatch.setattr(suite_mod, "run_suite", lambda cfg, enc, out: seen.append(cfg) or {
-        "tasks": {}, "files": {"md": "x"}})
+    monkeypatch.setattr(
+        suite_mod,
+        "run_suite",
+        lambda cfg, enc, out: seen.append(cfg) or {"tasks": {}, "files": {"md": "x"}},
+    )
     enc = _encoder(tmp_path)
-    assert main(["probe", str(enc), "labels.csv", str(tmp_path / "o"), "task.fractions=[0.1,1.0]",
-                 "methods=[encoder,mfcc]", "task.heads=[knn]", "probe.k=7"]) == 0
+    assert (
+        main(
+            [
+                "probe",
+                str(enc),
+                "labels.csv",
+                str(tmp_path / "o"),
+                "task.fractions=[0.1,1.0]",
+                "methods=[encoder,mfcc]",
+                "task.heads=[knn]",
+                "probe.k=7",
+            ]
+        )
+        == 0
+    )
     cfg = seen[-1]
     assert (cfg.tasks[0].name, cfg.tasks[0].labels) == ("labels", "labels.csv")
     assert (cfg.tasks[0].fractions, cfg.tasks[0].heads) == ([0.1, 1.0], ["knn"])
     assert (cfg.methods, cfg.probe.k) == (["encoder", "mfcc"], 7)
     suite = tmp_path / "suite.yaml"
     suite.write_text("tasks:\n  - {name: t, labels: l.csv}\n")
-    assert main(["probe-suite", str(suite), "device=cpu", "--encoder", str(enc), "--out",
-                 str(tmp_path / "o"), "probe.k=3"]) == 0
+    assert (
+        main(
+            [
+                "probe-suite",
+                str(suite),
+                "device=cpu",
+                "--encoder",
+                str(enc),
+                "--out",
+                str(tmp_path / "o"),
+                "probe.k=3",
+            ]
+        )
+        == 0
+    )
     assert (seen[-1].device, seen[-1].probe.k) == ("cpu", 3)
     assert main(["probe", str(enc), "labels.csv", str(tmp_path / "o"), "task.fractionz=[1]"]) == 2
     assert "fractionz" in capsys.readouterr().err

@@ -51,8 +51,10 @@ def test_all_layer_size_is_twice_the_sum_of_intermediate_channels(rng):
     assert embed_waveform(loaded, x, layer="block1").shape == (2 * WIDTHS[0],)
     from audioclr.evaluate.frozen import layer_slices
 
-    assert layer_slices(loaded) == {"block1": slice(0, 2 * WIDTHS[0]),
-                                    "block2": slice(2 * WIDTHS[0], 2 * sum(WIDTHS))}
+    assert layer_slices(loaded) == {
+        "block1": slice(0, 2 * WIDTHS[0]),
+        "block2": slice(2 * WIDTHS[0], 2 * sum(WIDTHS)),
+    }
     assert embed_waveform(loaded, x, layer="last").shape == (WIDTHS[-1],)
     with pytest.raises(ConfigError, match="unknown layer"):
         embed_waveform(loaded, x, layer="nope")
@@ -69,7 +71,7 @@ def test_all_layers_are_channel_means_and_stds_over_time(rng):
         expect += [m.mean(axis=1), m.std(axis=1)]
     expect = np.concatenate(expect)
     # the std part carries what the mean alone lost: a constant map has std 0 and no other
-    assert expect[WIDTHS[0]:2 * WIDTHS[0]].max() > 0
+    assert expect[WIDTHS[0] : 2 * WIDTHS[0]].max() > 0
     np.testing.assert_allclose(embed_waveform(loaded, x, layer="all"), expect, rtol=1e-5, atol=1e-6)
 
 

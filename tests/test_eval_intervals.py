@@ -65,25 +65,34 @@ def test_two_track_accuracy_distribution_by_hand():
     runs = [_run(0, 0, np.array([0, 1]), np.array([[1.0, 0.0], [1.0, 0.0]]))]
     rng = np.random.default_rng(0)
     idx = rng.integers(0, 2, size=(20000, 2))
-    dist = resampled_metric("accuracy", runs[0][TEST_SCORES].y_true,
-                            runs[0][TEST_SCORES].scores, track_counts(idx, 2))
-    np.testing.assert_allclose([np.mean(dist == v) for v in (0, 0.5, 1)], [0.25, 0.5, 0.25],
-                               atol=0.01)
+    dist = resampled_metric(
+        "accuracy", runs[0][TEST_SCORES].y_true, runs[0][TEST_SCORES].scores, track_counts(idx, 2)
+    )
+    np.testing.assert_allclose(
+        [np.mean(dist == v) for v in (0, 0.5, 1)], [0.25, 0.5, 0.25], atol=0.01
+    )
     assert cell_interval(runs, "accuracy") == [0.0, 1.0]
 
 
-def _run(seed: int, draw: int, y: np.ndarray, s: np.ndarray, metric: str = "accuracy"
-         ) -> dict:
+def _run(seed: int, draw: int, y: np.ndarray, s: np.ndarray, metric: str = "accuracy") -> dict:
     value = DIRECT[metric](y, s)
-    return {"seed": seed, "draw": draw, metric: value,
-            TEST_SCORES: TrackScores(np.arange(len(y)), y, s)}
+    return {
+        "seed": seed,
+        "draw": draw,
+        metric: value,
+        TEST_SCORES: TrackScores(np.arange(len(y)), y, s),
+    }
 
 
-def _grid_runs(rng: np.random.Generator, y: np.ndarray, seeds: int, draws: int, noise: float
-               ) -> list[dict]:
+def _grid_runs(
+    rng: np.random.Generator, y: np.ndarray, seeds: int, draws: int, noise: float
+) -> list[dict]:
     classes = int(y.max()) + 1
-    return [_run(seed, d, y, np.eye(classes)[y] + rng.normal(0, noise, (len(y), classes)))
-            for seed in range(seeds) for d in range(draws)]
+    return [
+        _run(seed, d, y, np.eye(classes)[y] + rng.normal(0, noise, (len(y), classes)))
+        for seed in range(seeds)
+        for d in range(draws)
+    ]
 
 
 def test_cell_interval_equals_a_plain_loop_with_the_same_draws(rng):
@@ -158,9 +167,16 @@ def test_verdict_rule():
 
 def _cell(runs: list[dict]) -> dict:
     acc = [r["accuracy"] for r in runs]
-    return {"accuracy": {"mean": float(np.mean(acc)), "std": float(np.std(acc)), "values": acc,
-                         "ci95": cell_interval(runs, "accuracy", 200)},
-            "runs": runs, "warnings": []}
+    return {
+        "accuracy": {
+            "mean": float(np.mean(acc)),
+            "std": float(np.std(acc)),
+            "values": acc,
+            "ci95": cell_interval(runs, "accuracy", 200),
+        },
+        "runs": runs,
+        "warnings": [],
+    }
 
 
 @pytest.mark.parametrize("case", ["better", "same", "worse"])
@@ -170,9 +186,11 @@ def test_verdicts_on_constructed_cases(rng, case):
     poor = _grid_runs(rng, y, seeds=3, draws=3, noise=3.0)  # near chance
     enc = {"better": good, "same": poor, "worse": poor}[case]
     base = {"better": poor, "same": poor, "worse": good}[case]
-    results = {ENCODER: {"linear": {"1.0": _cell(enc)}},
-               "random_init": {"linear": {"1.0": _cell(base)}},
-               "mfcc": {"linear": {"1.0": _cell(poor[:3])}}}  # worse or equal: never the best
+    results = {
+        ENCODER: {"linear": {"1.0": _cell(enc)}},
+        "random_init": {"linear": {"1.0": _cell(base)}},
+        "mfcc": {"linear": {"1.0": _cell(poor[:3])}},
+    }  # worse or equal: never the best
     v = verdicts(results, "accuracy", n_boot=300)["linear"]["1.0"]
     assert v["verdict"] == {"better": "beats", "same": "tie", "worse": "loses"}[case]
     assert results[ENCODER]["linear"]["1.0"]["vs_best_baseline"] == v
@@ -182,10 +200,16 @@ def test_verdicts_on_constructed_cases(rng, case):
 def test_report_writes_intervals_verdicts_and_warnings_without_arrays(tmp_path, rng):
     y = rng.integers(0, 3, 60)
     enc, base = _grid_runs(rng, y, 2, 1, 0.3), _grid_runs(rng, y, 2, 3, 3.0)
-    results = {ENCODER: {"linear": {"1.0": _cell(enc)}},
-               "random_init": {"linear": {"1.0": {**_cell(base), "warnings": ["no valid"]}}}}
-    task = {"metric": "accuracy", "multilabel": False, "results": results,
-            "verdict": verdicts(results, "accuracy", n_boot=200)}
+    results = {
+        ENCODER: {"linear": {"1.0": _cell(enc)}},
+        "random_init": {"linear": {"1.0": {**_cell(base), "warnings": ["no valid"]}}},
+    }
+    task = {
+        "metric": "accuracy",
+        "multilabel": False,
+        "results": results,
+        "verdict": verdicts(results, "accuracy", n_boot=200),
+    }
     write_report({"tasks": {"t": task}}, tmp_path)
     text = (tmp_path / "report.json").read_text()
     assert TEST_SCORES not in text
@@ -209,14 +233,19 @@ def test_benchmark_summary_counts_verdicts_per_task_and_in_total():
 
     cell = {"accuracy": {"mean": 0.5, "std": 0.0, "ci95": [0.25, 0.75]}}
     results = {ENCODER: {"linear": {"0.1": cell, "1.0": cell}}, "mfcc": {"linear": {"1.0": cell}}}
-    a = {"metric": "accuracy", "results": results,
-         "verdict": {"linear": {"0.1": v("loses"), "1.0": v("beats")}}}
+    a = {
+        "metric": "accuracy",
+        "results": results,
+        "verdict": {"linear": {"0.1": v("loses"), "1.0": v("beats")}},
+    }
     b = {"metric": "accuracy", "results": results, "verdict": {"linear": {"1.0": v("tie")}}}
     md = "\n".join(task_table("a", a))
     assert "0.500 [0.250, 0.750]" in md and "**loses** vs MFCC: -0.250 [-0.500, -0.125]" in md
     assert "SSL vs best baseline on a: beats 1, tie 0, loses 1" in md
     assert total_counts({"probe": {"tasks": {"a": a, "b": b}}}) == {
-        "beats": 1, "tie": 1, "loses": 1
+        "beats": 1,
+        "tie": 1,
+        "loses": 1,
     }
 
 
@@ -226,14 +255,18 @@ def test_query_intervals_resample_whole_clusters_and_pair_methods() -> None:
     rng = np.random.default_rng(0)
     clusters = np.repeat(np.arange(8), 5)  # 8 tracks x 5 segments
     base = rng.random(40)
-    per_method = {"encoder": (base + 0.05)[None], "mfcc": base[None],
-                  "random_init": np.stack([base - 0.1, base - 0.2])}
+    per_method = {
+        "encoder": (base + 0.05)[None],
+        "mfcc": base[None],
+        "random_init": np.stack([base - 0.1, base - 0.2]),
+    }
     out = query_intervals(per_method, clusters, "encoder", ["mfcc", "random_init"], 2000, 1)
     # direct loop: the same cluster draws, mean of the resampled queries
     again = np.random.default_rng(1)
     draws = again.integers(0, 8, size=(2000, 8))
-    direct = [np.concatenate([per_method["mfcc"][0][clusters == c] for c in d]).mean()
-              for d in draws]
+    direct = [
+        np.concatenate([per_method["mfcc"][0][clusters == c] for c in d]).mean() for d in draws
+    ]
     assert out["ci95"]["mfcc"] == pytest.approx(list(np.percentile(direct, [2.5, 97.5])))
     v = out["vs_best_baseline"]  # a constant shift of +0.05 on every query: a tight interval
     assert v["baseline"] == "mfcc" and v["ci95"] == pytest.approx([0.05, 0.05])

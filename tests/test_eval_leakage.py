@@ -19,12 +19,14 @@ def test_exported_encoder_names_its_training_files_and_the_probe_finds_them(tmp_
     for i, f in enumerate((220, 330, 440)):
         write_audio(src / f"t{i}.wav", tone(f, SR, 1.5 + 0.1 * i), SR)
     prepare_cache(src, tmp_path / "cache", sample_rate=SR, progress=False)
-    enc = build_encoder("melcnn", SR, widths=[4, 8], n_mels=16, n_fft=256, hop_length=128,
-                        input_samples=SR)
+    enc = build_encoder(
+        "melcnn", SR, widths=[4, 8], n_mels=16, n_fft=256, hop_length=128, input_samples=SR
+    )
     path = save_encoder(enc, tmp_path / "enc.pt", trained_on=training_sources(tmp_path / "cache"))
     trained_on = load_encoder(path).trained_on
-    assert sorted(trained_on["sources"]) == sorted(str((src / f"t{i}.wav").resolve())
-                                                   for i in range(3))
+    assert sorted(trained_on["sources"]) == sorted(
+        str((src / f"t{i}.wav").resolve()) for i in range(3)
+    )
 
     copied = tmp_path / "labelled" / "t1.wav"  # the same file copied elsewhere
     copied.parent.mkdir()

@@ -183,9 +183,16 @@ def test_retrieval_scores_each_draw_and_reports_the_mean(tmp_path, rng):
     with open(tmp_path / "segs" / "labels.csv", "w", newline="") as fh:
         csv.writer(fh).writerows(rows)
     enc = save_encoder(_loaded([8, 16], seed=7).encoder, tmp_path / "enc.pt", {})
-    res = retrieval_benchmark(tmp_path / "segs" / "labels.csv", enc, tmp_path / "out",
-                              ["random_init", "mfcc", "supervised"], [1, 2], SR, device="cpu",
-                              random_init_draws=2)
+    res = retrieval_benchmark(
+        tmp_path / "segs" / "labels.csv",
+        enc,
+        tmp_path / "out",
+        ["random_init", "mfcc", "supervised"],
+        [1, 2],
+        SR,
+        device="cpu",
+        random_init_draws=2,
+    )
     per_draw = res["draws"]["random_init"]
     assert len(per_draw) == 2 and "mfcc" not in res["draws"]
     mean = np.mean([d["2"]["map@2"] for d in per_draw])

@@ -133,7 +133,11 @@ def test_runs_are_seeds_times_draws_and_subsets_do_not_depend_on_the_draw(rng, m
     data = _blobs(rng, n_per=20, classes=3, dim=8)
     other = ProbeData(
         rng.normal(0, 1, data.x.shape).astype(np.float32),  # another init draw: other vectors
-        data.row_track, data.targets, data.splits, data.classes, False,
+        data.row_track,
+        data.targets,
+        data.splits,
+        data.classes,
+        False,
     )
     chosen: dict[tuple[int, int], list[int]] = {}
     real = probe.probe_once
@@ -161,8 +165,9 @@ def test_runs_are_seeds_times_draws_and_subsets_do_not_depend_on_the_draw(rng, m
 
 def test_draws_of_other_tracks_are_refused(rng):
     data = _blobs(rng, n_per=10, classes=2, dim=4)
-    other = ProbeData(data.x, data.row_track, data.targets[::-1].copy(), data.splits,
-                      data.classes, False)
+    other = ProbeData(
+        data.x, data.row_track, data.targets[::-1].copy(), data.splits, data.classes, False
+    )
     with pytest.raises(LabelError, match="draw 1"):
         run_probe([data, other], ProbeConfig(head="knn"), seeds=[0])
 
@@ -194,8 +199,14 @@ def test_one_class_is_an_error(rng):
 
 def test_one_class_multilabel_is_an_error(rng):
     y = np.ones((20, 2))
-    data = ProbeData(rng.normal(0, 1, (20, 3)).astype(np.float32), np.arange(20), y,
-                     np.array(["train"] * 14 + ["test"] * 6), ["a", "b"], True)
+    data = ProbeData(
+        rng.normal(0, 1, (20, 3)).astype(np.float32),
+        np.arange(20),
+        y,
+        np.array(["train"] * 14 + ["test"] * 6),
+        ["a", "b"],
+        True,
+    )
     with pytest.raises(LabelError, match="one class"):
         run_probe(data, FAST, seeds=[0])
 

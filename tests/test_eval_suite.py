@@ -176,46 +176,75 @@ def test_probe_warns_and_records_when_pretraining_heard_the_test_audio(tmp_path,
     from audioclr.ssl.export import training_sources
 
     labels = _corpus(tmp_path, rng)
-    prepare_cache(tmp_path / "audio" / "mid", tmp_path / "cache", sample_rate=SR, progress=False,
-                  min_duration=0.1)
+    prepare_cache(
+        tmp_path / "audio" / "mid",
+        tmp_path / "cache",
+        sample_rate=SR,
+        progress=False,
+        min_duration=0.1,
+    )
     torch.manual_seed(1)
-    enc = build_encoder("melcnn", SR, widths=[8, 16], n_fft=256, hop_length=128, n_mels=16,
-                        input_samples=2000)
-    leaky = save_encoder(enc.eval(), tmp_path / "leaky.pt", {},
-                         trained_on=training_sources(tmp_path / "cache"))
-    cfg = SuiteConfig(tasks=[TaskConfig(name="tones", labels=str(labels), heads=["knn"],
-                                        seeds=[0])], methods=["encoder"], device="cpu")
+    enc = build_encoder(
+        "melcnn", SR, widths=[8, 16], n_fft=256, hop_length=128, n_mels=16, input_samples=2000
+    )
+    leaky = save_encoder(
+        enc.eval(), tmp_path / "leaky.pt", {}, trained_on=training_sources(tmp_path / "cache")
+    )
+    cfg = SuiteConfig(
+        tasks=[TaskConfig(name="tones", labels=str(labels), heads=["knn"], seeds=[0])],
+        methods=["encoder"],
+        device="cpu",
+    )
     with pytest.warns(UserWarning, match="pretrained on 2 of the 6 test files"):
         t = run_suite(cfg, leaky, tmp_path / "out")["tasks"]["tones"]
     assert (t["pretraining_leak"]["seen"], t["pretraining_leak"]["test_files"]) == (2, 6)
     assert "pretrained on 2 of the 6" in t["warnings"][0]
     md = (tmp_path / "out" / "report.md").read_text()
     assert "pretrained on 2 of the 6 test files" in md
-    clean = save_encoder(enc.eval(), tmp_path / "clean.pt", {},
-                         trained_on={"cache": "c", "sources": [], "fingerprints": []})
+    clean = save_encoder(
+        enc.eval(),
+        tmp_path / "clean.pt",
+        {},
+        trained_on={"cache": "c", "sources": [], "fingerprints": []},
+    )
     t = run_suite(cfg, clean, tmp_path / "out2")["tasks"]["tones"]
     assert t["pretraining_leak"]["seen"] == 0 and not t["warnings"]
 
 
 def test_layerwise_table_probes_each_block_alone_and_all(tmp_path, rng) -> None:
     labels, enc = _corpus(tmp_path, rng), _encoder(tmp_path)
-    cfg = SuiteConfig(tasks=[TaskConfig(name="tones", labels=str(labels), heads=["knn"],
-                                        fractions=[0.5, 1.0], seeds=[0, 1])],
-                      methods=["encoder"], device="cpu")
+    cfg = SuiteConfig(
+        tasks=[
+            TaskConfig(
+                name="tones", labels=str(labels), heads=["knn"], fractions=[0.5, 1.0], seeds=[0, 1]
+            )
+        ],
+        methods=["encoder"],
+        device="cpu",
+    )
     t = run_suite(cfg, enc, tmp_path / "out")["tasks"]["tones"]
     lw = t["layerwise"]
     assert (lw["fraction"], lw["head"]) == (1.0, "linear")
-    assert {k: v["dim"] for k, v in lw["layers"].items()} == {"block1": 16, "block2": 32,
-                                                              "all": 48}
+    assert {k: v["dim"] for k, v in lw["layers"].items()} == {"block1": 16, "block2": 32, "all": 48}
     # "all" here is the same linear probe as a suite run with head linear on the same vectors
-    linear = SuiteConfig(tasks=[TaskConfig(name="tones", labels=str(labels), heads=["linear"],
-                                           fractions=[1.0], seeds=[0, 1])],
-                         methods=["encoder"], device="cpu")
+    linear = SuiteConfig(
+        tasks=[
+            TaskConfig(
+                name="tones", labels=str(labels), heads=["linear"], fractions=[1.0], seeds=[0, 1]
+            )
+        ],
+        methods=["encoder"],
+        device="cpu",
+    )
     again = run_suite(linear, enc, tmp_path / "out")["tasks"]["tones"]
     cell = again["results"]["encoder"]["linear"]["1.0"]["accuracy"]
     assert lw["layers"]["all"]["mean"] == cell["mean"]
     assert "| block1 | 16 |" in (tmp_path / "out" / "report.md").read_text()
-    last = SuiteConfig(tasks=[TaskConfig(name="tones", labels=str(labels), heads=["knn"],
-                                         layer="last", seeds=[0])], methods=["encoder"],
-                       device="cpu")
+    last = SuiteConfig(
+        tasks=[
+            TaskConfig(name="tones", labels=str(labels), heads=["knn"], layer="last", seeds=[0])
+        ],
+        methods=["encoder"],
+        device="cpu",
+    )
     assert run_suite(last, enc, tmp_path / "o2")["tasks"]["tones"]["layerwise"] == {}

@@ -30,8 +30,9 @@ DRAWS = 2
 
 def ablation_suite(tmp: Path) -> Path:
     """The benchmark's tiny suite plus an ``ablation`` section (2 random-init draws)."""
-    suite = yaml.safe_load(tiny_suite(make_data(tmp / "data", np.random.default_rng(0)),
-                                      tmp).read_text())
+    suite = yaml.safe_load(
+        tiny_suite(make_data(tmp / "data", np.random.default_rng(0)), tmp).read_text()
+    )
     suite.update(random_init_draws=DRAWS, ablation={"recipes": RECIPES, "layers": LAYERS})
     path = tmp / "ablation.yaml"
     path.write_text(yaml.safe_dump(suite))
@@ -116,16 +117,19 @@ def test_baselines_are_embedded_once_and_shared(finished: tuple) -> None:
         shared = sorted(p.name for p in (out / "shared" / kind).iterdir())
         assert shared[0] == "mfcc" and shared[1].startswith("random_init-") and len(shared) == 2
     for recipe in RECIPES:
-        for emb in [*(out / recipe / "probe" / x / "emb" for x in LAYERS),
-                    out / recipe / "retrieval" / "emb"]:
+        for emb in [
+            *(out / recipe / "probe" / x / "emb" for x in LAYERS),
+            out / recipe / "retrieval" / "emb",
+        ]:
             assert (emb / "mfcc").is_symlink() and (emb / "random_init").is_symlink()
             assert (emb / "encoder").is_dir() and not (emb / "encoder").is_symlink()
 
 
 def test_recipe_overrides_reach_its_pretraining(finished: tuple) -> None:
     tmp, report, _, _ = finished
-    stored = {r: yaml.safe_load((tmp / "out" / r / "run" / "config.yaml").read_text())
-              for r in RECIPES}
+    stored = {
+        r: yaml.safe_load((tmp / "out" / r / "run" / "config.yaml").read_text()) for r in RECIPES
+    }
     assert stored["warm"]["simclr"]["temperature"] == 0.2
     assert stored["warm"]["optim"]["warmup_steps"] == 2
     assert stored["base"]["simclr"]["temperature"] != 0.2
@@ -165,8 +169,15 @@ def test_bad_recipe_key_names_the_recipe(tmp_path: Path, capsys: pytest.CaptureF
         load_benchmark_config(SHIPPED, ["ablation.recipes.short=[trainer.max_steps=3]"])
     with pytest.raises(ConfigError, match=r"ablation\.nope"):
         load_benchmark_config(SHIPPED, ["ablation.nope=1"])
-    rc = main(["benchmark", str(SHIPPED), "--out", str(tmp_path / "o"),
-               "ablation.recipes.bad=[augment.nope.p=0]"])
+    rc = main(
+        [
+            "benchmark",
+            str(SHIPPED),
+            "--out",
+            str(tmp_path / "o"),
+            "ablation.recipes.bad=[augment.nope.p=0]",
+        ]
+    )
     assert rc == 2 and "ablation.recipes.bad" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
@@ -181,4 +192,7 @@ def test_shipped_ablation_config() -> None:
     assert type(suite) is BenchmarkConfig
     assert cfg.probe == suite.probe and cfg.retrieval == suite.retrieval
     assert (cfg.pool, cfg.sample_rate, cfg.random_init_draws) == (
-        suite.pool, suite.sample_rate, suite.random_init_draws)
+        suite.pool,
+        suite.sample_rate,
+        suite.random_init_draws,
+    )

@@ -69,19 +69,39 @@ def make_data(root: Path, rng: np.random.Generator) -> Path:
 def tiny_suite(data: Path, tmp: Path) -> Path:
     """A suite YAML: tiny melcnn, 3 pretraining steps, 2 fractions x 2 seeds, k in (1, 2)."""
     suite = {
-        "data_root": str(data), "pool": "pool", "sample_rate": SR, "device": "cpu",
-        "pretrain": {"config": "simclr_melcnn", "minutes": 5, "max_steps": 3, "overrides": [
-            "model.encoder_kwargs={widths: [8, 16], n_mels: 16, n_fft: 256, hop_length: 128, "
-            "input_samples: 2000}", "trainer.batch_size=4", "data.num_workers=0",
-            "trainer.progress=false", "trainer.accelerator=cpu", "optim.warmup_steps=1",
-            *[f"augment.{k}.p=0" for k in OFF]]},
-        "probe": {"tasks": [{"name": "tones", "labels": "tones/labels.csv"},
-                            {"name": "kind", "labels": "kind/labels.csv",
-                             "heads": ["linear", "knn"]}],
-                  "fractions": [0.5, 1.0], "seeds": [0, 1],
-                  "probe": {"weight_decays": [0.0], "max_epochs": 10, "patience": 3}},
-        "retrieval": {"labels": "segs/labels.csv", "release_labels": "segs/release.csv",
-                      "k": [1, 2]},
+        "data_root": str(data),
+        "pool": "pool",
+        "sample_rate": SR,
+        "device": "cpu",
+        "pretrain": {
+            "config": "simclr_melcnn",
+            "minutes": 5,
+            "max_steps": 3,
+            "overrides": [
+                "model.encoder_kwargs={widths: [8, 16], n_mels: 16, n_fft: 256, hop_length: 128, "
+                "input_samples: 2000}",
+                "trainer.batch_size=4",
+                "data.num_workers=0",
+                "trainer.progress=false",
+                "trainer.accelerator=cpu",
+                "optim.warmup_steps=1",
+                *[f"augment.{k}.p=0" for k in OFF],
+            ],
+        },
+        "probe": {
+            "tasks": [
+                {"name": "tones", "labels": "tones/labels.csv"},
+                {"name": "kind", "labels": "kind/labels.csv", "heads": ["linear", "knn"]},
+            ],
+            "fractions": [0.5, 1.0],
+            "seeds": [0, 1],
+            "probe": {"weight_decays": [0.0], "max_epochs": 10, "patience": 3},
+        },
+        "retrieval": {
+            "labels": "segs/labels.csv",
+            "release_labels": "segs/release.csv",
+            "k": [1, 2],
+        },
     }
     path = tmp / "suite.yaml"
     path.write_text(yaml.safe_dump(suite))
@@ -123,8 +143,10 @@ def test_report_md_numbers_match_json(finished: tuple[Path, dict, list[str]]) ->
         for method in ("encoder", "random_init", "mfcc"):
             by_k = report["retrieval"][kind]["results"][method]
             for k in ("1", "2"):
-                expected += [round(by_k[k][f"precision@{k}"], 3),
-                             *(round(x, 3) for x in by_k[k][f"precision@{k}_ci95"])]
+                expected += [
+                    round(by_k[k][f"precision@{k}"], 3),
+                    *(round(x, 3) for x in by_k[k][f"precision@{k}_ci95"]),
+                ]
             expected += [round(by_k["2"]["map@2"], 3)]
         for k in ("1", "2"):
             v = report["retrieval"][kind]["results"]["encoder"][k]["vs_best_baseline"]
@@ -154,7 +176,8 @@ def test_retrieval_matches_brute_force(finished: tuple[Path, dict, list[str]]) -
 
 
 def test_same_release_retrieval_drops_the_query_track_and_matches_brute_force(
-        finished: tuple[Path, dict, list[str]]) -> None:
+    finished: tuple[Path, dict, list[str]],
+) -> None:
     tmp, report, _ = finished
     from audioclr.evaluate.store import load_embeddings
 
@@ -177,7 +200,8 @@ def test_same_release_retrieval_drops_the_query_track_and_matches_brute_force(
 
 
 def test_rerun_skips_every_stage_and_other_config_is_refused(
-        finished: tuple[Path, dict, list[str]]) -> None:
+    finished: tuple[Path, dict, list[str]],
+) -> None:
     tmp, report, first = finished
     assert sum("done in" in line and "skipped" not in line for line in first) == 5
     logs: list[str] = []
@@ -209,6 +233,9 @@ def test_real_data_sets_present_for_the_shipped_suite() -> None:
     paths = check_datasets(cfg)
     assert len(list(paths["pool"].rglob("*.*"))) >= 150  # the pretraining three quarters
     assert {t.name for t in cfg.probe.tasks} == {
-        "instruments_cross_soundfont", "instruments_same_soundfont", "digits",
-        "instruments_freepats"}
+        "instruments_cross_soundfont",
+        "instruments_same_soundfont",
+        "digits",
+        "instruments_freepats",
+    }
     assert paths["retrieval_release"].is_file()

@@ -23,17 +23,25 @@ def test_retrieval_labels_map_corpus_paths_to_cache_ids(tmp_path):
     with open(out, newline="") as fh:
         rows = list(csv.reader(fh))
     assert rows == [
-        ["track_id", "label"], ["bell/bell_000.wav", "bell"], ["organ/organ_003.wav", "organ"]
+        ["track_id", "label"],
+        ["bell/bell_000.wav", "bell"],
+        ["organ/organ_003.wav", "organ"],
     ]
 
 
 def test_probe_table_rows_and_verdict_follow_the_report():
-    report = {"tasks": {"demo": {
-        "metric": "accuracy",
-        "results": {"encoder": {"linear": {"0.1": _cell(0.5), "1.0": _cell(0.9)}},
-                    "mfcc": {"linear": {"0.1": _cell(0.6), "1.0": _cell(0.4)}}},
-        "verdict": {"linear": {"0.1": _verdict("tie"), "1.0": _verdict("beats")}},
-    }}}
+    report = {
+        "tasks": {
+            "demo": {
+                "metric": "accuracy",
+                "results": {
+                    "encoder": {"linear": {"0.1": _cell(0.5), "1.0": _cell(0.9)}},
+                    "mfcc": {"linear": {"0.1": _cell(0.6), "1.0": _cell(0.4)}},
+                },
+                "verdict": {"linear": {"0.1": _verdict("tie"), "1.0": _verdict("beats")}},
+            }
+        }
+    }
     lines = probe_table(report)
     ssl = next(line for line in lines if line.strip().startswith("SSL "))
     mfcc = next(line for line in lines if line.strip().startswith("MFCC"))

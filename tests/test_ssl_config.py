@@ -16,20 +16,23 @@ from audioclr.ssl.export import load_encoder
 from audioclr.ssl.module import PretrainModule
 
 
-@pytest.mark.parametrize("override, key", [
-    ("trainer.bogus=1", "trainer.bogus"),
-    ("trainer.batch_size=1", "trainer.batch_size"),
-    ("optim.name=sgd", "optim.name"),
-    ("method=moco", "method"),
-    ("simclr.temperature=0", "simclr.temperature"),
-    ("byol.momentum_base=1.5", "byol.momentum_base"),
-    ("vicreg.projection_layers=1", "vicreg.projection_layers"),
-    ("barlowtwins.redundancy_weight=-1", "barlowtwins.redundancy_weight"),
-    ("cpc.prediction_steps=0", "cpc.prediction_steps"),
-    ("trainer.devices=two", "trainer.devices"),
-    ("augment.gain.p=2", "augment.gain.p"),
-    ("trainer.max_steps=abc", "trainer.max_steps"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("trainer.bogus=1", "trainer.bogus"),
+        ("trainer.batch_size=1", "trainer.batch_size"),
+        ("optim.name=sgd", "optim.name"),
+        ("method=moco", "method"),
+        ("simclr.temperature=0", "simclr.temperature"),
+        ("byol.momentum_base=1.5", "byol.momentum_base"),
+        ("vicreg.projection_layers=1", "vicreg.projection_layers"),
+        ("barlowtwins.redundancy_weight=-1", "barlowtwins.redundancy_weight"),
+        ("cpc.prediction_steps=0", "cpc.prediction_steps"),
+        ("trainer.devices=two", "trainer.devices"),
+        ("augment.gain.p=2", "augment.gain.p"),
+        ("trainer.max_steps=abc", "trainer.max_steps"),
+    ],
+)
 def test_bad_keys_and_values_are_named(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_config(PretrainConfig, resolve_config_path("simclr_melcnn", "pretrain"), [override])
@@ -53,8 +56,9 @@ def test_unknown_method_lists_the_registered_objectives():
     assert all(name in str(err.value) for name in OBJECTIVES)
 
 
-SHIPPED = sorted(p.stem for p in resolve_config_path("simclr_melcnn", "pretrain").parent.glob(
-    "*.yaml"))
+SHIPPED = sorted(
+    p.stem for p in resolve_config_path("simclr_melcnn", "pretrain").parent.glob("*.yaml")
+)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -79,15 +83,26 @@ def test_cli_pretrain_on_a_real_cache_then_export(tmp_path, capsys):
     sr = 8000
     for i, f in enumerate([220.0, 330.0, 440.0, 660.0, 880.0, 990.0]):
         write_audio(tmp_path / "audio" / f"t{i}.wav", tone(f, sr, 1.5), sr)
-    prepare_cache(tmp_path / "audio", tmp_path / "cache", sample_rate=sr, workers=1,
-                  progress=False)
+    prepare_cache(tmp_path / "audio", tmp_path / "cache", sample_rate=sr, workers=1, progress=False)
     run = tmp_path / "run"
-    args = ["pretrain", "--config", "simclr_melcnn", f"data.cache={tmp_path / 'cache'}",
-            f"run.dir={run}", "data.num_workers=0", "trainer.max_steps=2",
-            "trainer.batch_size=4", "trainer.progress=false", "augment.pitch.p=0",
-            "augment.reverb.p=0", "model.encoder_kwargs.widths=[4,8]",
-            "model.encoder_kwargs.n_mels=16", "model.encoder_kwargs.input_samples=4000",
-            "model.encoder_kwargs.n_fft=256", "model.encoder_kwargs.hop_length=128"]
+    args = [
+        "pretrain",
+        "--config",
+        "simclr_melcnn",
+        f"data.cache={tmp_path / 'cache'}",
+        f"run.dir={run}",
+        "data.num_workers=0",
+        "trainer.max_steps=2",
+        "trainer.batch_size=4",
+        "trainer.progress=false",
+        "augment.pitch.p=0",
+        "augment.reverb.p=0",
+        "model.encoder_kwargs.widths=[4,8]",
+        "model.encoder_kwargs.n_mels=16",
+        "model.encoder_kwargs.input_samples=4000",
+        "model.encoder_kwargs.n_fft=256",
+        "model.encoder_kwargs.hop_length=128",
+    ]
     assert main(args) == 0
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["data"]["cache"] == str(tmp_path / "cache") and saved["trainer"]["max_steps"] == 2

@@ -16,8 +16,10 @@ from lightly.loss import NTXentLoss
 WORLD = 2
 STEPS = 3
 BATCH = 4
-FIXED = torch.randn(8, 6, generator=torch.Generator().manual_seed(0)), torch.randn(
-    8, 6, generator=torch.Generator().manual_seed(1))
+FIXED = (
+    torch.randn(8, 6, generator=torch.Generator().manual_seed(0)),
+    torch.randn(8, 6, generator=torch.Generator().manual_seed(1)),
+)
 
 
 def criterion_on_fixed_rows(criterion: torch.nn.Module, rank: int) -> dict:
@@ -60,10 +62,14 @@ class RankProbe(pl.Callback):
         ldist.gather = self.original
         criterion = module.objective.criterion
         rank = trainer.global_rank
-        info = {"world": ldist.world_size(), "gathered": self.gathered, "tracks": self.tracks,
-                "gather_distributed": criterion.gather_distributed,
-                "temperature": criterion.temperature,
-                "fixed": criterion_on_fixed_rows(criterion, rank)}
+        info = {
+            "world": ldist.world_size(),
+            "gathered": self.gathered,
+            "tracks": self.tracks,
+            "gather_distributed": criterion.gather_distributed,
+            "temperature": criterion.temperature,
+            "fixed": criterion_on_fixed_rows(criterion, rank),
+        }
         with open(f"{self.out}/probe{rank}.json", "w") as fh:
             json.dump(info, fh)
         params = {k: v.detach().cpu().clone() for k, v in module.named_parameters()}
@@ -77,8 +83,14 @@ def test_ddp_two_cpu_processes_gather_negatives_and_keep_ranks_in_sync(tmp_path)
     from audioclr.ssl.module import PretrainModule
     from audioclr.ssl.train import pretrain
 
-    cfg = tiny_cfg(tmp_path, f"trainer.max_steps={STEPS}", f"trainer.batch_size={BATCH}",
-                   "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp_spawn")
+    cfg = tiny_cfg(
+        tmp_path,
+        f"trainer.max_steps={STEPS}",
+        f"trainer.batch_size={BATCH}",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.strategy=ddp_spawn",
+    )
     pretrain(cfg, dataset=ToyPairs(n=16), sample_rate=8000, callbacks=[RankProbe(tmp_path)])
     rows = [json.loads((tmp_path / f"probe{r}.json").read_text()) for r in range(WORLD)]
     assert [r["world"] for r in rows] == [WORLD, WORLD]
@@ -106,8 +118,9 @@ def test_ddp_two_cpu_processes_gather_negatives_and_keep_ranks_in_sync(tmp_path)
     # the parameters are identical on both ranks, and they did train
     p0, p1 = (torch.load(tmp_path / f"params{r}.pt", weights_only=True) for r in range(WORLD))
     assert p0.keys() == p1.keys() and len(p0) > 0
-    assert all(torch.equal(p0[k], p1[k]) for k in p0), [k for k in p0 if
-                                                         not torch.equal(p0[k], p1[k])]
+    assert all(torch.equal(p0[k], p1[k]) for k in p0), [
+        k for k in p0 if not torch.equal(p0[k], p1[k])
+    ]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.trainer.seed)
         init = dict(PretrainModule(cfg, 8000).named_parameters())

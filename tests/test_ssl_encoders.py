@@ -22,13 +22,13 @@ def tiny(name: str, sr: int = 8000):
 
 def test_samplecnn_clmr_defaults_match_paper_shapes():
     enc = build_encoder("samplecnn", 22050).eval()
-    assert enc.min_samples == 3 ** 10 == 59049 and enc.output_dim == 512
+    assert enc.min_samples == 3**10 == 59049 and enc.output_dim == 512
     x = torch.zeros(1, 59049)
     with torch.no_grad():
         feats = enc.features(x)
     assert list(feats) == enc.layer_names
     # each block divides time by 3: conv0 -> 3^9 frames, block9 -> 1 frame
-    assert feats["conv0"].shape == (1, 128, 3 ** 9)
+    assert feats["conv0"].shape == (1, 128, 3**9)
     for i in range(1, 10):
         assert feats[f"block{i}"].shape[-1] == 3 ** (9 - i)
     assert feats["block9"].shape == (1, 512, 1) and feats["embedding"].shape == (1, 512)
@@ -40,7 +40,11 @@ def test_melcnn_layer_shapes_follow_hop_and_pooling():
     frames = 1 + n // 128  # torchaudio center=True framing
     feats = enc.features(torch.randn(2, n))
     assert [tuple(v.shape) for v in feats.values()] == [
-        (2, 4, 8, frames // 2), (2, 8, 4, frames // 4), (2, 16, 2, frames // 8), (2, 16)]
+        (2, 4, 8, frames // 2),
+        (2, 8, 4, frames // 4),
+        (2, 16, 2, frames // 8),
+        (2, 16),
+    ]
     assert enc.frames(torch.randn(2, n)).shape == (2, 16, frames // 8)
 
 

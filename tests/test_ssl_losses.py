@@ -119,8 +119,9 @@ def test_metrics_equal_numpy():
     bn = b.numpy() / np.linalg.norm(b.numpy(), axis=1, keepdims=True)
     assert alignment(a, b).item() == pytest.approx(np.mean(np.sum((an - bn) ** 2, 1)), rel=1e-5)
     d2 = [np.sum((an[i] - an[j]) ** 2) for i in range(5) for j in range(i + 1, 5)]
-    assert uniformity(a).item() == pytest.approx(np.log(np.mean(np.exp(-2 * np.array(d2)))),
-                                                 rel=1e-5)
+    assert uniformity(a).item() == pytest.approx(
+        np.log(np.mean(np.exp(-2 * np.array(d2)))), rel=1e-5
+    )
     assert embedding_std(a).item() == pytest.approx(an.std(0, ddof=1).mean() * 2, rel=1e-5)
     # positives identical -> accuracy 1; a collapsed batch -> std 0
     assert positive_accuracy(a, a + 1e-4).item() == 1.0

@@ -30,8 +30,16 @@ MIN_RELATIVE_DROP = 0.07
 
 
 def tiny_encoder():
-    return build_encoder("melcnn", SR, widths=[4, 8], n_mels=16, n_fft=256, hop_length=128,
-                         input_samples=2000, time_strides=[2, 1])
+    return build_encoder(
+        "melcnn",
+        SR,
+        widths=[4, 8],
+        n_mels=16,
+        n_fft=256,
+        hop_length=128,
+        input_samples=2000,
+        time_strides=[2, 1],
+    )
 
 
 def test_registry_and_config_sections_agree():
@@ -55,8 +63,12 @@ class Figures(pl.Callback):
 @pytest.mark.parametrize("name", NAMES)
 def test_loss_falls_on_the_toy_set(tmp_path, name):
     rec, figures = Record(), Figures()
-    pretrain(tiny_cfg(tmp_path, method=name), dataset=ToyPairs(), sample_rate=SR,
-             callbacks=[rec, figures])
+    pretrain(
+        tiny_cfg(tmp_path, method=name),
+        dataset=ToyPairs(),
+        sample_rate=SR,
+        callbacks=[rec, figures],
+    )
     losses = np.array([r[1] for r in rec.rows])
     assert len(losses) == 40 and np.isfinite(losses).all()
     first, last = losses[:4].mean(), losses[-8:].mean()
@@ -70,8 +82,9 @@ def test_resume_gives_the_uninterrupted_losses_and_weights(tmp_path, name):
     full, cfg_b = full_then_crash(tmp_path, *extra, stop_at=4, method=name)
     resumed = resume(cfg_b)  # from last.ckpt = step 3
     assert [r[0] for r in resumed.rows] == [4, 5, 6]
-    np.testing.assert_allclose([r[1] for r in resumed.rows], [r[1] for r in full.rows[3:]],
-                               rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        [r[1] for r in resumed.rows], [r[1] for r in full.rows[3:]], rtol=0, atol=1e-6
+    )
     final_a = torch.load(tmp_path / "a/run/checkpoints/last.ckpt", weights_only=True)
     final_b = torch.load(tmp_path / "b/run/checkpoints/last.ckpt", weights_only=True)
     state_a, state_b = final_a["state_dict"], final_b["state_dict"]
@@ -91,8 +104,10 @@ def expected_momentum(step: int, max_steps: int, base: float) -> float:
 
 
 def test_byol_momentum_schedule_ends():
-    obj = BYOL(tiny_encoder(), BYOLConfig(projection_hidden=8, projection_dim=4,
-                                          prediction_hidden=8, momentum_base=0.9))
+    obj = BYOL(
+        tiny_encoder(),
+        BYOLConfig(projection_hidden=8, projection_dim=4, prediction_hidden=8, momentum_base=0.9),
+    )
     assert obj.momentum(0, 10) == pytest.approx(0.9)
     assert obj.momentum(9, 10) == 1.0
     assert obj.momentum(3, 10) == pytest.approx(expected_momentum(3, 10, 0.9))
@@ -122,13 +137,19 @@ class TeacherTrace(pl.Callback):
 def test_byol_teacher_moves_toward_the_student_by_the_scheduled_momentum(tmp_path):
     steps, base = 4, 0.7
     trace = TeacherTrace()
-    cfg = tiny_cfg(tmp_path, f"trainer.max_steps={steps}", "trainer.batch_size=4",
-                   f"byol.momentum_base={base}", method="byol")
+    cfg = tiny_cfg(
+        tmp_path,
+        f"trainer.max_steps={steps}",
+        "trainer.batch_size=4",
+        f"byol.momentum_base={base}",
+        method="byol",
+    )
     pretrain(cfg, dataset=ToyPairs(), sample_rate=SR, callbacks=[trace])
     assert [r[0] for r in trace.rows] == list(range(steps))
     # the teacher starts as a copy of the student and has no trainable parameters
-    assert all(torch.equal(t, s) for t, s in zip(*student_and_teacher(
-        pretrain_module(cfg)), strict=True))
+    assert all(
+        torch.equal(t, s) for t, s in zip(*student_and_teacher(pretrain_module(cfg)), strict=True)
+    )
     for step, before, student, after in trace.rows:
         m = expected_momentum(step, steps, base)
         for t0, s, t1 in zip(before, student, after, strict=True):
@@ -148,11 +169,18 @@ def pretrain_module(cfg):
 
 
 def test_legacy_keys_move_under_objective():
-    state = {"encoder.w": 1, "projection.layers.0.weight": 2, "cpc.gru.weight_ih_l0": 3,
-             "criterion.memory_bank.bank": 4}
+    state = {
+        "encoder.w": 1,
+        "projection.layers.0.weight": 2,
+        "cpc.gru.weight_ih_l0": 3,
+        "criterion.memory_bank.bank": 4,
+    }
     assert rename_legacy_keys(state) == {
-        "encoder.w": 1, "objective.projection.layers.0.weight": 2,
-        "objective.head.gru.weight_ih_l0": 3, "objective.criterion.memory_bank.bank": 4}
+        "encoder.w": 1,
+        "objective.projection.layers.0.weight": 2,
+        "objective.head.gru.weight_ih_l0": 3,
+        "objective.criterion.memory_bank.bank": 4,
+    }
 
 
 @pytest.mark.parametrize("name", ["simclr", "cpc"])
@@ -165,12 +193,13 @@ def test_checkpoint_from_before_objectives_resumes_exactly(tmp_path, name):
 
     def legacy(key: str) -> str:
         prefix = next((p for p in old_names if key.startswith(p)), None)
-        return key if prefix is None else old_names[prefix] + key[len(prefix):]
+        return key if prefix is None else old_names[prefix] + key[len(prefix) :]
 
     ckpt["state_dict"] = {legacy(k): v for k, v in ckpt["state_dict"].items()}
     assert not any(k.startswith("objective.") for k in ckpt["state_dict"])
     torch.save(ckpt, last)
     assert read_run_checkpoint(last)[1]  # the encoder reads as before
     resumed = resume(cfg_b)
-    np.testing.assert_allclose([r[1] for r in resumed.rows], [r[1] for r in full.rows[2:]],
-                               rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        [r[1] for r in resumed.rows], [r[1] for r in full.rows[2:]], rtol=0, atol=1e-6
+    )

@@ -31,9 +31,13 @@ class ToyPairs(torch.utils.data.Dataset):
         t = np.arange(2 * SR) / SR
         freqs = 150 * 2 ** (np.arange(12) / 3)
         self.tracks = [
-            0.2 * sum(np.sin(2 * np.pi * f * t + g.uniform(0, 6))
-                      for f in g.choice(freqs, 3, replace=False)).astype(np.float32)
-            for _ in range(n)]
+            0.2
+            * sum(
+                np.sin(2 * np.pi * f * t + g.uniform(0, 6))
+                for f in g.choice(freqs, 3, replace=False)
+            ).astype(np.float32)
+            for _ in range(n)
+        ]
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -62,36 +66,67 @@ class Record(pl.Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         if not outputs:
             return
-        self.rows.append((trainer.global_step, float(outputs["loss"]),
-                          float(trainer.callback_metrics["train/pos_acc"])))
+        self.rows.append(
+            (
+                trainer.global_step,
+                float(outputs["loss"]),
+                float(trainer.callback_metrics["train/pos_acc"]),
+            )
+        )
         if self.stop_at is not None and trainer.global_step == self.stop_at:
             raise RuntimeError("simulated crash")
 
 
 def tiny_cfg(tmp_path, *extra: str, method: str = "simclr") -> PretrainConfig:
-    return load_config(PretrainConfig, None, [
-        f"method={method}", f"run.dir={tmp_path / 'run'}", "data.num_workers=0",
-        "model.encoder_kwargs={widths: [8, 16], n_mels: 16, n_fft: 256, hop_length: 128, "
-        "input_samples: 2000, time_strides: [2, 1]}",
-        "trainer.batch_size=16", "trainer.max_steps=40", "trainer.progress=false",
-        "optim.warmup_steps=3", "optim.lr=3e-3", "simclr.projection_hidden=32",
-        "simclr.projection_dim=16", "simclr.temperature=0.2", "cpc.context_dim=16",
-        "cpc.prediction_steps=2", "byol.projection_hidden=32", "byol.projection_dim=16",
-        "byol.prediction_hidden=32", "vicreg.projection_hidden=32", "vicreg.projection_dim=32",
-        "barlowtwins.projection_hidden=32", "barlowtwins.projection_dim=32",
-        "augment.gain.p=1", "augment.noise.p=1",
-        "augment.noise.min_snr_db=0", "augment.noise.max_snr_db=10",
-        *[f"augment.{k}.p=0" for k in OFF], *extra])
+    return load_config(
+        PretrainConfig,
+        None,
+        [
+            f"method={method}",
+            f"run.dir={tmp_path / 'run'}",
+            "data.num_workers=0",
+            "model.encoder_kwargs={widths: [8, 16], n_mels: 16, n_fft: 256, hop_length: 128, "
+            "input_samples: 2000, time_strides: [2, 1]}",
+            "trainer.batch_size=16",
+            "trainer.max_steps=40",
+            "trainer.progress=false",
+            "optim.warmup_steps=3",
+            "optim.lr=3e-3",
+            "simclr.projection_hidden=32",
+            "simclr.projection_dim=16",
+            "simclr.temperature=0.2",
+            "cpc.context_dim=16",
+            "cpc.prediction_steps=2",
+            "byol.projection_hidden=32",
+            "byol.projection_dim=16",
+            "byol.prediction_hidden=32",
+            "vicreg.projection_hidden=32",
+            "vicreg.projection_dim=32",
+            "barlowtwins.projection_hidden=32",
+            "barlowtwins.projection_dim=32",
+            "augment.gain.p=1",
+            "augment.noise.p=1",
+            "augment.noise.min_snr_db=0",
+            "augment.noise.max_snr_db=10",
+            *[f"augment.{k}.p=0" for k in OFF],
+            *extra,
+        ],
+    )
 
 
-def full_then_crash(tmp_path, *extra: str, stop_at: int,
-                    method: str = "simclr") -> tuple[Record, PretrainConfig]:
+def full_then_crash(
+    tmp_path, *extra: str, stop_at: int, method: str = "simclr"
+) -> tuple[Record, PretrainConfig]:
     """Train run ``a`` to the end and run ``b`` until a simulated crash after step ``stop_at``.
 
     Returns ``a``'s per-step record and ``b``'s config (to resume)."""
     full = Record()
-    pretrain(tiny_cfg(tmp_path / "a", *extra, method=method), dataset=ToyPairs(), sample_rate=SR,
-             callbacks=[full])
+    pretrain(
+        tiny_cfg(tmp_path / "a", *extra, method=method),
+        dataset=ToyPairs(),
+        sample_rate=SR,
+        callbacks=[full],
+    )
     cfg_b = tiny_cfg(tmp_path / "b", *extra, method=method)
     with pytest.raises(RuntimeError, match="simulated crash"):
         pretrain(cfg_b, dataset=ToyPairs(), sample_rate=SR, callbacks=[Record(stop_at=stop_at)])
@@ -119,8 +154,12 @@ def test_simclr_lowers_loss_and_lifts_positive_accuracy(tmp_path):
 
 def test_cpc_lowers_loss(tmp_path):
     rec = Record()
-    pretrain(tiny_cfg(tmp_path, "trainer.max_steps=25", "trainer.batch_size=8", method="cpc"),
-             dataset=ToyPairs(), sample_rate=SR, callbacks=[rec])
+    pretrain(
+        tiny_cfg(tmp_path, "trainer.max_steps=25", "trainer.batch_size=8", method="cpc"),
+        dataset=ToyPairs(),
+        sample_rate=SR,
+        callbacks=[rec],
+    )
     _, losses, _ = map(np.array, zip(*rec.rows, strict=True))
     # 2 * 8 clips x 8 latent steps: an untrained InfoNCE sits near log(128)
     assert losses[:3].mean() == pytest.approx(math.log(16 * 8), abs=1.0)
@@ -133,16 +172,20 @@ def test_kill_and_resume_equals_uninterrupted_run(tmp_path):
     ckpt_b = torch.load(tmp_path / "b/run/checkpoints/step-00000003.ckpt", weights_only=True)
     ckpt_a = torch.load(tmp_path / "a/run/checkpoints/step-00000003.ckpt", weights_only=True)
     assert ckpt_b["global_step"] == 3
-    for sa, sb in zip(ckpt_a["optimizer_states"][0]["state"].values(),
-                      ckpt_b["optimizer_states"][0]["state"].values(), strict=True):
+    for sa, sb in zip(
+        ckpt_a["optimizer_states"][0]["state"].values(),
+        ckpt_b["optimizer_states"][0]["state"].values(),
+        strict=True,
+    ):
         assert torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"])
     with pytest.raises(ConfigError, match="already holds a checkpoint"):
         pretrain(cfg_b, dataset=ToyPairs(), sample_rate=SR)
     # the crash came after step 4 but before step 6's checkpoint: last.ckpt is step 3
     resumed = resume(cfg_b)
     assert [r[0] for r in resumed.rows] == [4, 5, 6]
-    np.testing.assert_allclose([r[1] for r in resumed.rows], [r[1] for r in full.rows[3:]],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        [r[1] for r in resumed.rows], [r[1] for r in full.rows[3:]], rtol=1e-5
+    )
     final_a = read_run_checkpoint(tmp_path / "a/run")[1]
     final_b = read_run_checkpoint(tmp_path / "b/run")[1]
     for k in final_a:
@@ -156,11 +199,16 @@ def test_resume_refuses_a_changed_architecture(tmp_path):
     with pytest.raises(ConfigError, match="'simclr'"):
         pretrain(changed, resume=True, dataset=ToyPairs(), sample_rate=SR)
     with pytest.raises(ConfigError, match="'method'"):
-        pretrain(tiny_cfg(tmp_path, "trainer.max_steps=2", method="byol"), resume=True,
-                 dataset=ToyPairs(), sample_rate=SR)
+        pretrain(
+            tiny_cfg(tmp_path, "trainer.max_steps=2", method="byol"),
+            resume=True,
+            dataset=ToyPairs(),
+            sample_rate=SR,
+        )
     # another objective's section is not part of this run's architecture
-    other = tiny_cfg(tmp_path, "trainer.max_steps=2", "trainer.batch_size=4",
-                     "byol.projection_dim=8")
+    other = tiny_cfg(
+        tmp_path, "trainer.max_steps=2", "trainer.batch_size=4", "byol.projection_dim=8"
+    )
     pretrain(other, resume=True, dataset=ToyPairs(), sample_rate=SR)
 
 
@@ -180,8 +228,13 @@ def test_exported_run_encoder_reproduces_the_checkpoint(tmp_path):
 
 
 def test_non_finite_loss_skips_updates_then_stops(tmp_path):
-    cfg = tiny_cfg(tmp_path, "trainer.max_steps=5", "trainer.batch_size=4",
-                   "trainer.max_bad_steps=2", "augment.noise.p=0")
+    cfg = tiny_cfg(
+        tmp_path,
+        "trainer.max_steps=5",
+        "trainer.batch_size=4",
+        "trainer.max_bad_steps=2",
+        "augment.noise.p=0",
+    )
     rec = Record()
     with pytest.raises(AudioclrError, match="non-finite"):
         pretrain(cfg, dataset=ToyPairs(nan=True), sample_rate=SR, callbacks=[rec])
@@ -203,12 +256,17 @@ def test_augment_in_workers_uses_the_step_generator_and_resumes_exactly(tmp_path
     torch.testing.assert_close(torch.cat([a, b]), expect)
     assert not torch.equal(a[0], items[0][0])  # gain and noise were applied
     # training in this mode also resumes to the same losses
-    extra = ("data.augment_on=workers", "trainer.max_steps=4", "trainer.checkpoint_every=2",
-             "trainer.batch_size=4")
+    extra = (
+        "data.augment_on=workers",
+        "trainer.max_steps=4",
+        "trainer.checkpoint_every=2",
+        "trainer.batch_size=4",
+    )
     full, cfg_b = full_then_crash(tmp_path, *extra, stop_at=3)
     resumed = resume(cfg_b)
-    np.testing.assert_allclose([r[1] for r in resumed.rows], [r[1] for r in full.rows[2:]],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        [r[1] for r in resumed.rows], [r[1] for r in full.rows[2:]], rtol=1e-5
+    )
 
 
 def test_cosine_follows_the_time_budget_when_it_ends_the_run_first(tmp_path):
@@ -220,8 +278,9 @@ def test_cosine_follows_the_time_budget_when_it_ends_the_run_first(tmp_path):
             self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
 
     lr = Lr()
-    cfg = tiny_cfg(tmp_path, "trainer.max_steps=1000000", "trainer.max_minutes=0.1",
-                   "optim.min_lr_ratio=0.0")
+    cfg = tiny_cfg(
+        tmp_path, "trainer.max_steps=1000000", "trainer.max_minutes=0.1", "optim.min_lr_ratio=0.0"
+    )
     pretrain(cfg, dataset=ToyPairs(), sample_rate=SR, callbacks=[lr])
     after_warmup = lr.lrs[3:]
     assert 10 < len(lr.lrs) < 1000000  # stopped by the clock

@@ -98,10 +98,12 @@ def param_ranges(cfg: AugmentConfig) -> tuple[Tensor, Tensor]:
     :func:`applied_params` can take under ``cfg``."""
     f, share = cfg.filter, cfg.filter.highpass_share
     cutoffs = ([f.min_highpass_hz, f.max_highpass_hz] if share > 0 else []) + (
-        [f.min_lowpass_hz, f.max_lowpass_hz] if share < 1 else [])
+        [f.min_lowpass_hz, f.max_lowpass_hz] if share < 1 else []
+    )
     pitch = cfg.pitch
     grid_hi = pitch.min_semitones + pitch.semitone_step * math.floor(
-        (pitch.max_semitones - pitch.min_semitones) / pitch.semitone_step + 1e-6)
+        (pitch.max_semitones - pitch.min_semitones) / pitch.semitone_step + 1e-6
+    )
     on_off = (0.0, 1.0)
     spans = {
         "pitch.semitones": _span(pitch.p, 0.0, (pitch.min_semitones, grid_hi)),
@@ -116,8 +118,9 @@ def param_ranges(cfg: AugmentConfig) -> tuple[Tensor, Tensor]:
         "noise.active": _span(cfg.noise.p, 0.0, on_off[1:]),
         "noise.snr_db": _span(cfg.noise.p, 0.0, (cfg.noise.min_snr_db, cfg.noise.max_snr_db)),
         "background.active": _span(cfg.background.p, 0.0, on_off[1:]),
-        "background.snr_db": _span(cfg.background.p, 0.0,
-                                   (cfg.background.min_snr_db, cfg.background.max_snr_db)),
+        "background.snr_db": _span(
+            cfg.background.p, 0.0, (cfg.background.min_snr_db, cfg.background.max_snr_db)
+        ),
     }
     lo, hi = zip(*(spans[name] for name in PARAM_NAMES), strict=True)
     return torch.tensor(lo, dtype=torch.float32), torch.tensor(hi, dtype=torch.float32)

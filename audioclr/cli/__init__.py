@@ -41,7 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     # KEY=VALUE overrides may stand before, between or after a command's options
-    if rest and hasattr(args, "overrides") and all("=" in w and not w.startswith("-") for w in rest):
+    if (
+        rest
+        and hasattr(args, "overrides")
+        and all("=" in w and not w.startswith("-") for w in rest)
+    ):
         args.overrides = [*args.overrides, *rest]
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -56,7 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted: finished work is kept; rerun the same command to resume.", file=sys.stderr)
+        print(
+            "\ninterrupted: finished work is kept; rerun the same command to resume.",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -34,8 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="batched",
         help="execution path: batched torch (default) or per-example CPU",
     )
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="config overrides, e.g. pitch.p=1 gain.max_gain_db=3")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="config overrides, e.g. pitch.p=1 gain.max_gain_db=3",
+    )
     p.set_defaults(func=_preview)
 
 

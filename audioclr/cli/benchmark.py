@@ -17,18 +17,24 @@ import sys
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``benchmark`` to ``sub``."""
     p = sub.add_parser(
-        "benchmark", help="real-recording suite: pretrain, probes vs baselines, retrieval, report",
+        "benchmark",
+        help="real-recording suite: pretrain, probes vs baselines, retrieval, report",
         description="Prepare the music pool, pretrain within a budget, export, probe every task "
         "(SSL vs random-init vs MFCC, label fractions, seeds) and run same-track retrieval; "
         "writes OUT/report.json, report.md, report.png. Finished stages are skipped on rerun. "
         "Data sets: data_root, else $AUDIOCLR_DATA, else ~/.cache/audioclr-data "
         "(build them with benchmarks/datasets/build_all.py). A YAML with an 'ablation' section "
         "(benchmarks/ablation.yaml) runs the suite once per recipe at a shared budget and "
-        "writes OUT/ablation.md and ablation.json.")
+        "writes OUT/ablation.md and ablation.json.",
+    )
     p.add_argument("config", help="suite YAML, e.g. benchmarks/suite.yaml or ablation.yaml")
     p.add_argument("--out", default="bench_out", help="output folder (default bench_out)")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="dotted overrides, e.g. pretrain.minutes=1 probe.seeds=[0]")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="dotted overrides, e.g. pretrain.minutes=1 probe.seeds=[0]",
+    )
     p.set_defaults(func=run_benchmark_cmd)
 
 

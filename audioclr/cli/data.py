@@ -48,9 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("out", help="output folder")
     d.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     d.add_argument("--per-class", type=int, help="labelled tracks per class (default 32)")
-    d.add_argument("--unlabeled-per-class", type=int,
-                   help="unlabelled tracks per class in OUT/unlabeled/, disjoint from the "
-                   "labelled ones, for pretraining (default 32)")
+    d.add_argument(
+        "--unlabeled-per-class",
+        type=int,
+        help="unlabelled tracks per class in OUT/unlabeled/, disjoint from the "
+        "labelled ones, for pretraining (default 32)",
+    )
     d.set_defaults(func=_demo)
 
 
@@ -85,8 +88,11 @@ def _demo(args: argparse.Namespace) -> int:
     from audioclr.data.demo import make_demo_corpus
 
     sizes = {"per_class": args.per_class, "unlabeled_per_class": args.unlabeled_per_class}
-    labels = make_demo_corpus(args.out, seed=args.seed,
-                              **{k: v for k, v in sizes.items() if v is not None})
-    print(f"wrote the demo corpus: {labels.parent / 'audio'} and {labels} (labelled), "
-          f"{labels.parent / 'unlabeled'} (for pretraining)")
+    labels = make_demo_corpus(
+        args.out, seed=args.seed, **{k: v for k, v in sizes.items() if v is not None}
+    )
+    print(
+        f"wrote the demo corpus: {labels.parent / 'audio'} and {labels} (labelled), "
+        f"{labels.parent / 'unlabeled'} (for pretraining)"
+    )
     return 0

@@ -48,9 +48,11 @@ def _print_summary(report: dict) -> None:
         for head, by_fraction in task["verdict"].items():
             for fraction, v in by_fraction.items():
                 lo, hi = v["ci95"]
-                print(f"{name} [{head}, {float(fraction):g} of labels]: encoder {v['verdict']} "
-                      f"the best baseline ({v['baseline']}): {v['diff']:+.3f} {task['metric']} "
-                      f"[{lo:+.3f}, {hi:+.3f}] (paired 95 % interval)")
+                print(
+                    f"{name} [{head}, {float(fraction):g} of labels]: encoder {v['verdict']} "
+                    f"the best baseline ({v['baseline']}): {v['diff']:+.3f} {task['metric']} "
+                    f"[{lo:+.3f}, {hi:+.3f}] (paired 95 % interval)"
+                )
         for line in task.get("warnings", []):
             print(f"warning: {line}")
     print(f"report: {report['files']['md']}  (also report.json, report.png, tb/)")
@@ -61,8 +63,9 @@ def _probe(args: argparse.Namespace) -> int:
     from audioclr.evaluate.suite import SuiteConfig, run_suite
 
     task = {"name": Path(args.labels).stem, "labels": str(args.labels)}
-    overrides = [("tasks.0." + o[len("task."):]) if o.startswith("task.") else o
-                 for o in args.overrides]
+    overrides = [
+        ("tasks.0." + o[len("task.") :]) if o.startswith("task.") else o for o in args.overrides
+    ]
     cfg = load_config(SuiteConfig, None, overrides, base={"tasks": [task]})
     _print_summary(run_suite(cfg, args.encoder_or_embeddings, args.out))
     return 0
@@ -80,12 +83,21 @@ def _probe_suite(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser) -> None:
     from audioclr.evaluate.suite import SuiteConfig
 
-    p.add_argument("--hop-seconds", type=float, default=SuiteConfig.hop_seconds,
-                   help="window hop (default: the window length)")
-    p.add_argument("--batch-size", type=int, default=SuiteConfig.batch_size,
-                   help="windows per encoder batch (default %(default)s)")
-    p.add_argument("--device", default=SuiteConfig.device,
-                   help="auto|cpu|cuda (auto: cuda when available)")
+    p.add_argument(
+        "--hop-seconds",
+        type=float,
+        default=SuiteConfig.hop_seconds,
+        help="window hop (default: the window length)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=SuiteConfig.batch_size,
+        help="windows per encoder batch (default %(default)s)",
+    )
+    p.add_argument(
+        "--device", default=SuiteConfig.device, help="auto|cpu|cuda (auto: cuda when available)"
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -101,8 +113,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("encoder", help="exported encoder (.pt)")
     p.add_argument("data", help="folder of audio, labels CSV, or clip cache")
     p.add_argument("out", help="output embeddings folder")
-    p.add_argument("--layer", default=TaskConfig.layer,
-                   help="last | a layer name | all (intermediate layers, averaged)")
+    p.add_argument(
+        "--layer",
+        default=TaskConfig.layer,
+        help="last | a layer name | all (intermediate layers, averaged)",
+    )
     p.add_argument(
         "--keep-windows", action="store_true", help="also write per-window vectors (OUT/windows)"
     )
@@ -120,9 +135,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("encoder_or_embeddings", help="exported encoder (.pt) or embeddings folder")
     p.add_argument("labels", help="labels CSV (path,label[,split] / path,tags) or folder-per-class")
     p.add_argument("out", help="output folder (report.json, report.md, report.png, tb/, emb/)")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="e.g. task.fractions=[0.1,1.0] task.heads=[linear,knn] "
-                   "methods=[encoder,mfcc] probe.max_epochs=50 task.multilabel=true")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="e.g. task.fractions=[0.1,1.0] task.heads=[linear,knn] "
+        "methods=[encoder,mfcc] probe.max_epochs=50 task.multilabel=true",
+    )
     p.set_defaults(func=_probe)
 
     p = sub.add_parser(
@@ -133,6 +152,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("suite", help="suite YAML path or name under configs/probe/")
     p.add_argument("--encoder", required=True, help="exported encoder (.pt) or embeddings folder")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="dotted overrides, e.g. probe.max_epochs=50 device=cpu")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="dotted overrides, e.g. probe.max_epochs=50 device=cpu",
+    )
     p.set_defaults(func=_probe_suite)

@@ -13,23 +13,36 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``pretrain`` and ``export`` to ``sub``."""
-    p = sub.add_parser("pretrain", help="self-supervised pretraining (SimCLR, CPC, BYOL, VICReg, "
-                       "Barlow Twins)",
-                       description="Pretrain an encoder on a prepared clip cache. Run folder: "
-                       "run.dir (default runs/<run.name>) with config.yaml, tb/ and checkpoints/.")
-    p.add_argument("--config", default="simclr_melcnn",
-                   help="YAML path or a name in configs/pretrain (simclr_melcnn, "
-                   "simclr_samplecnn, cpc_melcnn, byol_melcnn, vicreg_melcnn, "
-                   "barlowtwins_melcnn, demo); default simclr_melcnn")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="dotted overrides, e.g. data.cache=cache/ trainer.max_steps=500")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run from its checkpoints/last.ckpt")
+    p = sub.add_parser(
+        "pretrain",
+        help="self-supervised pretraining (SimCLR, CPC, BYOL, VICReg, Barlow Twins)",
+        description="Pretrain an encoder on a prepared clip cache. Run folder: "
+        "run.dir (default runs/<run.name>) with config.yaml, tb/ and checkpoints/.",
+    )
+    p.add_argument(
+        "--config",
+        default="simclr_melcnn",
+        help="YAML path or a name in configs/pretrain (simclr_melcnn, "
+        "simclr_samplecnn, cpc_melcnn, byol_melcnn, vicreg_melcnn, "
+        "barlowtwins_melcnn, demo); default simclr_melcnn",
+    )
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="dotted overrides, e.g. data.cache=cache/ trainer.max_steps=500",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run from its checkpoints/last.ckpt"
+    )
     p.set_defaults(func=run_pretrain)
 
-    e = sub.add_parser("export", help="write a run's encoder as a standalone file",
-                       description="Export the encoder of a pretraining run (weights plus the "
-                       "config needed to use them), loadable with torch.load(weights_only=True).")
+    e = sub.add_parser(
+        "export",
+        help="write a run's encoder as a standalone file",
+        description="Export the encoder of a pretraining run (weights plus the "
+        "config needed to use them), loadable with torch.load(weights_only=True).",
+    )
     e.add_argument("run", help="run folder (or a .ckpt file)")
     e.add_argument("out", help="output file, e.g. encoder.pt")
     e.set_defaults(func=run_export)
@@ -51,6 +64,8 @@ def run_export(args: argparse.Namespace) -> int:
 
     out = export_encoder(args.run, args.out)
     loaded = load_encoder(out)
-    print(f"wrote {out}: {loaded.encoder.name} at {loaded.sample_rate} Hz, "
-          f"{loaded.encoder.output_dim}-d, encoder_id {loaded.encoder_id}")
+    print(
+        f"wrote {out}: {loaded.encoder.name} at {loaded.sample_rate} Hz, "
+        f"{loaded.encoder.output_dim}-d, encoder_id {loaded.encoder_id}"
+    )
     return 0

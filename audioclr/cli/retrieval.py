@@ -142,8 +142,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(
         json.dumps(report, indent=1)
         if args.json
-        else "\n".join(f"{k}: [{v[0]:.4g}, {v[1]:.4g}]" if isinstance(v, list) else f"{k}: {v:.4g}"
-                    for k, v in report.items())
+        else "\n".join(
+            f"{k}: [{v[0]:.4g}, {v[1]:.4g}]" if isinstance(v, list) else f"{k}: {v:.4g}"
+            for k, v in report.items()
+        )
     )
     return 0
 

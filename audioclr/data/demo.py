@@ -143,16 +143,20 @@ def make_demo_corpus(
     """
     out = Path(out)
     rows = ["path,label"]
-    jobs = [(f"audio/{label}/{label}_{i:03d}.wav", [seed, ci, i], label)
-            for ci, label in enumerate(CLASSES) for i in range(per_class)]
+    jobs = [
+        (f"audio/{label}/{label}_{i:03d}.wav", [seed, ci, i], label)
+        for ci, label in enumerate(CLASSES)
+        for i in range(per_class)
+    ]
     order = np.random.default_rng([seed, 1]).permutation(len(CLASSES) * unlabeled_per_class)
     for k, j in enumerate(order):
         ci, i = divmod(int(j), unlabeled_per_class)
         jobs.append((f"unlabeled/track_{k:04d}.wav", [seed, ci, i, 1], CLASSES[ci]))
     for rel, stream, label in tqdm(jobs, desc="demo-data", unit="track", disable=not progress):
         x = synth_track(label, np.random.default_rng(stream))
-        atomic_write(out / rel, lambda fh, x=x: sf.write(fh, x, SAMPLE_RATE, subtype="PCM_16",
-                                                         format="WAV"))
+        atomic_write(
+            out / rel, lambda fh, x=x: sf.write(fh, x, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        )
         if rel.startswith("audio/"):
             rows.append(f"{rel},{label}")
     labels = out / "labels.csv"

@@ -121,4 +121,3 @@ def write_manifest(
     """Write the manifest atomically (temp name, fsync, rename)."""
     data = dict(manifest, tracks=[asdict(t) for t in sorted(tracks, key=lambda t: t.track_id)])
     atomic_write_text(root / MANIFEST, json.dumps(data, indent=1), durable)
-

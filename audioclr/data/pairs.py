@@ -66,8 +66,10 @@ class PairDataset(Dataset):
         self.skipped = len(lengths) - len(self.indices)
         self.padded = sum(is_short) if short == "pad" else 0
         if not lengths:
-            raise CacheError("the clip cache holds no tracks",
-                             hint="run audioclr prepare on a folder with audio files first")
+            raise CacheError(
+                "the clip cache holds no tracks",
+                hint="run audioclr prepare on a folder with audio files first",
+            )
         if not self.indices:
             raise CacheError(
                 f"no track of the clip cache ({len(lengths)} tracks) is long enough for "

@@ -124,8 +124,9 @@ def weighted_average_precision(y: np.ndarray, s: np.ndarray, w: np.ndarray) -> n
     return np.where(n_pos > 0, ap, np.nan)
 
 
-def _weighted_macro(fn: Callable[..., np.ndarray], y: np.ndarray, s: np.ndarray, w: np.ndarray
-                    ) -> np.ndarray:
+def _weighted_macro(
+    fn: Callable[..., np.ndarray], y: np.ndarray, s: np.ndarray, w: np.ndarray
+) -> np.ndarray:
     per_class = np.stack([fn(y[:, c], s[:, c], w) for c in range(y.shape[1])], axis=1)
     finite = np.isfinite(per_class)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -141,16 +142,22 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] =
 }
 
 
-def resampled_metric(metric: str, y_true: np.ndarray, scores: np.ndarray, w: np.ndarray
-                     ) -> np.ndarray:
+def resampled_metric(
+    metric: str, y_true: np.ndarray, scores: np.ndarray, w: np.ndarray
+) -> np.ndarray:
     """``metric`` of ``(n, classes)`` scores on ``(B, n)`` track weights -> ``(B,)`` values."""
     if metric not in METRICS:
         raise ValueError(f"no bootstrap for metric {metric!r}; choose from {list(METRICS)}")
     return METRICS[metric](np.asarray(y_true), np.asarray(scores), w)
 
 
-def run_grid(runs: Sequence[TrackScores], seed_pos: Sequence[int], draw_pos: Sequence[int],
-             metric: str, w: np.ndarray) -> np.ndarray:
+def run_grid(
+    runs: Sequence[TrackScores],
+    seed_pos: Sequence[int],
+    draw_pos: Sequence[int],
+    metric: str,
+    w: np.ndarray,
+) -> np.ndarray:
     """``(B, seeds, draws)`` metric of every run (at its seed/draw position) under weights ``w``."""
     first = runs[0].tracks
     if any(not np.array_equal(r.tracks, first) for r in runs):
@@ -199,8 +206,13 @@ def _layout(runs: Sequence[dict[str, Any]]) -> tuple[list[Any], list[int], list[
     return seeds, seed_pos, draw_pos, max(draw_pos) + 1
 
 
-def cell_interval(runs: Sequence[dict[str, Any]], metric: str, n_boot: int = 1000,
-                  seed: int = 0, level: float = 0.95) -> list[float]:
+def cell_interval(
+    runs: Sequence[dict[str, Any]],
+    metric: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> list[float]:
     """``[lo, hi]`` of the mean ``metric`` of one cell's runs (run dicts of ``run_probe``)."""
     seeds, seed_pos, draw_pos, n_draws = _layout(runs)
     scores = [r[TEST_SCORES] for r in runs]
@@ -213,9 +225,14 @@ def cell_interval(runs: Sequence[dict[str, Any]], metric: str, n_boot: int = 100
     return list(percentile_interval(resampled_mean(grid, seed_idx, draw_idx), level))
 
 
-def paired_difference(runs_a: Sequence[dict[str, Any]], runs_b: Sequence[dict[str, Any]],
-                      metric: str, n_boot: int = 1000, seed: int = 0, level: float = 0.95
-                      ) -> dict[str, Any]:
+def paired_difference(
+    runs_a: Sequence[dict[str, Any]],
+    runs_b: Sequence[dict[str, Any]],
+    metric: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
     """``{"diff", "ci95", "verdict"}`` of mean ``metric`` of runs ``a`` minus runs ``b``.
 
     Both are resampled on the same test tracks; if both ran the same seeds, on the same
@@ -257,9 +274,15 @@ def draw_means(values: np.ndarray, w: np.ndarray, draw_idx: np.ndarray) -> np.nd
     return per_draw[draw_idx, np.arange(w.shape[0])[:, None]].mean(axis=1)
 
 
-def query_intervals(per_method: dict[str, np.ndarray], clusters: Sequence[Any], encoder: str,
-                    baselines: Sequence[str], n_boot: int = 1000, seed: int = 0,
-                    level: float = 0.95) -> dict[str, Any]:
+def query_intervals(
+    per_method: dict[str, np.ndarray],
+    clusters: Sequence[Any],
+    encoder: str,
+    baselines: Sequence[str],
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
     """Intervals of a per-query score (e.g. precision@k) for every method, and the paired
     difference of ``encoder`` minus the best of ``baselines``.
 
@@ -269,15 +292,23 @@ def query_intervals(per_method: dict[str, np.ndarray], clusters: Sequence[Any], 
     """
     rng = np.random.default_rng(seed)
     w = cluster_weights(clusters, n_boot, rng)
-    dists = {m: draw_means(v, w, rng.integers(0, len(v), size=(n_boot, len(v))))
-             for m, v in per_method.items()}
-    out: dict[str, Any] = {"ci95": {m: list(percentile_interval(d, level))
-                                    for m, d in dists.items()}, "vs_best_baseline": None}
+    dists = {
+        m: draw_means(v, w, rng.integers(0, len(v), size=(n_boot, len(v))))
+        for m, v in per_method.items()
+    }
+    out: dict[str, Any] = {
+        "ci95": {m: list(percentile_interval(d, level)) for m, d in dists.items()},
+        "vs_best_baseline": None,
+    }
     present = [b for b in baselines if b in per_method]
     if encoder in per_method and present:
         best = max(present, key=lambda m: float(per_method[m].mean()))
         lo, hi = percentile_interval(dists[encoder] - dists[best], level)
         diff = float(per_method[encoder].mean() - per_method[best].mean())
-        out["vs_best_baseline"] = {"baseline": best, "diff": diff, "ci95": [lo, hi],
-                                   "verdict": verdict(lo, hi)}
+        out["vs_best_baseline"] = {
+            "baseline": best,
+            "diff": diff,
+            "ci95": [lo, hi],
+            "verdict": verdict(lo, hi),
+        }
     return out

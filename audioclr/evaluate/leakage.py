@@ -40,21 +40,35 @@ def seen_test_files(trained_on: dict[str, Any], test_paths: Sequence[str | Path]
 def leak_status(trained_on: dict[str, Any], test_paths: Sequence[str | Path]) -> dict[str, Any]:
     """``{"checked": bool, "test_files": n, "seen": n, "examples": [...], "cache": ...}``."""
     if trained_on.get("sources") is None:
-        return {"checked": False, "test_files": len(test_paths), "seen": None, "examples": [],
-                "cache": trained_on.get("cache")}
+        return {
+            "checked": False,
+            "test_files": len(test_paths),
+            "seen": None,
+            "examples": [],
+            "cache": trained_on.get("cache"),
+        }
     seen = seen_test_files(trained_on, test_paths)
-    return {"checked": True, "test_files": len(test_paths), "seen": len(seen),
-            "examples": [str(p) for p in seen[:3]], "cache": trained_on.get("cache")}
+    return {
+        "checked": True,
+        "test_files": len(test_paths),
+        "seen": len(seen),
+        "examples": [str(p) for p in seen[:3]],
+        "cache": trained_on.get("cache"),
+    }
 
 
 def leak_warning(task: str, status: dict[str, Any]) -> str | None:
     """A one-line warning when test audio was seen in pretraining (or could not be checked)."""
     if not status["checked"]:
-        return (f"task {task!r}: cannot check whether pretraining saw the test audio (the "
-                "encoder records no training files; re-export it with this audioclr)")
+        return (
+            f"task {task!r}: cannot check whether pretraining saw the test audio (the "
+            "encoder records no training files; re-export it with this audioclr)"
+        )
     if status["seen"]:
-        return (f"task {task!r}: the encoder was pretrained on {status['seen']} of the "
-                f"{status['test_files']} test files (e.g. {status['examples'][0]}): its scores "
-                "are flattered against every baseline; pretrain on audio disjoint from the test "
-                "split")
+        return (
+            f"task {task!r}: the encoder was pretrained on {status['seen']} of the "
+            f"{status['test_files']} test files (e.g. {status['examples'][0]}): its scores "
+            "are flattered against every baseline; pretrain on audio disjoint from the test "
+            "split"
+        )
     return None

@@ -145,9 +145,13 @@ def layerwise_table(lw: dict[str, Any]) -> list[str]:
     """Markdown lines: the encoder's probe on each block alone and on all (empty if none)."""
     if not lw.get("layers"):
         return []
-    lines = [f"where the information lives (encoder, {lw['head']} probe, "
-             f"{float(lw['fraction']):g} of labels, {lw['metric']}):", "",
-             "| layer | dim | score |", "|---|---|---|"]
+    lines = [
+        f"where the information lives (encoder, {lw['head']} probe, "
+        f"{float(lw['fraction']):g} of labels, {lw['metric']}):",
+        "",
+        "| layer | dim | score |",
+        "|---|---|---|",
+    ]
     for name, m in lw["layers"].items():
         lines.append(f"| {name} | {m['dim']} | {_interval(m)} |")
     return lines + [""]

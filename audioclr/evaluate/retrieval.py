@@ -128,8 +128,10 @@ class Judge:
         """This judge with its keys matched to ``track_ids`` (see :func:`align_keys`)."""
         if self.labels is not None:
             groups = self.ignore_groups
-            return Judge(labels=align_keys(self.labels, track_ids),
-                         ignore_groups=None if groups is None else align_keys(groups, track_ids))
+            return Judge(
+                labels=align_keys(self.labels, track_ids),
+                ignore_groups=None if groups is None else align_keys(groups, track_ids),
+            )
         return Judge(segments=align_keys(self.segments or {}, track_ids))
 
     def known(self, t: str) -> bool:
@@ -139,8 +141,7 @@ class Judge:
     def relevant(self, q: str, t: str) -> bool:
         """``t`` counts as a hit for query ``q``."""
         if self.labels is not None:
-            return (not self.ignored(q, t) and t in self.labels
-                    and self.labels[t] == self.labels[q])
+            return not self.ignored(q, t) and t in self.labels and self.labels[t] == self.labels[q]
         a, b = self.segments[q], self.segments.get(t)  # type: ignore[index,union-attr]
         return (
             b is not None
@@ -189,7 +190,11 @@ def _ranked(
 
 
 def evaluate_retrieval(
-    tix: TrackIndex, judge: Judge, k: int = 10, max_queries: int | None = None, seed: int = 0,
+    tix: TrackIndex,
+    judge: Judge,
+    k: int = 10,
+    max_queries: int | None = None,
+    seed: int = 0,
     per_query: bool = False,
 ) -> dict[str, Any]:
     """``tix``'s tracks as queries: precision/mAP/recall@k, recall vs exact search, q/s.
@@ -244,6 +249,8 @@ def evaluate_retrieval(
     lo, hi = query_intervals({"p": per_q[None]}, np.arange(len(per_q)), "p", [])["ci95"]["p"]
     out[f"precision@{k}_ci95"] = [lo, hi]  # 95 % bootstrap over queries
     if per_query:
-        out["_per_query"] = {"queries": [q for q, h in zip(queries, has, strict=True) if h],
-                             f"precision@{k}": per_q}
+        out["_per_query"] = {
+            "queries": [q for q, h in zip(queries, has, strict=True) if h],
+            f"precision@{k}": per_q,
+        }
     return out

@@ -45,22 +45,33 @@ class EmbeddingSet:
 
 
 def save_embeddings(
-    out_dir: str | Path, vectors: np.ndarray, ids: list[str], sources: list[str], meta: dict[str, Any]
+    out_dir: str | Path,
+    vectors: np.ndarray,
+    ids: list[str],
+    sources: list[str],
+    meta: dict[str, Any],
 ) -> Path:
     """Write an embeddings folder atomically; returns the folder."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or len(ids) != vectors.shape[0] or len(sources) != len(ids):
-        raise ValueError(f"vectors {vectors.shape} do not match {len(ids)} ids / {len(sources)} sources")
-    table = {"format_version": FORMAT_VERSION, "ids": list(ids), "sources": list(sources), "meta": meta}
+        raise ValueError(
+            f"vectors {vectors.shape} do not match {len(ids)} ids / {len(sources)} sources"
+        )
+    table = {
+        "format_version": FORMAT_VERSION,
+        "ids": list(ids),
+        "sources": list(sources),
+        "meta": meta,
+    }
     atomic_save_numpy(out / VECTORS, vectors)
     atomic_write_text(out / TABLE, json.dumps(table, indent=1))
     return out
 
 
 def load_embeddings(folder: str | Path) -> EmbeddingSet:
-    """Read an embeddings folder written by :func:`save_embeddings`; clear errors if it is not one."""
+    """Read an embeddings folder written by :func:`save_embeddings` (clear errors if not one)."""
     folder = Path(folder)
     if not (folder / VECTORS).is_file() or not (folder / TABLE).is_file():
         raise AudioclrError(
@@ -71,13 +82,24 @@ def load_embeddings(folder: str | Path) -> EmbeddingSet:
         table = json.loads((folder / TABLE).read_text())
         vectors = np.load(folder / VECTORS, allow_pickle=False)
     except (ValueError, OSError) as exc:
-        raise AudioclrError(f"{folder}: damaged embeddings folder ({exc})", hint="rerun audioclr embed") from exc
+        raise AudioclrError(
+            f"{folder}: damaged embeddings folder ({exc})", hint="rerun audioclr embed"
+        ) from exc
     version = table.get("format_version")
     if version != FORMAT_VERSION:
         raise AudioclrError(
-            f"{folder / TABLE} has format_version {version}; this audioclr reads version {FORMAT_VERSION}",
+            f"{folder / TABLE} has format_version {version}; "
+            f"this audioclr reads version {FORMAT_VERSION}",
             hint="re-embed with this version of audioclr",
         )
     if vectors.ndim != 2 or vectors.shape[0] != len(table["ids"]):
-        raise AudioclrError(f"{folder}: {vectors.shape} vectors but {len(table['ids'])} ids", hint="rerun audioclr embed")
-    return EmbeddingSet(vectors.astype(np.float32, copy=False), table["ids"], table["sources"], table.get("meta", {}))
+        raise AudioclrError(
+            f"{folder}: {vectors.shape} vectors but {len(table['ids'])} ids",
+            hint="rerun audioclr embed",
+        )
+    return EmbeddingSet(
+        vectors.astype(np.float32, copy=False),
+        table["ids"],
+        table["sources"],
+        table.get("meta", {}),
+    )

@@ -192,8 +192,11 @@ def run_task(cfg: SuiteConfig, task: TaskConfig, source: Source, out: Path) -> d
     splits = {s: int(sum(1 for x in labelled.splits if x == s)) for s in ("train", "valid", "test")}
     metric = primary_metric(labelled.multilabel)  # a "tags" header declares multi-label
     leak = pretraining_leak(task, source, labelled)
-    by_layer = (layerwise(cfg, task, source, encoder_data, metric)
-                if settings.layer == "all" and ENCODER in results else {})
+    by_layer = (
+        layerwise(cfg, task, source, encoder_data, metric)
+        if settings.layer == "all" and ENCODER in results
+        else {}
+    )
     report = {
         "multilabel": labelled.multilabel,
         "metric": metric,
@@ -211,8 +214,9 @@ def run_task(cfg: SuiteConfig, task: TaskConfig, source: Source, out: Path) -> d
     return report
 
 
-def layerwise(cfg: SuiteConfig, task: TaskConfig, source: Source, data: ProbeData,
-              metric: str) -> dict[str, Any]:
+def layerwise(
+    cfg: SuiteConfig, task: TaskConfig, source: Source, data: ProbeData, metric: str
+) -> dict[str, Any]:
     """Where the task's information lives: the encoder's linear probe on each block alone and on
     all blocks, at the task's largest label fraction, same seeds and splits (the block columns
     of the ``all`` vectors: ``frozen.layer_slices``). ``{}`` without an exported encoder."""

@@ -71,50 +71,64 @@ def shared_emb(emb_dir: Path, shared: Path, methods: list[str], encoder: Path, s
         if not link.exists():  # relative: the output folder can be moved
             link.symlink_to(os.path.relpath(target, emb_dir), target_is_directory=True)
         elif not link.is_symlink():
-            raise AudioclrError(f"{link} is a folder, not a link into {shared}",
-                                hint="remove it; the baselines are shared across recipes")
+            raise AudioclrError(
+                f"{link} is a folder, not a link into {shared}",
+                hint="remove it; the baselines are shared across recipes",
+            )
 
 
-def probe_layer(cfg: AblationConfig, paths: dict[str, Path], rdir: Path, out: Path,
-                layer: str) -> dict[str, Any]:
+def probe_layer(
+    cfg: AblationConfig, paths: dict[str, Path], rdir: Path, out: Path, layer: str
+) -> dict[str, Any]:
     """Stage ``<recipe>/probe/<layer>``: the probe suite on the recipe's encoder at ``layer``."""
     from audioclr.evaluate.suite import run_suite
 
     dest = rdir / "probe" / layer
     methods = list(cfg.probe.methods)
-    shared_emb(dest / "emb", out / SHARED / "probe", methods, rdir / "encoder.pt",
-               cfg.random_init_seed)
+    shared_emb(
+        dest / "emb", out / SHARED / "probe", methods, rdir / "encoder.pt", cfg.random_init_seed
+    )
     run_suite(suite_config(cfg, paths, layer), rdir / "encoder.pt", dest)
     return {"report": str(dest / "report.json")}
 
 
-def retrieval(cfg: AblationConfig, paths: dict[str, Path], rdir: Path,
-              out: Path) -> dict[str, Any]:
+def retrieval(cfg: AblationConfig, paths: dict[str, Path], rdir: Path, out: Path) -> dict[str, Any]:
     """Stage ``<recipe>/retrieval``: the benchmark's retrieval with shared baselines."""
-    shared_emb(rdir / "retrieval" / "emb", out / SHARED / "retrieval", list(cfg.probe.methods),
-               rdir / "encoder.pt", cfg.random_init_seed)
+    shared_emb(
+        rdir / "retrieval" / "emb",
+        out / SHARED / "retrieval",
+        list(cfg.probe.methods),
+        rdir / "encoder.pt",
+        cfg.random_init_seed,
+    )
     return retrieval_stage(cfg, paths, rdir)
 
 
-def run_recipe(cfg: AblationConfig, name: str, paths: dict[str, Path], out: Path,
-               stages: Stages) -> dict[str, Any]:
+def run_recipe(
+    cfg: AblationConfig, name: str, paths: dict[str, Path], out: Path, stages: Stages
+) -> dict[str, Any]:
     """Pretrain, export, probe at every layer and run retrieval for recipe ``name``."""
     rdir, extra = out / name, list(cfg.ablation.recipes[name])
-    pre = stages.run(f"{name}/pretrain",
-                     lambda: pretrain_stage(cfg, rdir, out / "cache", extra))
+    pre = stages.run(f"{name}/pretrain", lambda: pretrain_stage(cfg, rdir, out / "cache", extra))
     exp = stages.run(f"{name}/export", lambda: export_stage(rdir))
     probes = {}
     for layer in cfg.ablation.layers:
-        done = stages.run(f"{name}/probe/{layer}",
-                          lambda layer=layer: probe_layer(cfg, paths, rdir, out, layer))
+        done = stages.run(
+            f"{name}/probe/{layer}", lambda layer=layer: probe_layer(cfg, paths, rdir, out, layer)
+        )
         probes[layer] = json.loads(Path(done["report"]).read_text())
     ret = stages.run(f"{name}/retrieval", lambda: retrieval(cfg, paths, rdir, out))
-    return {"overrides": extra, "pretrain": {**pre, "encoder_id": exp["encoder_id"]},
-            "probe": probes, "retrieval": json.loads(Path(ret["report"]).read_text())}
+    return {
+        "overrides": extra,
+        "pretrain": {**pre, "encoder_id": exp["encoder_id"]},
+        "probe": probes,
+        "retrieval": json.loads(Path(ret["report"]).read_text()),
+    }
 
 
-def run_ablation(cfg: AblationConfig, out_dir: str | Path, command: str = "",
-                 log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_ablation(
+    cfg: AblationConfig, out_dir: str | Path, command: str = "", log: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Run (or resume) every recipe of the ablation; writes and returns the combined report."""
     from audioclr.pipelines.ablation_report import write_ablation_report
 
@@ -123,9 +137,14 @@ def run_ablation(cfg: AblationConfig, out_dir: str | Path, command: str = "",
     p = cfg.pretrain
     report = {
         **report_head(cfg, stages, command),
-        "budget": {"config": p.config, "minutes": p.minutes, "max_steps": p.max_steps,
-                   "overrides": list(p.overrides), "pool_tracks": prep["tracks"],
-                   "pool_hours": prep["hours"]},
+        "budget": {
+            "config": p.config,
+            "minutes": p.minutes,
+            "max_steps": p.max_steps,
+            "overrides": list(p.overrides),
+            "pool_tracks": prep["tracks"],
+            "pool_hours": prep["hours"],
+        },
         "layers": list(cfg.ablation.layers),
         "recipes": recipes,
     }

@@ -29,13 +29,15 @@ Table = dict[str, Any]
 def _cell(r: dict[str, Any], v: dict[str, Any] | None) -> dict[str, Any]:
     out = {"mean": r["mean"], "ci95": r.get("ci95")}
     if v is not None:
-        out.update(verdict=v["verdict"], baseline=v["baseline"], diff=v["diff"],
-                   diff_ci95=v["ci95"])
+        out.update(
+            verdict=v["verdict"], baseline=v["baseline"], diff=v["diff"], diff_ci95=v["ci95"]
+        )
     return out
 
 
-def _put(tables: dict[str, Table], table: str, metric: str, row: str, col: str,
-         value: dict[str, Any]) -> None:
+def _put(
+    tables: dict[str, Table], table: str, metric: str, row: str, col: str, value: dict[str, Any]
+) -> None:
     t = tables.setdefault(table, {"metric": metric, "rows": {}})
     t["rows"].setdefault(row, {})[col] = value
 
@@ -50,21 +52,38 @@ def ablation_tables(report: dict[str, Any]) -> dict[str, Table]:
                 for head, by_f in t["results"].get(ENCODER, {}).items():
                     for f, r in by_f.items():
                         v = t.get("verdict", {}).get(head, {}).get(f)
-                        _put(tables, task, t["metric"], f"{head} probe, {float(f):g} of labels",
-                             f"{recipe}/{layer}", _cell(r[t["metric"]], v))
+                        _put(
+                            tables,
+                            task,
+                            t["metric"],
+                            f"{head} probe, {float(f):g} of labels",
+                            f"{recipe}/{layer}",
+                            _cell(r[t["metric"]], v),
+                        )
         for kind, ret in rec["retrieval"].items():
             enc = ret["results"].get(ENCODER, {})
             layer = ret.get("methods", {}).get(ENCODER, {}).get("layer", "last")
             for k in sorted(enc, key=int):
                 r = {"mean": enc[k][f"precision@{k}"], "ci95": enc[k].get(f"precision@{k}_ci95")}
-                _put(tables, f"{kind} retrieval", "precision@k", f"precision@{k}",
-                     f"{recipe}/{layer}", _cell(r, enc[k].get("vs_best_baseline")))
+                _put(
+                    tables,
+                    f"{kind} retrieval",
+                    "precision@k",
+                    f"precision@{k}",
+                    f"{recipe}/{layer}",
+                    _cell(r, enc[k].get("vs_best_baseline")),
+                )
     for t in tables.values():
         rows = []
         for row, cells in t["rows"].items():
             top = max(c["mean"] for c in cells.values())
-            rows.append({"row": row, "cells": cells,
-                         "best": [c for c, x in cells.items() if x["mean"] == top]})
+            rows.append(
+                {
+                    "row": row,
+                    "cells": cells,
+                    "best": [c for c, x in cells.items() if x["mean"] == top],
+                }
+            )
         t["rows"] = rows
     return tables
 
@@ -94,15 +113,20 @@ def _verdict_text(c: dict[str, Any]) -> str:
     if "verdict" not in c:
         return ""
     base = display_name(c["baseline"])
-    return {"beats": f" beats {base}", "tie": f" ties {base}",
-            "loses": f" **loses** to {base}"}[c["verdict"]]
+    return {"beats": f" beats {base}", "tie": f" ties {base}", "loses": f" **loses** to {base}"}[
+        c["verdict"]
+    ]
 
 
 def table_lines(name: str, t: Table, columns: list[str]) -> list[str]:
     """One markdown table: a row per (head, fraction) or k, a column per recipe/layer."""
     cols = [c for c in columns if any(c in r["cells"] for r in t["rows"])]
-    lines = [f"### {name} ({t['metric']})", "", "| | " + " | ".join(cols) + " |",
-             "|---|" + "---|" * len(cols)]
+    lines = [
+        f"### {name} ({t['metric']})",
+        "",
+        "| | " + " | ".join(cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
     for row in t["rows"]:
         cells = []
         for col in cols:
@@ -127,40 +151,67 @@ def to_markdown(report: dict[str, Any]) -> str:
     m, b = report["meta"], report["budget"]
     tables = ablation_tables(report)
     summ, columns = summary(tables), _columns(report, tables)
-    lines = ["# audioclr ablation: pretraining recipes on the benchmark suite", "",
-             f"- date: {m['date']}", f"- machine: {m['cores']} cores, {m['cpu']}"
-             + (f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU") + f", torch {m['torch']}",
-             f"- command: `{m['command']}`", f"- git commit: {m['git_commit']}",
-             f"- budget per recipe: `{b['config']}` "
-             + (f"with {', '.join(f'`{o}`' for o in b['overrides'])}, " if b["overrides"] else "")
-             + f"{b['minutes']:g} min "
-             f"(max_steps {b['max_steps']}) on {b['pool_tracks']} tracks "
-             f"({b['pool_hours']:.1f} h)",
-             f"- **One pretraining run per recipe at a small budget ({b['minutes']:g} min).** "
-             "Intervals cover test tracks, probe seeds and random-init draws, not the "
-             "run-to-run variance of pretraining: read differences between recipes as "
-             "indications, not results.", "",
-             "## Recipes", "", "| recipe | overrides | method | steps | minutes | encoder id |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "# audioclr ablation: pretraining recipes on the benchmark suite",
+        "",
+        f"- date: {m['date']}",
+        f"- machine: {m['cores']} cores, {m['cpu']}"
+        + (f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU")
+        + f", torch {m['torch']}",
+        f"- command: `{m['command']}`",
+        f"- git commit: {m['git_commit']}",
+        f"- budget per recipe: `{b['config']}` "
+        + (f"with {', '.join(f'`{o}`' for o in b['overrides'])}, " if b["overrides"] else "")
+        + f"{b['minutes']:g} min "
+        f"(max_steps {b['max_steps']}) on {b['pool_tracks']} tracks "
+        f"({b['pool_hours']:.1f} h)",
+        f"- **One pretraining run per recipe at a small budget ({b['minutes']:g} min).** "
+        "Intervals cover test tracks, probe seeds and random-init draws, not the "
+        "run-to-run variance of pretraining: read differences between recipes as "
+        "indications, not results.",
+        "",
+        "## Recipes",
+        "",
+        "| recipe | overrides | method | steps | minutes | encoder id |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, rec in report["recipes"].items():
         p = rec["pretrain"]
-        lines.append(f"| {name} | {', '.join(f'`{o}`' for o in rec['overrides']) or '-'} | "
-                     f"{p.get('method')} | {p['steps']} | {p['minutes']:.1f} | "
-                     f"{p['encoder_id']} |")
-    lines += ["", "## Tables", "",
-              "Cells: SSL mean [95 % interval], then the paired verdict vs the best baseline "
-              "of the same layer (beats / loses where the difference's interval excludes zero, "
-              "else ties); bold: the best recipe/layer of the row. Retrieval embeds at the "
-              "layer its column names.", ""]
+        lines.append(
+            f"| {name} | {', '.join(f'`{o}`' for o in rec['overrides']) or '-'} | "
+            f"{p.get('method')} | {p['steps']} | {p['minutes']:.1f} | "
+            f"{p['encoder_id']} |"
+        )
+    lines += [
+        "",
+        "## Tables",
+        "",
+        "Cells: SSL mean [95 % interval], then the paired verdict vs the best baseline "
+        "of the same layer (beats / loses where the difference's interval excludes zero, "
+        "else ties); bold: the best recipe/layer of the row. Retrieval embeds at the "
+        "layer its column names.",
+        "",
+    ]
     for name, t in tables.items():
         lines += table_lines(name, t, columns)
-    lines += ["## Summary", "", "SSL vs best baseline, over every row of every table:", "",
-              "| recipe/layer | " + " | ".join(VERDICTS) + " |", "|---|---|---|---|"]
+    lines += [
+        "## Summary",
+        "",
+        "SSL vs best baseline, over every row of every table:",
+        "",
+        "| recipe/layer | " + " | ".join(VERDICTS) + " |",
+        "|---|---|---|---|",
+    ]
     for col in columns:
         n = summ["counts"].get(col, dict.fromkeys(VERDICTS, 0))
         lines.append(f"| {col} | " + " | ".join(str(n[k]) for k in VERDICTS) + " |")
-    lines += ["", "Which recipe wins which task (best mean in most rows):", "",
-              "| task | winner | best in rows | its verdicts there |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "Which recipe wins which task (best mean in most rows):",
+        "",
+        "| task | winner | best in rows | its verdicts there |",
+        "|---|---|---|---|",
+    ]
     for name, w in summ["winners"].items():
         verdicts = []
         for col in w["columns"]:
@@ -171,8 +222,10 @@ def to_markdown(report: dict[str, Any]) -> str:
                     mine[v] += 1
             verdicts.append(f"{col}: {format_counts(mine)}")
         tied = " (tied)" if len(w["columns"]) > 1 else ""
-        lines.append(f"| {name} | {', '.join(w['columns'])}{tied} | {w['best_rows']} / "
-                     f"{w['rows']} | {'; '.join(verdicts)} |")
+        lines.append(
+            f"| {name} | {', '.join(w['columns'])}{tied} | {w['best_rows']} / "
+            f"{w['rows']} | {'; '.join(verdicts)} |"
+        )
     return "\n".join([*lines, ""])
 
 

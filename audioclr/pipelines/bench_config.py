@@ -32,8 +32,9 @@ from audioclr.evaluate.methods import DEFAULT_METHODS, check_methods
 from audioclr.evaluate.probe_config import HEADS, ProbeConfig
 
 DEFAULT_DATA = "~/.cache/audioclr-data"
-BUILD_HINT = ("run: .venv/bin/python benchmarks/datasets/build_all.py "
-              "(or set AUDIOCLR_DATA / data_root=...)")
+BUILD_HINT = (
+    "run: .venv/bin/python benchmarks/datasets/build_all.py (or set AUDIOCLR_DATA / data_root=...)"
+)
 
 
 @dataclass
@@ -60,10 +61,18 @@ class BenchTask:
 
     def __post_init__(self) -> None:
         require(bool(self.name), "probe.tasks[].name", self.name, "must be set")
-        require(bool(self.labels), f"probe.tasks[{self.name}].labels", self.labels,
-                "must name a labels CSV relative to the data root")
-        require(len(self.heads) > 0 and set(self.heads) <= set(HEADS),
-                f"probe.tasks[{self.name}].heads", self.heads, f"must be some of {list(HEADS)}")
+        require(
+            bool(self.labels),
+            f"probe.tasks[{self.name}].labels",
+            self.labels,
+            "must name a labels CSV relative to the data root",
+        )
+        require(
+            len(self.heads) > 0 and set(self.heads) <= set(HEADS),
+            f"probe.tasks[{self.name}].heads",
+            self.heads,
+            f"must be some of {list(HEADS)}",
+        )
 
 
 @dataclass
@@ -79,12 +88,20 @@ class ProbeSection:
     batch_size: int = 64
 
     def __post_init__(self) -> None:
-        require(all(0 < f <= 1 for f in self.fractions) and self.fractions, "probe.fractions",
-                self.fractions, "must be values in (0, 1]")
+        require(
+            all(0 < f <= 1 for f in self.fractions) and self.fractions,
+            "probe.fractions",
+            self.fractions,
+            "must be values in (0, 1]",
+        )
         require(len(self.seeds) > 0, "probe.seeds", self.seeds, "must not be empty")
         check_methods(self.methods, "probe.methods")
-        require(len({t.name for t in self.tasks}) == len(self.tasks), "probe.tasks[].name",
-                [t.name for t in self.tasks], "must be unique")
+        require(
+            len({t.name for t in self.tasks}) == len(self.tasks),
+            "probe.tasks[].name",
+            [t.name for t in self.tasks],
+            "must be unique",
+        )
 
 
 @dataclass
@@ -119,8 +136,9 @@ class BenchmarkConfig:
     def __post_init__(self) -> None:
         require(self.sample_rate > 0, "sample_rate", self.sample_rate, "must be > 0")
         require(len(self.probe.tasks) > 0, "probe.tasks", self.probe.tasks, "must list a task")
-        require(self.random_init_draws >= 1, "random_init_draws", self.random_init_draws,
-                "must be >= 1")
+        require(
+            self.random_init_draws >= 1, "random_init_draws", self.random_init_draws, "must be >= 1"
+        )
 
     @property
     def root(self) -> Path:
@@ -144,14 +162,27 @@ class AblationSection:
 
     def __post_init__(self) -> None:
         for name, overrides in self.recipes.items():
-            require(bool(NAME.match(name)) and name not in RESERVED, f"ablation.recipes.{name}",
-                    name, f"must be a folder name (letters, digits, _.-), not one of {RESERVED}")
+            require(
+                bool(NAME.match(name)) and name not in RESERVED,
+                f"ablation.recipes.{name}",
+                name,
+                f"must be a folder name (letters, digits, _.-), not one of {RESERVED}",
+            )
             budget = [o for o in overrides if o.split("=", 1)[0].strip() in RUNNER_KEYS]
-            require(not budget, f"ablation.recipes.{name}", budget,
-                    f"must not set {RUNNER_KEYS} (the runner sets them; the budget is shared)")
-        require(len(self.layers) > 0 and len(set(self.layers)) == len(self.layers)
-                and all(NAME.match(x) for x in self.layers), "ablation.layers", self.layers,
-                "must be distinct layer names ('all', 'last' or a block name)")
+            require(
+                not budget,
+                f"ablation.recipes.{name}",
+                budget,
+                f"must not set {RUNNER_KEYS} (the runner sets them; the budget is shared)",
+            )
+        require(
+            len(self.layers) > 0
+            and len(set(self.layers)) == len(self.layers)
+            and all(NAME.match(x) for x in self.layers),
+            "ablation.layers",
+            self.layers,
+            "must be distinct layer names ('all', 'last' or a block name)",
+        )
 
 
 @dataclass
@@ -176,17 +207,23 @@ def recipe_pretrain_config(cfg: AblationConfig, name: str) -> object:
 
     overrides = cfg.ablation.recipes[name]
     try:
-        return load_config(PretrainConfig, resolve_config_path(cfg.pretrain.config, "pretrain"),
-                           [*cfg.pretrain.overrides, *overrides])
+        return load_config(
+            PretrainConfig,
+            resolve_config_path(cfg.pretrain.config, "pretrain"),
+            [*cfg.pretrain.overrides, *overrides],
+        )
     except ConfigError as exc:
-        raise ConfigError(f"config key 'ablation.recipes.{name}' is not a valid pretraining "
-                          f"recipe {overrides!r}: {exc}",
-                          hint=f"fix 'ablation.recipes.{name}': dotted audioclr pretrain "
-                          "overrides, e.g. augment.pitch.p=0 or method=byol") from exc
+        raise ConfigError(
+            f"config key 'ablation.recipes.{name}' is not a valid pretraining "
+            f"recipe {overrides!r}: {exc}",
+            hint=f"fix 'ablation.recipes.{name}': dotted audioclr pretrain "
+            "overrides, e.g. augment.pitch.p=0 or method=byol",
+        ) from exc
 
 
-def load_benchmark_config(path: str | Path, overrides: Sequence[str] = ()
-                          ) -> BenchmarkConfig | AblationConfig:
+def load_benchmark_config(
+    path: str | Path, overrides: Sequence[str] = ()
+) -> BenchmarkConfig | AblationConfig:
     """The suite at ``path``: an ``AblationConfig`` when the YAML has an ``ablation`` section
     (or an override sets ``ablation.*``), else a ``BenchmarkConfig``."""
     try:
@@ -194,7 +231,8 @@ def load_benchmark_config(path: str | Path, overrides: Sequence[str] = ()
     except (OSError, yaml.YAMLError):
         data = None  # load_config reports it
     ablation = (isinstance(data, dict) and "ablation" in data) or any(
-        o.strip().startswith("ablation.") for o in overrides)
+        o.strip().startswith("ablation.") for o in overrides
+    )
     return load_config(AblationConfig if ablation else BenchmarkConfig, path, overrides)
 
 
@@ -202,13 +240,20 @@ def check_datasets(cfg: BenchmarkConfig) -> dict[str, Path]:
     """Absolute paths of the pool, each task's labels and the retrieval labels; a clear error if
     any is missing (``AudioReadError`` naming the data set and how to build it)."""
     root = cfg.root
-    needed = {"pool": cfg.pool, "retrieval": cfg.retrieval.labels,
-              **({"retrieval_release": cfg.retrieval.release_labels}
-                 if cfg.retrieval.release_labels else {}),
-              **{f"task:{t.name}": t.labels for t in cfg.probe.tasks}}
+    needed = {
+        "pool": cfg.pool,
+        "retrieval": cfg.retrieval.labels,
+        **(
+            {"retrieval_release": cfg.retrieval.release_labels}
+            if cfg.retrieval.release_labels
+            else {}
+        ),
+        **{f"task:{t.name}": t.labels for t in cfg.probe.tasks},
+    }
     paths = {key: root / rel for key, rel in needed.items()}
     missing = [f"{key} ({p})" for key, p in paths.items() if not p.exists()]
     if missing:
-        raise AudioReadError(f"benchmark data set(s) missing under {root}: {', '.join(missing)}",
-                             hint=BUILD_HINT)
+        raise AudioReadError(
+            f"benchmark data set(s) missing under {root}: {', '.join(missing)}", hint=BUILD_HINT
+        )
     return paths

@@ -47,9 +47,12 @@ def cpu_model() -> str:
 
 def git_commit(repo: Path) -> str:
     """``HEAD`` of ``repo`` (plus ``-dirty`` when tracked files changed), or ``unknown``."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                              check=True, timeout=10).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+
     try:
         dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
         return git("rev-parse", "HEAD") + ("-dirty" if dirty else "")
@@ -62,10 +65,16 @@ def machine_meta(command: str) -> dict[str, Any]:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "host": platform.node(), "cores": os.cpu_count(), "cpu": cpu_model(), "gpu": gpu,
-            "torch": torch.__version__, "command": command,
-            "git_commit": git_commit(Path(__file__).resolve().parents[2])}
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "cores": os.cpu_count(),
+        "cpu": cpu_model(),
+        "gpu": gpu,
+        "torch": torch.__version__,
+        "command": command,
+        "git_commit": git_commit(Path(__file__).resolve().parents[2]),
+    }
 
 
 def cell(r: dict[str, Any] | None) -> str:
@@ -99,10 +108,12 @@ def task_table(name: str, task: dict[str, Any]) -> list[str]:
     heads = sorted({h for by_head in results.values() for h in by_head})
     lines = [f"### {name} ({metric}; tracks {task.get('tracks')})", ""]
     for head in heads:
-        lines += [f"| {head} probe, fraction of labels | "
-                  + " | ".join(display_name(m) for m in methods)
-                  + " | SSL - best baseline (paired) |",
-                  "|---|" + "---|" * (len(methods) + 1)]
+        lines += [
+            f"| {head} probe, fraction of labels | "
+            + " | ".join(display_name(m) for m in methods)
+            + " | SSL - best baseline (paired) |",
+            "|---|" + "---|" * (len(methods) + 1),
+        ]
         for f in _fractions(results):
             cells = [cell(results[m].get(head, {}).get(f, {}).get(metric)) for m in methods]
             v = task.get("verdict", {}).get(head, {}).get(f)
@@ -134,46 +145,75 @@ def retrieval_table(ret: dict[str, Any]) -> list[str]:
     ks = sorted({int(k) for r in ret["results"].values() for k in r})
     kmax = str(max(ks))
     relevance = ret.get("relevance", "same track")
-    lines = [f"### relevant = {relevance} ({ret['segments']} segments of {ret['tracks']} "
-             f"tracks, {ret.get('groups', ret['tracks'])} groups, index {ret['factory']}, "
-             "cosine)", "",
-             "| method | " + " | ".join(f"precision@{k}" for k in ks) + f" | mAP@{kmax} |",
-             "|---|" + "---|" * (len(ks) + 1)]
+    lines = [
+        f"### relevant = {relevance} ({ret['segments']} segments of {ret['tracks']} "
+        f"tracks, {ret.get('groups', ret['tracks'])} groups, index {ret['factory']}, "
+        "cosine)",
+        "",
+        "| method | " + " | ".join(f"precision@{k}" for k in ks) + f" | mAP@{kmax} |",
+        "|---|" + "---|" * (len(ks) + 1),
+    ]
     for method, by_k in ret["results"].items():
         cells = [_retrieval_cell(by_k[str(k)], k) for k in ks]
-        lines.append(f"| {display_name(method)} | " + " | ".join(cells)
-                     + f" | {by_k[kmax][f'map@{kmax}']:.3f} |")
+        lines.append(
+            f"| {display_name(method)} | "
+            + " | ".join(cells)
+            + f" | {by_k[kmax][f'map@{kmax}']:.3f} |"
+        )
     enc = ret["results"].get(ENCODER, {})
-    paired = [(k, enc[str(k)]["vs_best_baseline"]) for k in ks
-              if "vs_best_baseline" in enc.get(str(k), {})]
+    paired = [
+        (k, enc[str(k)]["vs_best_baseline"])
+        for k in ks
+        if "vs_best_baseline" in enc.get(str(k), {})
+    ]
     if paired:
-        lines.append("| SSL − best baseline (paired) | " + " | ".join(
-            f"{v['diff']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}] **{v['verdict']}** "
-            f"{display_name(v['baseline'])}" for _, v in paired) + " | |")
-    return lines + ["", "Every segment queries the others (same release: its own track's "
-                    "segments are left out of its ranking); precision@k can stay below 1 when "
-                    "fewer than k are relevant; mAP@k divides by min(k, relevant). The "
-                    "segments come from held-out tracks that pretraining never heard (a seeded quarter of each soundtrack's tracks). "
-                    "Intervals: 95 % bootstrap over whole held-out tracks (and random-init "
-                    "draws), paired between methods.", ""]
+        lines.append(
+            "| SSL − best baseline (paired) | "
+            + " | ".join(
+                f"{v['diff']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}] **{v['verdict']}** "
+                f"{display_name(v['baseline'])}"
+                for _, v in paired
+            )
+            + " | |"
+        )
+    return lines + [
+        "",
+        "Every segment queries the others (same release: its own track's "
+        "segments are left out of its ranking); precision@k can stay below 1 when "
+        "fewer than k are relevant; mAP@k divides by min(k, relevant). The "
+        "segments come from held-out tracks that pretraining never heard (a seeded "
+        "quarter of each soundtrack's tracks). "
+        "Intervals: 95 % bootstrap over whole held-out tracks (and random-init "
+        "draws), paired between methods.",
+        "",
+    ]
 
 
 def to_markdown(report: dict[str, Any]) -> str:
     """The whole report as markdown."""
     m, p = report["meta"], report["pretrain"]
-    lines = ["# audioclr benchmark on real recordings", "",
-             f"- date: {m['date']}", f"- machine: {m['cores']} cores, {m['cpu']}"
-             + (f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU") + f", torch {m['torch']}",
-             f"- command: `{m['command']}`", f"- git commit: {m['git_commit']}",
-             f"- pretraining: `{p['config']}` on {p['pool_tracks']} tracks, {p['steps']} steps in "
-             f"{p['minutes']:.1f} min (budget {p['budget_minutes']:g} min, max_steps "
-             f"{p['max_steps']}), encoder id {p['encoder_id']}",
-             "- stage wall times: " + ", ".join(f"{k} {v['wall_s']:.0f} s"
-                                                for k, v in report["stages"].items()), "",
-             "## Linear probes: SSL vs random-init vs MFCC", "",
-             "mean [95 % bootstrap interval over test tracks and runs (seeds x init draws)]; "
-             "the last column is the paired difference SSL - best baseline: beats / loses "
-             "where its interval excludes zero, else tie.", ""]
+    lines = [
+        "# audioclr benchmark on real recordings",
+        "",
+        f"- date: {m['date']}",
+        f"- machine: {m['cores']} cores, {m['cpu']}"
+        + (f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU")
+        + f", torch {m['torch']}",
+        f"- command: `{m['command']}`",
+        f"- git commit: {m['git_commit']}",
+        f"- pretraining: `{p['config']}` on {p['pool_tracks']} tracks, {p['steps']} steps in "
+        f"{p['minutes']:.1f} min (budget {p['budget_minutes']:g} min, max_steps "
+        f"{p['max_steps']}), encoder id {p['encoder_id']}",
+        "- stage wall times: "
+        + ", ".join(f"{k} {v['wall_s']:.0f} s" for k, v in report["stages"].items()),
+        "",
+        "## Linear probes: SSL vs random-init vs MFCC",
+        "",
+        "mean [95 % bootstrap interval over test tracks and runs (seeds x init draws)]; "
+        "the last column is the paired difference SSL - best baseline: beats / loses "
+        "where its interval excludes zero, else tie.",
+        "",
+    ]
     for name, task in report["probe"]["tasks"].items():
         lines += task_table(name, task)
     lines += [f"**SSL vs best baseline, all tasks: {format_counts(total_counts(report))}**", ""]
@@ -197,8 +237,14 @@ def plot(report: dict[str, Any], path: Path) -> None:
             head = sorted(by_head)[0]
             fr = sorted(by_head[head], key=float)
             mean, yerr = error_bars([by_head[head][f][task["metric"]] for f in fr])
-            ax.errorbar([float(f) for f in fr], mean, yerr=yerr, marker="o", capsize=3,
-                        label=f"{display_name(method)} ({head})")
+            ax.errorbar(
+                [float(f) for f in fr],
+                mean,
+                yerr=yerr,
+                marker="o",
+                capsize=3,
+                label=f"{display_name(method)} ({head})",
+            )
         ax.set_xscale("log")
         ax.set(title=name, xlabel="fraction of training labels", ylabel=task["metric"])
         ax.grid(alpha=0.3)
@@ -206,8 +252,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax = axes[0][-1]
     for method, by_k in report["retrieval"]["same_track"]["results"].items():
         ks = sorted(int(k) for k in by_k)
-        ax.plot(ks, [by_k[str(k)][f"precision@{k}"] for k in ks], marker="o",
-                label=display_name(method))
+        ax.plot(
+            ks, [by_k[str(k)][f"precision@{k}"] for k in ks], marker="o", label=display_name(method)
+        )
     ax.set(title="same-track retrieval", xlabel="k", ylabel="precision@k")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -49,15 +49,20 @@ def segment_tracks(labels_csv: str | Path, source: Source, sample_rate: int | No
     return TrackSet(tracks=tracks, key=str(Path(labels_csv).resolve()), train=tracks)
 
 
-def embed_method(method: str, data: TrackSet, source: Source, out: Path,
-                 settings: MethodSettings) -> list[EmbeddingSet]:
+def embed_method(
+    method: str, data: TrackSet, source: Source, out: Path, settings: MethodSettings
+) -> list[EmbeddingSet]:
     """Vectors ``(segments, dim)`` of every segment, one set per draw, cached in ``out/<name>``."""
     return [d.emb for d in get_method(method).embed(source, data, settings, out / method)]
 
 
-def score_method(emb: EmbeddingSet, labels: dict[str, str], ks: list[int],
-                 factory: str = "Flat", ignore_groups: dict[str, str] | None = None
-                 ) -> dict[str, dict[str, float]]:
+def score_method(
+    emb: EmbeddingSet,
+    labels: dict[str, str],
+    ks: list[int],
+    factory: str = "Flat",
+    ignore_groups: dict[str, str] | None = None,
+) -> dict[str, dict[str, float]]:
     """``{k: metrics}`` of :func:`evaluate_retrieval` for each ``k`` over one embeddings set
     (``ignore_groups``: candidates of the query's own group are dropped from its ranking)."""
     from audioclr.evaluate.retrieval import Judge, evaluate_retrieval
@@ -68,8 +73,13 @@ def score_method(emb: EmbeddingSet, labels: dict[str, str], ks: list[int],
     return {str(k): evaluate_retrieval(tix, judge, k=k, per_query=True) for k in ks}
 
 
-def add_intervals(per_draw: dict[str, list[dict[str, Any]]], tracks_of: dict[str, str],
-                  ks: list[int], results: dict[str, Any], n_boot: int = 1000) -> None:
+def add_intervals(
+    per_draw: dict[str, list[dict[str, Any]]],
+    tracks_of: dict[str, str],
+    ks: list[int],
+    results: dict[str, Any],
+    n_boot: int = 1000,
+) -> None:
     """Per k: ``ci95`` of precision@k for every method, and the encoder's paired
     ``vs_best_baseline``, by a bootstrap over whole held-out tracks (a query's segments share
     its track) and over draws; written into ``results[method][k]``."""
@@ -85,8 +95,13 @@ def add_intervals(per_draw: dict[str, list[dict[str, Any]]], tracks_of: dict[str
                 if d[k]["_per_query"]["queries"] != queries:
                     raise ValueError(f"method {m} was scored on other queries")
             values[m] = np.stack([d[k]["_per_query"][key] for d in draws])
-        iv = query_intervals(values, [tracks_of[q] for q in queries], ENCODER,
-                             [m for m in values if is_baseline(m)], n_boot)
+        iv = query_intervals(
+            values,
+            [tracks_of[q] for q in queries],
+            ENCODER,
+            [m for m in values if is_baseline(m)],
+            n_boot,
+        )
         for m in values:
             results[m][k][f"{key}_ci95"] = iv["ci95"][m]
         if iv["vs_best_baseline"] is not None:
@@ -96,16 +111,29 @@ def add_intervals(per_draw: dict[str, list[dict[str, Any]]], tracks_of: dict[str
 def mean_scores(per_draw: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """``{k: metrics}`` averaged over draws (float metrics; counts as they are)."""
     first = per_draw[0]
-    return {k: {m: (float(np.mean([d[k][m] for d in per_draw])) if isinstance(v, float) else v)
-                for m, v in metrics.items() if not m.startswith("_")}
-            for k, metrics in first.items()}
+    return {
+        k: {
+            m: (float(np.mean([d[k][m] for d in per_draw])) if isinstance(v, float) else v)
+            for m, v in metrics.items()
+            if not m.startswith("_")
+        }
+        for k, metrics in first.items()
+    }
 
 
-def retrieval_benchmark(labels_csv: str | Path, encoder: str | Path, out_dir: str | Path,
-                        methods: list[str], ks: list[int], sample_rate: int | None = None,
-                        random_init_seed: int = 0, device: str = "auto",
-                        factory: str = "Flat", random_init_draws: int = 1,
-                        relevance_csv: str | Path | None = None) -> dict[str, Any]:
+def retrieval_benchmark(
+    labels_csv: str | Path,
+    encoder: str | Path,
+    out_dir: str | Path,
+    methods: list[str],
+    ks: list[int],
+    sample_rate: int | None = None,
+    random_init_seed: int = 0,
+    device: str = "auto",
+    factory: str = "Flat",
+    random_init_draws: int = 1,
+    relevance_csv: str | Path | None = None,
+) -> dict[str, Any]:
     """Per method, ``{k: {precision@k, map@k, recall@k, ...}}`` for same-track retrieval.
 
     ``labels_csv`` labels each segment with its track. ``relevance_csv`` (same paths, e.g. the
@@ -119,7 +147,8 @@ def retrieval_benchmark(labels_csv: str | Path, encoder: str | Path, out_dir: st
     if set(labels) != set(tracks_of):
         raise AudioclrError(
             f"{relevance_csv} does not list the same segments as {labels_csv}",
-            hint="build both with benchmarks/datasets/music_pool.py")
+            hint="build both with benchmarks/datasets/music_pool.py",
+        )
     ignore = tracks_of if relevance_csv else None
     source = Source.open(encoder)
     data = segment_tracks(labels_csv, source, sample_rate)
@@ -133,8 +162,10 @@ def retrieval_benchmark(labels_csv: str | Path, encoder: str | Path, out_dir: st
         if get_method(method).needs_labels:
             skipped[method] = "trains on labels (here the labels are the answers)"
             continue
-        per_draw = [score_method(emb, labels, ks, factory, ignore)
-                    for emb in embed_method(method, data, source, out / "emb", settings)]
+        per_draw = [
+            score_method(emb, labels, ks, factory, ignore)
+            for emb in embed_method(method, data, source, out / "emb", settings)
+        ]
         results[method] = mean_scores(per_draw)
         scored[method] = per_draw
         records[method] = get_method(method).record(settings)
@@ -142,7 +173,14 @@ def retrieval_benchmark(labels_csv: str | Path, encoder: str | Path, out_dir: st
             draws[method] = [mean_scores([d]) for d in per_draw]
     if scored:
         add_intervals(scored, tracks_of, ks, results)
-    return {"segments": len(labels), "tracks": len(set(tracks_of.values())),
-            "groups": len(set(labels.values())), "factory": factory,
-            "relevance": "same release, other track" if relevance_csv else "same track",
-            "results": results, "draws": draws, "methods": records, "skipped": skipped}
+    return {
+        "segments": len(labels),
+        "tracks": len(set(tracks_of.values())),
+        "groups": len(set(labels.values())),
+        "factory": factory,
+        "relevance": "same release, other track" if relevance_csv else "same track",
+        "results": results,
+        "draws": draws,
+        "methods": records,
+        "skipped": skipped,
+    }

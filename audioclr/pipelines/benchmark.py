@@ -44,9 +44,10 @@ class Stages:
         if self.path.is_file():
             stored = json.loads(self.path.read_text())
             if stored.get("config") != conf:
-                raise ConfigError(f"{out} holds a benchmark run with another config",
-                                  hint="rerun with the same config and overrides, "
-                                  "or use a new --out")
+                raise ConfigError(
+                    f"{out} holds a benchmark run with another config",
+                    hint="rerun with the same config and overrides, or use a new --out",
+                )
             self.data = stored
 
     def run(self, name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -77,8 +78,11 @@ def prepare_stage(cfg: BenchmarkConfig, pool: Path, out: Path) -> dict[str, Any]
     return {"tracks": len(cache), "hours": seconds / 3600, "rejects": [list(r) for r in s.rejects]}
 
 
-def start_run(cfg: BenchmarkConfig, out_dir: str | Path, log: Callable[[str], None] = print,
-              ) -> tuple[dict[str, Path], Path, Stages, dict[str, Any]]:
+def start_run(
+    cfg: BenchmarkConfig,
+    out_dir: str | Path,
+    log: Callable[[str], None] = print,
+) -> tuple[dict[str, Path], Path, Stages, dict[str, Any]]:
     """Check the data sets, make ``out_dir`` and its ``Stages``, run (or reuse) ``prepare``.
 
     Returns the data sets' paths, the output folder, its stages and the ``prepare`` stage's info.
@@ -110,22 +114,29 @@ def report_head(cfg: BenchmarkConfig, stages: Stages, command: str) -> dict[str,
     }
 
 
-def pretrain_config(cfg: BenchmarkConfig, out: Path, cache: Path | None = None,
-                    extra: Sequence[str] = ()) -> Any:
+def pretrain_config(
+    cfg: BenchmarkConfig, out: Path, cache: Path | None = None, extra: Sequence[str] = ()
+) -> Any:
     """``pretrain.config`` + ``pretrain.overrides`` + ``extra`` (an ablation recipe's) + the
     cache (default ``out/cache``), run folder ``out/run`` and budget."""
     from audioclr.config import load_config, resolve_config_path
     from audioclr.ssl.config import PretrainConfig
 
     p = cfg.pretrain
-    ours = [f"data.cache={cache or out / 'cache'}", f"run.dir={out / 'run'}",
-            f"trainer.max_minutes={p.minutes}", f"trainer.max_steps={p.max_steps}"]
-    return load_config(PretrainConfig, resolve_config_path(p.config, "pretrain"),
-                       [*p.overrides, *extra, *ours])
+    ours = [
+        f"data.cache={cache or out / 'cache'}",
+        f"run.dir={out / 'run'}",
+        f"trainer.max_minutes={p.minutes}",
+        f"trainer.max_steps={p.max_steps}",
+    ]
+    return load_config(
+        PretrainConfig, resolve_config_path(p.config, "pretrain"), [*p.overrides, *extra, *ours]
+    )
 
 
-def pretrain_stage(cfg: BenchmarkConfig, out: Path, cache: Path | None = None,
-                   extra: Sequence[str] = ()) -> dict[str, Any]:
+def pretrain_stage(
+    cfg: BenchmarkConfig, out: Path, cache: Path | None = None, extra: Sequence[str] = ()
+) -> dict[str, Any]:
     """Stage ``pretrain`` into ``out/run`` (resumes from its last checkpoint)."""
     from audioclr.ssl.checkpoint import LAST, checkpoint_dir
     from audioclr.ssl.io import safe_torch_load
@@ -136,9 +147,13 @@ def pretrain_stage(cfg: BenchmarkConfig, out: Path, cache: Path | None = None,
     t0 = time.perf_counter()
     pretrain(pcfg, resume=last.is_file())
     steps = int(safe_torch_load(last, "checkpoint")["global_step"])
-    return {"steps": steps, "minutes": (time.perf_counter() - t0) / 60,
-            "batch_size": pcfg.trainer.batch_size, "method": pcfg.method,
-            "encoder": pcfg.model.encoder}
+    return {
+        "steps": steps,
+        "minutes": (time.perf_counter() - t0) / 60,
+        "batch_size": pcfg.trainer.batch_size,
+        "method": pcfg.method,
+        "encoder": pcfg.model.encoder,
+    }
 
 
 def export_stage(out: Path) -> dict[str, Any]:
@@ -154,14 +169,27 @@ def suite_config(cfg: BenchmarkConfig, paths: dict[str, Path], layer: str = "all
     from audioclr.evaluate.suite import SuiteConfig, TaskConfig
 
     p = cfg.probe
-    tasks = [TaskConfig(name=t.name, labels=str(paths[f"task:{t.name}"]),
-                        fractions=list(p.fractions), seeds=list(p.seeds), heads=list(t.heads),
-                        layer=layer)
-             for t in p.tasks]
-    return SuiteConfig(tasks=tasks, methods=list(p.methods), probe=p.probe,
-                       hop_seconds=p.hop_seconds, batch_size=p.batch_size, device=cfg.device,
-                       random_init_seed=cfg.random_init_seed,
-                       random_init_draws=cfg.random_init_draws)
+    tasks = [
+        TaskConfig(
+            name=t.name,
+            labels=str(paths[f"task:{t.name}"]),
+            fractions=list(p.fractions),
+            seeds=list(p.seeds),
+            heads=list(t.heads),
+            layer=layer,
+        )
+        for t in p.tasks
+    ]
+    return SuiteConfig(
+        tasks=tasks,
+        methods=list(p.methods),
+        probe=p.probe,
+        hop_seconds=p.hop_seconds,
+        batch_size=p.batch_size,
+        device=cfg.device,
+        random_init_seed=cfg.random_init_seed,
+        random_init_draws=cfg.random_init_draws,
+    )
 
 
 def _probe(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> dict[str, Any]:
@@ -176,18 +204,31 @@ def retrieval_stage(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> 
     from audioclr.pipelines.bench_retrieval import retrieval_benchmark
 
     kinds = {"same_track": None, "same_release": paths.get("retrieval_release")}
-    res = {kind: retrieval_benchmark(
-        paths["retrieval"], out / "encoder.pt", out / "retrieval", list(cfg.probe.methods),
-        list(cfg.retrieval.k), cfg.sample_rate, cfg.random_init_seed, cfg.device,
-        cfg.retrieval.factory, cfg.random_init_draws, relevance_csv=relevance)
-        for kind, relevance in kinds.items() if kind == "same_track" or relevance}
+    res = {
+        kind: retrieval_benchmark(
+            paths["retrieval"],
+            out / "encoder.pt",
+            out / "retrieval",
+            list(cfg.probe.methods),
+            list(cfg.retrieval.k),
+            cfg.sample_rate,
+            cfg.random_init_seed,
+            cfg.device,
+            cfg.retrieval.factory,
+            cfg.random_init_draws,
+            relevance_csv=relevance,
+        )
+        for kind, relevance in kinds.items()
+        if kind == "same_track" or relevance
+    }
     path = out / "retrieval" / "retrieval.json"
     atomic_write_text(path, json.dumps(res, indent=1))
     return {"report": str(path)}
 
 
-def run_benchmark(cfg: BenchmarkConfig, out_dir: str | Path, command: str = "",
-                  log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_benchmark(
+    cfg: BenchmarkConfig, out_dir: str | Path, command: str = "", log: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Run (or resume) every stage of the suite; writes and returns the combined report."""
     from audioclr.pipelines.bench_report import write_benchmark_report
 
@@ -198,10 +239,17 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: str | Path, command: str = "",
     ret = stages.run("retrieval", lambda: retrieval_stage(cfg, paths, out))
     report = {
         **report_head(cfg, stages, command),
-        "pretrain": {"config": cfg.pretrain.config, "budget_minutes": cfg.pretrain.minutes,
-                     "max_steps": cfg.pretrain.max_steps, "pool_tracks": prep["tracks"],
-                     "pool_hours": prep["hours"], "steps": pre["steps"], "minutes": pre["minutes"],
-                     "batch_size": pre["batch_size"], "encoder_id": exp["encoder_id"]},
+        "pretrain": {
+            "config": cfg.pretrain.config,
+            "budget_minutes": cfg.pretrain.minutes,
+            "max_steps": cfg.pretrain.max_steps,
+            "pool_tracks": prep["tracks"],
+            "pool_hours": prep["hours"],
+            "steps": pre["steps"],
+            "minutes": pre["minutes"],
+            "batch_size": pre["batch_size"],
+            "encoder_id": exp["encoder_id"],
+        },
         "probe": json.loads(Path(probe["report"]).read_text()),
         "retrieval": json.loads(Path(ret["report"]).read_text()),
     }

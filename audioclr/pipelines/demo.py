@@ -1,9 +1,10 @@
 """``audioclr demo``: the whole journey on the built-in demo corpus, one CLI command per step.
 
 Each step is the exact ``audioclr ...`` command a user would type, run in-process through the
-``command`` function the CLI passes in (its own ``main``), and skipped on a rerun when its output is already there (pretraining
-resumes from its last checkpoint). The summary reads the files the steps wrote, so it shows
-exactly what a user gets from the same commands on their own folder.
+``command`` function the CLI passes in (its own ``main``), and skipped on a rerun when its
+output is already there (pretraining resumes from its last checkpoint). The summary reads the
+files the steps wrote, so it shows exactly what a user gets from the same commands on their
+own folder.
 
 Example:
     >>> from audioclr.cli import main
@@ -50,7 +51,9 @@ def _run(step: Step, command: Command) -> float:
     if step.capture:
         step.capture.write_text(out.getvalue())
     if code != 0:
-        raise AudioclrError(f"demo step '{step.title}' failed (exit code {code})", hint=f"rerun it alone: {shown}")
+        raise AudioclrError(
+            f"demo step '{step.title}' failed (exit code {code})", hint=f"rerun it alone: {shown}"
+        )
     return time.perf_counter() - start
 
 
@@ -74,39 +77,81 @@ def demo_steps(out: Path, pretrain_minutes: float, config: str) -> list[Step]:
     """The journey as CLI steps writing under ``out``."""
     corpus, cache, run, enc = out / "corpus", out / "cache", out / "run", out / "encoder.pt"
     first_clip = corpus / "audio" / "flute" / "flute_000.wav"
-    pretrain = ["pretrain", "--config", config, f"data.cache={cache}", f"run.dir={run}",
-                f"trainer.max_minutes={pretrain_minutes}"]
+    pretrain = [
+        "pretrain",
+        "--config",
+        config,
+        f"data.cache={cache}",
+        f"run.dir={run}",
+        f"trainer.max_minutes={pretrain_minutes}",
+    ]
     if (run / "checkpoints" / "last.ckpt").is_file():
         pretrain.insert(1, "--resume")
     return [
-        Step("1/9 synthesize the demo corpus (labelled + a disjoint unlabelled part)",
-             ["demo-data", str(corpus)],
-             lambda: (corpus / "labels.csv").is_file() and (corpus / "unlabeled").is_dir()),
-        Step("2/9 prepare the clip cache of the unlabelled part (incremental)",
-             ["prepare", str(corpus / "unlabeled"), str(cache)], lambda: False),
-        Step("3/9 preview the augmentation chain", ["augment-preview", str(first_clip), str(out / "preview"),
-                                                    "--views", "6"],
-             lambda: any((out / "preview").glob("*.png"))),
+        Step(
+            "1/9 synthesize the demo corpus (labelled + a disjoint unlabelled part)",
+            ["demo-data", str(corpus)],
+            lambda: (corpus / "labels.csv").is_file() and (corpus / "unlabeled").is_dir(),
+        ),
+        Step(
+            "2/9 prepare the clip cache of the unlabelled part (incremental)",
+            ["prepare", str(corpus / "unlabeled"), str(cache)],
+            lambda: False,
+        ),
+        Step(
+            "3/9 preview the augmentation chain",
+            ["augment-preview", str(first_clip), str(out / "preview"), "--views", "6"],
+            lambda: any((out / "preview").glob("*.png")),
+        ),
         Step("4/9 pretrain (SimCLR, melcnn)", pretrain, lambda: enc.is_file()),
         Step("5/9 export the encoder", ["export", str(run), str(enc)], lambda: enc.is_file()),
-        Step("6/9 probe with baselines and label fractions",
-             ["probe", str(enc), str(corpus / "labels.csv"), str(out / "probe"),
-              "task.fractions=[0.1,0.5,1.0]", "task.seeds=[0,1,2]", "task.heads=[linear,knn]"],
-             lambda: (out / "probe" / "report.json").is_file()),
-        Step("7/9 embed the catalogue (the labelled tracks: never seen in pretraining)",
-             ["embed", str(enc), str(corpus / "audio"), str(out / "emb")],
-             lambda: (out / "emb" / "embeddings.npy").is_file()),
-        Step("8/9 build the FAISS index", ["index", "build", str(out / "emb"), str(out / "index")],
-             lambda: (out / "index").is_dir() and any((out / "index").iterdir())),
-        Step("9/9 evaluate retrieval (relevant = same class)",
-             ["retrieval-eval", str(out / "index"), "--labels", str(out / "retrieval_labels.csv"), "-k", "5",
-              "--json"],
-             lambda: (out / "retrieval.json").is_file(), capture=out / "retrieval.json"),
+        Step(
+            "6/9 probe with baselines and label fractions",
+            [
+                "probe",
+                str(enc),
+                str(corpus / "labels.csv"),
+                str(out / "probe"),
+                "task.fractions=[0.1,0.5,1.0]",
+                "task.seeds=[0,1,2]",
+                "task.heads=[linear,knn]",
+            ],
+            lambda: (out / "probe" / "report.json").is_file(),
+        ),
+        Step(
+            "7/9 embed the catalogue (the labelled tracks: never seen in pretraining)",
+            ["embed", str(enc), str(corpus / "audio"), str(out / "emb")],
+            lambda: (out / "emb" / "embeddings.npy").is_file(),
+        ),
+        Step(
+            "8/9 build the FAISS index",
+            ["index", "build", str(out / "emb"), str(out / "index")],
+            lambda: (out / "index").is_dir() and any((out / "index").iterdir()),
+        ),
+        Step(
+            "9/9 evaluate retrieval (relevant = same class)",
+            [
+                "retrieval-eval",
+                str(out / "index"),
+                "--labels",
+                str(out / "retrieval_labels.csv"),
+                "-k",
+                "5",
+                "--json",
+            ],
+            lambda: (out / "retrieval.json").is_file(),
+            capture=out / "retrieval.json",
+        ),
     ]
 
 
-def run_demo(out: Path, command: Command, pretrain_minutes: float = 3.0, config: str = "demo",
-             queries: int = 3) -> int:
+def run_demo(
+    out: Path,
+    command: Command,
+    pretrain_minutes: float = 3.0,
+    config: str = "demo",
+    queries: int = 3,
+) -> int:
     """Run every step under ``out``, query a few tracks, print the summary; returns 0."""
     from audioclr.pipelines.summary import print_summary, query_examples
 
@@ -119,4 +164,3 @@ def run_demo(out: Path, command: Command, pretrain_minutes: float = 3.0, config:
     examples = query_examples(out, queries, command)
     print_summary(out, examples, time.perf_counter() - start)
     return 0
-

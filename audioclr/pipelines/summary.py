@@ -39,12 +39,14 @@ def probe_table(report: dict[str, Any], head: str = "linear") -> list[str]:
         if not fractions:
             continue
         lines.append(f"{name} ({head} probe, {metric} [95 % interval], test split):")
-        lines.append(f"  {'method':<18}" + "".join(f"{f'{float(f):.0%} labels':>28}"
-                                                   for f in fractions))
+        lines.append(
+            f"  {'method':<18}" + "".join(f"{f'{float(f):.0%} labels':>28}" for f in fractions)
+        )
         for method, by_head in results.items():
             cells = by_head.get(head, {})
-            row = "".join(f"{_interval(cells[f][metric]) if f in cells else '-':>28}"
-                          for f in fractions)
+            row = "".join(
+                f"{_interval(cells[f][metric]) if f in cells else '-':>28}" for f in fractions
+            )
             lines.append(f"  {display_name(method):<18}{row}")
         verdict = task.get("verdict", {}).get(head, {})
         row = "".join(f"{verdict[f]['verdict'] if f in verdict else '-':>28}" for f in fractions)
@@ -58,8 +60,9 @@ def probe_table(report: dict[str, Any], head: str = "linear") -> list[str]:
     return lines
 
 
-def query_examples(out: Path, count: int, command: Callable[[Sequence[str]], int]
-                   ) -> list[dict[str, Any]]:
+def query_examples(
+    out: Path, count: int, command: Callable[[Sequence[str]], int]
+) -> list[dict[str, Any]]:
     """Query the index with the first track of ``count`` classes through the CLI ``command``."""
     table = out / "retrieval_labels.csv"
     firsts: dict[str, str] = {}
@@ -85,13 +88,17 @@ def _query_lines(examples: list[dict[str, Any]]) -> list[str]:
 
 def seen_lines(out: Path, report: dict[str, Any]) -> list[str]:
     """What the encoder saw: its pretraining folder, and the leak check of every probe task."""
-    lines = [f"pretrained on: {out / 'corpus' / 'unlabeled'} (unlabelled); probed and indexed: "
-             f"{out / 'corpus' / 'audio'} (labelled, never heard in pretraining)"]
+    lines = [
+        f"pretrained on: {out / 'corpus' / 'unlabeled'} (unlabelled); probed and indexed: "
+        f"{out / 'corpus' / 'audio'} (labelled, never heard in pretraining)"
+    ]
     for name, task in report.get("tasks", {}).items():
         leak = task.get("pretraining_leak") or {}
         if leak.get("checked"):
-            lines.append(f"leak check, task {name}: {leak['seen']} of {leak['test_files']} test "
-                         "files were in the pretraining cache")
+            lines.append(
+                f"leak check, task {name}: {leak['seen']} of {leak['test_files']} test "
+                "files were in the pretraining cache"
+            )
         elif leak:
             lines.append(f"leak check, task {name}: not possible ({leak.get('warning')})")
     return lines
@@ -101,16 +108,22 @@ def print_summary(out: Path, examples: list[dict[str, Any]], seconds: float) -> 
     """Print the one-screen summary of a finished demo under ``out``."""
     report = json.loads((out / "probe" / "report.json").read_text())
     retrieval = json.loads((out / "retrieval.json").read_text())
-    pk = {k: v for k, v in retrieval.items()
-          if k.startswith(("precision", "map", "recall")) and not k.endswith("_ci95")}
+    pk = {
+        k: v
+        for k, v in retrieval.items()
+        if k.startswith(("precision", "map", "recall")) and not k.endswith("_ci95")
+    }
     k = retrieval.get("k")
     ci = retrieval.get(f"precision@{k}_ci95")
     lines = ["", "=" * 78, f"audioclr demo finished in {seconds / 60:.1f} min", ""]
     lines += seen_lines(out, report) + [""]
     lines += probe_table(report)
-    lines += ["", "retrieval over the labelled tracks (relevant = same class): "
-              + ", ".join(f"{name} {v:.3f}" for name, v in pk.items())
-              + (f"; precision@{k} 95 % interval [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")]
+    lines += [
+        "",
+        "retrieval over the labelled tracks (relevant = same class): "
+        + ", ".join(f"{name} {v:.3f}" for name, v in pk.items())
+        + (f"; precision@{k} 95 % interval [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""),
+    ]
     lines += ["nearest neighbours of a few tracks (top 3, cosine):"] + _query_lines(examples)
     lines += [
         "",

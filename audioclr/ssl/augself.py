@@ -78,14 +78,17 @@ class AugSelfHead(nn.Module):
         super().__init__()
         columns, scales = target_columns(cfg)
         if len(columns) == 0:
-            raise ConfigError("config key 'augself.weight' is > 0 but no augmentation parameter "
-                              "varies under the augment section (every p is 0)",
-                              hint="set augself.weight=0 or turn on some augmentations")
+            raise ConfigError(
+                "config key 'augself.weight' is > 0 but no augmentation parameter "
+                "varies under the augment section (every p is 0)",
+                hint="set augself.weight=0 or turn on some augmentations",
+            )
         self.names = tuple(PARAM_NAMES[i] for i in columns.tolist())
         self.register_buffer("columns", columns, persistent=False)
         self.register_buffer("scales", scales, persistent=False)
-        self.mlp = nn.Sequential(nn.Linear(2 * dim, hidden), nn.ReLU(inplace=True),
-                                 nn.Linear(hidden, len(columns)))
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, len(columns))
+        )
 
     def predict(self, h: Tensor) -> Tensor:
         """``h`` ``(2B, dim)`` -> predicted differences ``(B, C)``."""

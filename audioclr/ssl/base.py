@@ -109,11 +109,14 @@ def ints(key: str, value: Any, minimum: int = 1) -> list[int]:
     try:
         out = [int(v) for v in value]
     except (TypeError, ValueError):
-        raise ConfigError(f"encoder key '{key}' must be a list of integers, "
-                          f"got {value!r}") from None
+        raise ConfigError(
+            f"encoder key '{key}' must be a list of integers, got {value!r}"
+        ) from None
     if not out or any(v < minimum for v in out) or any(int(v) != v for v in value):
-        raise ConfigError(f"encoder key '{key}' must be a non-empty list of ints >= {minimum}, "
-                          f"got {list(value)!r}")
+        raise ConfigError(
+            f"encoder key '{key}' must be a non-empty list of ints >= {minimum}, "
+            f"got {list(value)!r}"
+        )
     return out
 
 

@@ -41,16 +41,23 @@ class StepCheckpoint(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._last_saved = trainer.global_step  # resumed: that state is on disk already
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                           outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         if trainer.global_step > 0 and trainer.global_step % self.every == 0:
             self._save(trainer, periodic=True)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._save(trainer, periodic=False)
 
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                     exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
         if isinstance(exception, KeyboardInterrupt) and trainer.world_size == 1:
             self._save(trainer, periodic=False)
 
@@ -60,8 +67,9 @@ class TimeBudgetSchedule(pl.Callback):
     clock, broadcast so every rank steps with the same learning rate). Lightning's ``Timer``
     keeps the time of a resumed run, so the share carries over ``--resume``."""
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                             batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
         left = None if timer is None else timer.time_remaining("train")
         if timer is None or left is None:

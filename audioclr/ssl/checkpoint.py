@@ -25,20 +25,25 @@ from audioclr.ssl.io import safe_torch_load
 CHECKPOINT_VERSION = 1
 LAST = "last.ckpt"
 # heads of checkpoints written before objectives were modules of their own, and their new place
-LEGACY_PREFIXES = {"projection.": "objective.projection.", "criterion.": "objective.criterion.",
-                   "cpc.": "objective.head."}
+LEGACY_PREFIXES = {
+    "projection.": "objective.projection.",
+    "criterion.": "objective.criterion.",
+    "cpc.": "objective.head.",
+}
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Saves with temp-then-rename (a crash never leaves a half-written checkpoint) and loads
     with ``weights_only=True``."""
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
-                        storage_options: Any | None = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
         atomic_torch_save(checkpoint, path)
 
-    def load_checkpoint(self, path: Any, map_location: Any = None,
-                        weights_only: bool | None = None) -> dict[str, Any]:
+    def load_checkpoint(
+        self, path: Any, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
         return safe_torch_load(path, "checkpoint", map_location=map_location or "cpu")
 
 
@@ -49,10 +54,11 @@ def rename_legacy_keys(state_dict: dict[str, Any]) -> dict[str, Any]:
         >>> list(rename_legacy_keys({"projection.layers.0.weight": w, "encoder.x": v}))
         ['objective.projection.layers.0.weight', 'encoder.x']
     """
+
     def renamed(key: str) -> str:
         for old, new in LEGACY_PREFIXES.items():
             if key.startswith(old):
-                return new + key[len(old):]
+                return new + key[len(old) :]
         return key
 
     return {renamed(k): v for k, v in state_dict.items()}
@@ -72,8 +78,10 @@ def find_checkpoint(run_or_ckpt: str | Path) -> Path:
     last = checkpoint_dir(path) / LAST
     if not last.is_file():
         what = "run folder" if path.is_dir() else "path"
-        raise CheckpointError(f"no checkpoint at {last} ({what} {path})",
-                              hint="give a run folder written by 'audioclr pretrain' or a .ckpt")
+        raise CheckpointError(
+            f"no checkpoint at {last} ({what} {path})",
+            hint="give a run folder written by 'audioclr pretrain' or a .ckpt",
+        )
     return last
 
 
@@ -86,10 +94,12 @@ def read_run_checkpoint(run_or_ckpt: str | Path) -> tuple[dict[str, Any], dict[s
         raise CheckpointError(f"{path} is not an audioclr training checkpoint")
     version = meta.get("format_version")
     if version != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path} has checkpoint format version {version}; this audioclr "
-                              f"reads version {CHECKPOINT_VERSION}")
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version}; this audioclr "
+            f"reads version {CHECKPOINT_VERSION}"
+        )
     prefix = "encoder."
-    state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     if not state:
         raise CheckpointError(f"{path} holds no encoder weights")
     return meta, state

@@ -59,8 +59,12 @@ class DataConfig:
     def __post_init__(self) -> None:
         require(self.short in ("pad", "skip"), "data.short", self.short, "must be 'pad' or 'skip'")
         require(self.num_workers >= 0, "data.num_workers", self.num_workers, "must be >= 0")
-        require(self.augment_on in ("auto", "device", "workers"), "data.augment_on",
-                self.augment_on, "must be auto, device or workers")
+        require(
+            self.augment_on in ("auto", "device", "workers"),
+            "data.augment_on",
+            self.augment_on,
+            "must be auto, device or workers",
+        )
         d = self.max_distance_seconds
         require(d is None or d >= 0, "data.max_distance_seconds", d, "must be >= 0 or null")
 
@@ -91,8 +95,12 @@ class OptimConfig:
         require(self.lr > 0, "optim.lr", self.lr, "must be > 0")
         require(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, "must be >= 0")
         require(self.warmup_steps >= 0, "optim.warmup_steps", self.warmup_steps, "must be >= 0")
-        require(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio", self.min_lr_ratio,
-                "must be in [0, 1]")
+        require(
+            0 <= self.min_lr_ratio <= 1,
+            "optim.min_lr_ratio",
+            self.min_lr_ratio,
+            "must be in [0, 1]",
+        )
         require(self.grad_clip >= 0, "optim.grad_clip", self.grad_clip, "must be >= 0")
 
 
@@ -119,16 +127,29 @@ class TrainerConfig:
         m = self.max_minutes
         require(m is None or m > 0, "trainer.max_minutes", m, "must be > 0 or null")
         require(self.batch_size >= 2, "trainer.batch_size", self.batch_size, "must be >= 2")
-        require(self.accelerator in ("auto", "cpu", "gpu", "cuda"), "trainer.accelerator",
-                self.accelerator, "must be auto, cpu, gpu or cuda")
+        require(
+            self.accelerator in ("auto", "cpu", "gpu", "cuda"),
+            "trainer.accelerator",
+            self.accelerator,
+            "must be auto, cpu, gpu or cuda",
+        )
         require(self.num_nodes >= 1, "trainer.num_nodes", self.num_nodes, "must be >= 1")
-        require(self.precision in PRECISIONS, "trainer.precision", self.precision,
-                f"must be one of {PRECISIONS}")
-        require(self.checkpoint_every >= 1, "trainer.checkpoint_every", self.checkpoint_every,
-                "must be >= 1")
+        require(
+            self.precision in PRECISIONS,
+            "trainer.precision",
+            self.precision,
+            f"must be one of {PRECISIONS}",
+        )
+        require(
+            self.checkpoint_every >= 1,
+            "trainer.checkpoint_every",
+            self.checkpoint_every,
+            "must be >= 1",
+        )
         require(self.log_every >= 1, "trainer.log_every", self.log_every, "must be >= 1")
-        require(self.max_bad_steps >= 1, "trainer.max_bad_steps", self.max_bad_steps,
-                "must be >= 1")
+        require(
+            self.max_bad_steps >= 1, "trainer.max_bad_steps", self.max_bad_steps, "must be >= 1"
+        )
         d = self.devices
         ok = d == "auto" or all(p.strip().isdigit() for p in d.split(",")) and d.strip() != ""
         require(ok, "trainer.devices", d, "must be 'auto', a count like 2, or ids like '0,1'")
@@ -171,8 +192,9 @@ class PretrainConfig:
     augself: AugSelfConfig = field(default_factory=AugSelfConfig)
 
     def __post_init__(self) -> None:
-        require(self.method in OBJECTIVES, "method", self.method,
-                f"must be one of {sorted(OBJECTIVES)}")
+        require(
+            self.method in OBJECTIVES, "method", self.method, f"must be one of {sorted(OBJECTIVES)}"
+        )
 
     @property
     def objective(self) -> Any:

@@ -28,8 +28,16 @@ def step_seed(seed: int, step: int, rank: int) -> int:
 class StepBatchSampler(Sampler[list[tuple[int, int, int]]]):
     """Batches of ``(step, epoch, index)`` for steps ``start_step .. total_steps - 1``, one rank."""
 
-    def __init__(self, n_items: int, batch_size: int, seed: int, start_step: int,
-                 total_steps: int, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self,
+        n_items: int,
+        batch_size: int,
+        seed: int,
+        start_step: int,
+        total_steps: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         if n_items < 1:
             raise ValueError("StepBatchSampler needs at least one item")
         self.n, self.batch_size, self.seed = n_items, batch_size, seed
@@ -84,8 +92,9 @@ class AugmentCollate:
     with ``params`` append what each view received: ``(a, b, idx, True, params)``, ``params``
     ``(2 * batch, P)`` (view a rows, then view b; ``audioclr.augment.params``)."""
 
-    def __init__(self, augment: torch.nn.Module | None, seed: int, rank: int,
-                 params: bool = False) -> None:
+    def __init__(
+        self, augment: torch.nn.Module | None, seed: int, rank: int, params: bool = False
+    ) -> None:
         self.augment, self.seed, self.rank, self.params = augment, seed, rank, params
 
     def __call__(self, items: list[tuple]) -> tuple:
@@ -101,11 +110,21 @@ class AugmentCollate:
         return (a, b, idx, True, params) if self.params else (a, b, idx, True)
 
 
-def step_loader(dataset: Any, sampler: StepBatchSampler, num_workers: int,
-                pin_memory: bool = False, collate: AugmentCollate | None = None) -> DataLoader:
+def step_loader(
+    dataset: Any,
+    sampler: StepBatchSampler,
+    num_workers: int,
+    pin_memory: bool = False,
+    collate: AugmentCollate | None = None,
+) -> DataLoader:
     """A DataLoader over ``EpochIndexed(dataset)`` driven by ``sampler``."""
     collate = collate or AugmentCollate(None, 0, 0)
-    return DataLoader(EpochIndexed(dataset), batch_sampler=sampler, num_workers=num_workers,
-                      collate_fn=collate,
-                      pin_memory=pin_memory, persistent_workers=False,
-                      prefetch_factor=4 if num_workers > 0 else None)
+    return DataLoader(
+        EpochIndexed(dataset),
+        batch_sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate,
+        pin_memory=pin_memory,
+        persistent_workers=False,
+        prefetch_factor=4 if num_workers > 0 else None,
+    )

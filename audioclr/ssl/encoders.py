@@ -31,8 +31,10 @@ def build_encoder(name: str, sample_rate: int, **kwargs: Any) -> Encoder:
     try:
         return ENCODERS[name](sample_rate, **kwargs)
     except TypeError as exc:
-        raise ConfigError(f"bad argument for encoder {name!r}: {exc}",
-                          hint=f"see the docstring of audioclr.ssl.{name}") from exc
+        raise ConfigError(
+            f"bad argument for encoder {name!r}: {exc}",
+            hint=f"see the docstring of audioclr.ssl.{name}",
+        ) from exc
 
 
 __all__ = ["ENCODERS", "Encoder", "MelCNN", "SampleCNN", "build_encoder"]

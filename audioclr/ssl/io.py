@@ -29,5 +29,7 @@ def safe_torch_load(path: str | Path, what: str, map_location: Any = "cpu") -> A
         return torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot load {what} {path}: {first}",
-                              hint="the file is damaged or not an audioclr file") from exc
+        raise CheckpointError(
+            f"cannot load {what} {path}: {first}",
+            hint="the file is damaged or not an audioclr file",
+        ) from exc

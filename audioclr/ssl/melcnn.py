@@ -41,26 +41,48 @@ class MelCNN(Encoder):
 
     name = "melcnn"
 
-    def __init__(self, sample_rate: int, widths: list[int] = (32, 64, 128, 256),
-                 time_strides: list[int] | None = None, n_fft: int = 1024,
-                 hop_length: int = 512, n_mels: int = 64, f_min: float = 0.0,
-                 f_max: float | None = None, input_samples: int | None = None) -> None:
+    def __init__(
+        self,
+        sample_rate: int,
+        widths: list[int] = (32, 64, 128, 256),
+        time_strides: list[int] | None = None,
+        n_fft: int = 1024,
+        hop_length: int = 512,
+        n_mels: int = 64,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+        input_samples: int | None = None,
+    ) -> None:
         widths = ints("widths", widths)
         time_strides = ints("time_strides", time_strides or [2] * len(widths))
         if len(time_strides) != len(widths):
-            raise ConfigError(f"encoder key 'time_strides' needs one entry per width "
-                              f"({len(widths)}), got {time_strides}")
+            raise ConfigError(
+                f"encoder key 'time_strides' needs one entry per width "
+                f"({len(widths)}), got {time_strides}"
+            )
         if n_mels < 2 ** len(widths):
-            raise ConfigError(f"encoder key 'n_mels' must be >= 2**len(widths) = "
-                              f"{2 ** len(widths)}, got {n_mels}")
-        super().__init__(sample_rate, dict(
-            widths=widths, time_strides=time_strides, n_fft=n_fft, hop_length=hop_length,
-            n_mels=n_mels, f_min=f_min, f_max=f_max, input_samples=input_samples))
+            raise ConfigError(
+                f"encoder key 'n_mels' must be >= 2**len(widths) = {2 ** len(widths)}, got {n_mels}"
+            )
+        super().__init__(
+            sample_rate,
+            dict(
+                widths=widths,
+                time_strides=time_strides,
+                n_fft=n_fft,
+                hop_length=hop_length,
+                n_mels=n_mels,
+                f_min=f_min,
+                f_max=f_max,
+                input_samples=input_samples,
+            ),
+        )
         self.frontend = LogMel(sample_rate, n_fft, hop_length, n_mels, f_min, f_max)
         self.input_norm = nn.BatchNorm2d(1)
         chans = [1, *widths]
-        self.blocks = nn.ModuleList(conv_block(chans[i], chans[i + 1], time_strides[i])
-                                    for i in range(len(widths)))
+        self.blocks = nn.ModuleList(
+            conv_block(chans[i], chans[i + 1], time_strides[i]) for i in range(len(widths))
+        )
         self.output_dim = self.frame_dim = widths[-1]
         self.frame_hop = hop_length * math.prod(time_strides)
         min_frames = math.prod(time_strides)
@@ -68,8 +90,10 @@ class MelCNN(Encoder):
         default_input = round(sample_rate * 59049 / 22050)  # 2.68 s, the CLMR window
         self.input_samples = int(input_samples or default_input)
         if self.input_samples < self.min_samples:
-            raise ConfigError(f"encoder key 'input_samples' must be >= min_samples="
-                              f"{self.min_samples}, got {self.input_samples}")
+            raise ConfigError(
+                f"encoder key 'input_samples' must be >= min_samples="
+                f"{self.min_samples}, got {self.input_samples}"
+            )
         self.layer_names = [f"block{i + 1}" for i in range(len(widths))] + ["embedding"]
 
     def _layers(self, front: Tensor) -> Iterator[tuple[str, Tensor]]:

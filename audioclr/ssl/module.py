@@ -50,11 +50,15 @@ class PretrainModule(pl.LightningModule):
         self.augment = BatchedAugment(cfg.augment, sample_rate)
         masks = cfg.augment.time_mask.p > 0 or cfg.augment.freq_mask.p > 0
         use_spec = m.spec_augment and masks and m.encoder == "melcnn"
-        self.spec_augment = (SpecAugment(cfg.augment.time_mask, cfg.augment.freq_mask)
-                             if use_spec else None)
+        self.spec_augment = (
+            SpecAugment(cfg.augment.time_mask, cfg.augment.freq_mask) if use_spec else None
+        )
         self.objective = build_objective(cfg.method, self.encoder, cfg.objective)
-        self.augself = (AugSelfHead(self.encoder.output_dim, cfg.augment, cfg.augself.hidden)
-                        if cfg.augself.weight > 0 else None)
+        self.augself = (
+            AugSelfHead(self.encoder.output_dim, cfg.augment, cfg.augself.hidden)
+            if cfg.augself.weight > 0
+            else None
+        )
         self.bad_steps = 0
 
     # ---- the step -------------------------------------------------------------------------
@@ -78,8 +82,9 @@ class PretrainModule(pl.LightningModule):
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if self.cfg.optim.grad_clip > 0:
-            self.clip_gradients(opt, gradient_clip_val=self.cfg.optim.grad_clip,
-                                gradient_clip_algorithm="norm")
+            self.clip_gradients(
+                opt, gradient_clip_val=self.cfg.optim.grad_clip, gradient_clip_algorithm="norm"
+            )
         opt.step()
         self.objective.after_step(self.encoder, step, self.cfg.trainer.max_steps)
         sched.step()
@@ -99,14 +104,17 @@ class PretrainModule(pl.LightningModule):
             params = batch[4].to(self.device) if len(batch) > 4 else None
             return x, params
 
-    def augself_loss(self, seen: list[Tensor], x: Tensor, front: FrontTransform | None,
-                     params: Tensor | None) -> Tensor:
+    def augself_loss(
+        self, seen: list[Tensor], x: Tensor, front: FrontTransform | None, params: Tensor | None
+    ) -> Tensor:
         """The AugSelf loss on the pooled encoder outputs of ``x`` captured during the objective
         (the first capture of the whole batch; one more encoder pass only if there was none)."""
         assert self.augself is not None
         if params is None:
-            raise AudioclrError("augself.weight > 0 but the batch carries no augmentation "
-                                "parameters", hint="build AugmentCollate with params=True")
+            raise AudioclrError(
+                "augself.weight > 0 but the batch carries no augmentation parameters",
+                hint="build AugmentCollate with params=True",
+            )
         shape = (x.shape[0], self.encoder.output_dim)
         h = next((s for s in seen if tuple(s.shape) == shape), None)
         return self.augself(self.encoder(x, front) if h is None else h, params)
@@ -114,13 +122,17 @@ class PretrainModule(pl.LightningModule):
     def skip_step(self, loss: Tensor) -> None:
         """Non-finite loss on some rank: skip the update everywhere; give up after too many."""
         self.bad_steps += 1
-        self.print(f"step {self.global_step}: non-finite loss {loss.item()}, update skipped "
-                   f"({self.bad_steps}/{self.cfg.trainer.max_bad_steps})")
+        self.print(
+            f"step {self.global_step}: non-finite loss {loss.item()}, update skipped "
+            f"({self.bad_steps}/{self.cfg.trainer.max_bad_steps})"
+        )
         if self.bad_steps >= self.cfg.trainer.max_bad_steps:
             raise AudioclrError(
                 f"training diverged: {self.bad_steps} non-finite losses in a row at step "
-                f"{self.global_step}", hint="lower optim.lr, raise optim.warmup_steps, or use "
-                "trainer.precision=32; resume from the last checkpoint with --resume")
+                f"{self.global_step}",
+                hint="lower optim.lr, raise optim.warmup_steps, or use "
+                "trainer.precision=32; resume from the last checkpoint with --resume",
+            )
         return None
 
     def log_step(self, loss: Tensor, stats: dict[str, Tensor], lr: float) -> None:
@@ -137,9 +149,12 @@ class PretrainModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["audioclr"] = {
-            "format_version": CHECKPOINT_VERSION, "encoder": self.cfg.model.encoder,
-            "encoder_kwargs": dict(self.encoder.kwargs), "sample_rate": self.sample_rate,
-            "config": config_to_dict(self.cfg), "code_version": __version__,
+            "format_version": CHECKPOINT_VERSION,
+            "encoder": self.cfg.model.encoder,
+            "encoder_kwargs": dict(self.encoder.kwargs),
+            "sample_rate": self.sample_rate,
+            "config": config_to_dict(self.cfg),
+            "code_version": __version__,
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

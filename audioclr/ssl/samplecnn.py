@@ -34,36 +34,59 @@ class SampleCNN(Encoder):
 
     name = "samplecnn"
 
-    def __init__(self, sample_rate: int, strides: list[int] | None = None,
-                 widths: list[int] | None = None, final_width: int = 512,
-                 input_samples: int | None = None) -> None:
+    def __init__(
+        self,
+        sample_rate: int,
+        strides: list[int] | None = None,
+        widths: list[int] | None = None,
+        final_width: int = 512,
+        input_samples: int | None = None,
+    ) -> None:
         strides = ints("strides", strides or [3] * 10, minimum=2)
         widths = ints("widths", widths or CLMR_WIDTHS)
         if len(widths) != len(strides):
-            raise ConfigError(f"encoder key 'widths' needs one entry per stride ({len(strides)}), "
-                              f"got {len(widths)}")
+            raise ConfigError(
+                f"encoder key 'widths' needs one entry per stride ({len(strides)}), "
+                f"got {len(widths)}"
+            )
         if final_width < 1:
             raise ConfigError(f"encoder key 'final_width' must be >= 1, got {final_width}")
-        super().__init__(sample_rate, dict(strides=strides, widths=widths,
-                                           final_width=final_width, input_samples=input_samples))
+        super().__init__(
+            sample_rate,
+            dict(
+                strides=strides, widths=widths, final_width=final_width, input_samples=input_samples
+            ),
+        )
         self.conv0 = nn.Sequential(
             nn.Conv1d(1, widths[0], kernel_size=strides[0], stride=strides[0], bias=False),
-            nn.BatchNorm1d(widths[0]), nn.ReLU(inplace=True))
+            nn.BatchNorm1d(widths[0]),
+            nn.ReLU(inplace=True),
+        )
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Conv1d(widths[i - 1], widths[i], 3, padding=1, bias=False),
-                          nn.BatchNorm1d(widths[i]), nn.ReLU(inplace=True),
-                          nn.MaxPool1d(strides[i], stride=strides[i]))
-            for i in range(1, len(strides)))
-        self.final = nn.Sequential(nn.Conv1d(widths[-1], final_width, 3, padding=1, bias=False),
-                                   nn.BatchNorm1d(final_width), nn.ReLU(inplace=True))
+            nn.Sequential(
+                nn.Conv1d(widths[i - 1], widths[i], 3, padding=1, bias=False),
+                nn.BatchNorm1d(widths[i]),
+                nn.ReLU(inplace=True),
+                nn.MaxPool1d(strides[i], stride=strides[i]),
+            )
+            for i in range(1, len(strides))
+        )
+        self.final = nn.Sequential(
+            nn.Conv1d(widths[-1], final_width, 3, padding=1, bias=False),
+            nn.BatchNorm1d(final_width),
+            nn.ReLU(inplace=True),
+        )
         self.output_dim = self.frame_dim = final_width
         self.min_samples = self.frame_hop = math.prod(strides)
         self.input_samples = int(input_samples or self.min_samples)
         if self.input_samples < self.min_samples:
-            raise ConfigError(f"encoder key 'input_samples' must be >= min_samples="
-                              f"{self.min_samples}, got {self.input_samples}")
-        self.layer_names = (["conv0"] + [f"block{i}" for i in range(1, len(strides))]
-                            + ["final", "embedding"])
+            raise ConfigError(
+                f"encoder key 'input_samples' must be >= min_samples="
+                f"{self.min_samples}, got {self.input_samples}"
+            )
+        self.layer_names = (
+            ["conv0"] + [f"block{i}" for i in range(1, len(strides))] + ["final", "embedding"]
+        )
 
     def _layers(self, front: Tensor) -> Iterator[tuple[str, Tensor]]:
         h = self.conv0(front.unsqueeze(1))

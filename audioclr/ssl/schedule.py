@@ -42,12 +42,12 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Weight decay on weights of rank >= 2 only (not on biases or norm scales)."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     other = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": other, "weight_decay": 0.0}]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}]
 
 
-def build_optimizer(model: nn.Module, cfg: OptimConfig, total_steps: int
-                    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+def build_optimizer(
+    model: nn.Module, cfg: OptimConfig, total_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """``(optimizer, per-step scheduler)`` for ``model`` from ``cfg``."""
     groups = param_groups(model, cfg.weight_decay)
     if cfg.name == "lars":

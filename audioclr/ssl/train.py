@@ -41,18 +41,25 @@ class PairData(pl.LightningDataModule):
 
     def train_dataloader(self) -> Any:
         t = self.trainer
-        sampler = StepBatchSampler(len(self.dataset), self.cfg.trainer.batch_size,
-                                   self.cfg.trainer.seed, start_step=t.global_step,
-                                   total_steps=self.cfg.trainer.max_steps,
-                                   rank=t.global_rank, world_size=t.world_size)
+        sampler = StepBatchSampler(
+            len(self.dataset),
+            self.cfg.trainer.batch_size,
+            self.cfg.trainer.seed,
+            start_step=t.global_step,
+            total_steps=self.cfg.trainer.max_steps,
+            rank=t.global_rank,
+            world_size=t.world_size,
+        )
         on_cuda = isinstance(t.accelerator, pl.accelerators.CUDAAccelerator)
         augment = None
         if augment_in_workers(self.cfg, on_cuda):  # a CPU copy for the workers
             augment = BatchedAugment(self.cfg.augment, t.lightning_module.sample_rate)
-        collate = AugmentCollate(augment, self.cfg.trainer.seed, t.global_rank,
-                                 params=self.cfg.augself.weight > 0)
-        return step_loader(self.dataset, sampler, self.cfg.data.num_workers, pin_memory=on_cuda,
-                           collate=collate)
+        collate = AugmentCollate(
+            augment, self.cfg.trainer.seed, t.global_rank, params=self.cfg.augself.weight > 0
+        )
+        return step_loader(
+            self.dataset, sampler, self.cfg.data.num_workers, pin_memory=on_cuda, collate=collate
+        )
 
 
 def augment_in_workers(cfg: PretrainConfig, on_cuda: bool) -> bool:
@@ -71,18 +78,28 @@ def pair_dataset(cfg: PretrainConfig, crop_samples: int, sample_rate: int) -> An
     cache = ClipCache(cfg.data.cache)
     if cache.sample_rate != sample_rate:
         from audioclr.errors import SampleRateMismatch
-        raise SampleRateMismatch(f"clip cache {cfg.data.cache} is at {cache.sample_rate} Hz but "
-                                 f"the encoder expects {sample_rate} Hz")
+
+        raise SampleRateMismatch(
+            f"clip cache {cfg.data.cache} is at {cache.sample_rate} Hz but "
+            f"the encoder expects {sample_rate} Hz"
+        )
     dist = cfg.data.max_distance_seconds
-    return PairDataset(cache, crop_samples, None if dist is None else round(dist * sample_rate),
-                       short=cfg.data.short, seed=cfg.trainer.seed)
+    return PairDataset(
+        cache,
+        crop_samples,
+        None if dist is None else round(dist * sample_rate),
+        short=cfg.data.short,
+        seed=cfg.trainer.seed,
+    )
 
 
 def cache_sample_rate(cfg: PretrainConfig) -> int:
     """The sample rate of the clip cache (``data.cache`` is required)."""
     if not cfg.data.cache:
-        raise ConfigError("config key 'data.cache' is required",
-                          hint="pass data.cache=PATH (a folder written by 'audioclr prepare')")
+        raise ConfigError(
+            "config key 'data.cache' is required",
+            hint="pass data.cache=PATH (a folder written by 'audioclr prepare')",
+        )
     from audioclr.data.cache import ClipCache
 
     return ClipCache(cfg.data.cache).sample_rate
@@ -97,8 +114,10 @@ def precision_for(cfg: PretrainConfig) -> str:
             return "32-true"
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     if p != "32" and not cuda:
-        raise ConfigError(f"config key 'trainer.precision' is {p!r}, but mixed precision runs on "
-                          "CUDA only", hint="use trainer.precision=auto or 32 on CPU")
+        raise ConfigError(
+            f"config key 'trainer.precision' is {p!r}, but mixed precision runs on CUDA only",
+            hint="use trainer.precision=auto or 32 on CPU",
+        )
     return "32-true" if p == "32" else p
 
 
@@ -118,31 +137,49 @@ def check_resume(cfg: PretrainConfig, run_dir: Path) -> Path:
     now, default = config_to_dict(cfg), config_to_dict(PretrainConfig())
     for key in arch_sections(cfg):  # a section a run predates reads as its default
         if stored.get(key, default[key]) != now[key]:
-            raise ConfigError(f"--resume: config key '{key}' differs from the run in {run_dir}",
-                              hint="resume with the run's config.yaml, or start a new run.dir")
+            raise ConfigError(
+                f"--resume: config key '{key}' differs from the run in {run_dir}",
+                hint="resume with the run's config.yaml, or start a new run.dir",
+            )
     return last
 
 
-def build_trainer(cfg: PretrainConfig, run_dir: Path, callbacks: Sequence[pl.Callback]
-                  ) -> pl.Trainer:
+def build_trainer(
+    cfg: PretrainConfig, run_dir: Path, callbacks: Sequence[pl.Callback]
+) -> pl.Trainer:
     """The Lightning Trainer of a run (devices, precision, logs, atomic checkpoints)."""
     t = cfg.trainer
     return pl.Trainer(
         accelerator="gpu" if t.accelerator == "cuda" else t.accelerator,
-        devices=t.devices_arg(), num_nodes=t.num_nodes, strategy=t.strategy,
-        precision=precision_for(cfg), max_steps=t.max_steps,
+        devices=t.devices_arg(),
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=precision_for(cfg),
+        max_steps=t.max_steps,
         max_time={"minutes": t.max_minutes} if t.max_minutes else None,
         logger=TensorBoardLogger(str(run_dir), name="", version="tb"),
-        callbacks=[StepCheckpoint(checkpoint_dir(run_dir), t.checkpoint_every),
-                   *([TimeBudgetSchedule()] if t.max_minutes else []), *callbacks],
-        plugins=[AtomicCheckpointIO()], enable_checkpointing=False,
-        use_distributed_sampler=False, log_every_n_steps=t.log_every,
-        enable_progress_bar=t.progress, enable_model_summary=False, default_root_dir=str(run_dir),
+        callbacks=[
+            StepCheckpoint(checkpoint_dir(run_dir), t.checkpoint_every),
+            *([TimeBudgetSchedule()] if t.max_minutes else []),
+            *callbacks,
+        ],
+        plugins=[AtomicCheckpointIO()],
+        enable_checkpointing=False,
+        use_distributed_sampler=False,
+        log_every_n_steps=t.log_every,
+        enable_progress_bar=t.progress,
+        enable_model_summary=False,
+        default_root_dir=str(run_dir),
     )
 
 
-def pretrain(cfg: PretrainConfig, resume: bool = False, dataset: Any | None = None,
-             sample_rate: int | None = None, callbacks: Sequence[pl.Callback] = ()) -> Path:
+def pretrain(
+    cfg: PretrainConfig,
+    resume: bool = False,
+    dataset: Any | None = None,
+    sample_rate: int | None = None,
+    callbacks: Sequence[pl.Callback] = (),
+) -> Path:
     """Train per ``cfg``; returns the run folder. ``dataset``/``sample_rate`` replace the clip
     cache (tests, custom data): items ``(view_a, view_b, idx)`` and a ``set_epoch`` method."""
     run_dir = cfg.run_dir
@@ -152,8 +189,10 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, dataset: Any | None = No
         raise ValueError("pretrain(dataset=...) needs sample_rate")
     ckpt = check_resume(cfg, run_dir) if resume else None
     if not resume and (checkpoint_dir(run_dir) / LAST).is_file():
-        raise ConfigError(f"run folder {run_dir} already holds a checkpoint",
-                          hint="pass --resume to continue it, or set run.dir / run.name")
+        raise ConfigError(
+            f"run folder {run_dir} already holds a checkpoint",
+            hint="pass --resume to continue it, or set run.dir / run.name",
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
     with torch.random.fork_rng(devices=[]):  # initial weights from trainer.seed, globals untouched
@@ -162,6 +201,10 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, dataset: Any | None = No
     if dataset is None:
         dataset = pair_dataset(cfg, module.encoder.input_samples, sample_rate)
     trainer = build_trainer(cfg, run_dir, callbacks)
-    trainer.fit(module, datamodule=PairData(dataset, cfg),
-                ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    trainer.fit(
+        module,
+        datamodule=PairData(dataset, cfg),
+        ckpt_path=str(ckpt) if ckpt else None,
+        weights_only=True,
+    )
     return run_dir

@@ -138,9 +138,7 @@ def check_all(root: Path) -> list[CheckReport]:
     reports = [
         check_labelled(root / "instruments" / "labels.csv", instrument_program, min_s=2.0),
         check_labelled(root / "instruments" / "labels_same_soundfont.csv", instrument_program),
-        check_labelled(
-            root / "instruments_freepats" / "labels.csv", instrument_program, min_s=2.0
-        ),
+        check_labelled(root / "instruments_freepats" / "labels.csv", instrument_program, min_s=2.0),
         check_labelled(root / "digits" / "labels.csv", digit_speaker),
         check_labelled(
             root / "music_pool" / "segments_labels.csv", lambda rel: "all", min_s=SEGMENT_MIN_S

@@ -87,9 +87,7 @@ def timidity_config(freepats_dir: Path) -> str:
     return f"dir {(freepats_dir / PATCHES_IN_PACKAGE).resolve()}\n" + "\n".join(body) + "\n"
 
 
-def kept_families(
-    programs_ok: Sequence[int], min_programs: int = MIN_PROGRAMS
-) -> list[str]:
+def kept_families(programs_ok: Sequence[int], min_programs: int = MIN_PROGRAMS) -> list[str]:
     """Families with at least ``min_programs`` of ``programs_ok`` (programs that rendered)."""
     counts = Counter(gm_family(p) for p in programs_ok)
     return sorted(f for f, n in counts.items() if n >= min_programs)
@@ -204,10 +202,7 @@ def build(root: Path, seed: int = 0) -> Path:
     common.write_csv(
         out / "programs.csv",
         ("program", "family", "patch", "clips", "split"),
-        [
-            (p, gm_family(p), patches[p], sum(status[p]), splits.get(p, "dropped"))
-            for p in programs
-        ],
+        [(p, gm_family(p), patches[p], sum(status[p]), splits.get(p, "dropped")) for p in programs],
     )
     _print_coverage(programs, rendered, families)
     common.print_summary(

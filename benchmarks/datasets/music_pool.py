@@ -34,6 +34,7 @@ links are skipped and byte-identical files kept once. Output:
 Usage:
     python benchmarks/datasets/music_pool.py [--out DIR]
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -220,8 +221,9 @@ def pool_suffix(path: Path, raw: RawFormat | None = None) -> str:
     return AUDIO_SUFFIXES[suffix]
 
 
-def heldout_names(names: Sequence[str], share: float = HELDOUT_SHARE,
-                  seed: int = SPLIT_SEED) -> set[str]:
+def heldout_names(
+    names: Sequence[str], share: float = HELDOUT_SHARE, seed: int = SPLIT_SEED
+) -> set[str]:
     """A fixed seeded ``share`` of ``names`` (sorted first; at least one of two or more)."""
     names = sorted(names)
     n = round(share * len(names)) if len(names) > 1 else 0
@@ -240,8 +242,12 @@ def _store(src: Path, dest: Path, raw: RawFormat | None) -> None:
     if transcode:
         assert raw is not None
         x, sr = sf.read(
-            str(src), samplerate=raw.samplerate, channels=raw.channels, subtype=raw.subtype,
-            format="RAW", dtype="float32",
+            str(src),
+            samplerate=raw.samplerate,
+            channels=raw.channels,
+            subtype=raw.subtype,
+            format="RAW",
+            dtype="float32",
         )
         sf.write(str(tmp), x, sr, subtype="PCM_16", format="FLAC")
     else:
@@ -258,7 +264,10 @@ def package_folder(pkg: str) -> str:
 
 
 def plan_package(
-    pkg: str, pkg_dir: Path, found: list[tuple[Path, float]], seen: set[str],
+    pkg: str,
+    pkg_dir: Path,
+    found: list[tuple[Path, float]],
+    seen: set[str],
     raw: RawFormat | None = None,
 ) -> tuple[list[tuple[Path, TrackRow]], int]:
     """(source, tracks.csv row) of each track of ``pkg`` not in ``seen`` (sha256 digests, updated

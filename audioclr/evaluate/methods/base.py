@@ -224,6 +224,9 @@ class Method(ABC):
 
     def record(self, settings: MethodSettings) -> dict[str, Any]:
         """What report.json says this method was (display name, role, settings it used)."""
-        return {"display": self.display, "baseline": self.baseline, "layer": settings.layer,
-                "hop_seconds": settings.hop_seconds}
-
+        return {
+            "display": self.display,
+            "baseline": self.baseline,
+            "layer": settings.layer,
+            "hop_seconds": settings.hop_seconds,
+        }

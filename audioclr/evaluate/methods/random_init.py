@@ -106,8 +106,15 @@ class RandomInit(Method):
     ) -> list[Embedded]:
         """One ``Embedded`` per init seed (reused when finished with the same settings)."""
         return [
-            seeded_draw(self.name, source, seed, data, settings, folder,
-                        draw_key(source, seed, data, settings))
+            seeded_draw(
+                self.name,
+                source,
+                seed,
+                data,
+                settings,
+                folder,
+                draw_key(source, seed, data, settings),
+            )
             for seed in settings.seeds
         ]
 

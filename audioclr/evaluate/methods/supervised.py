@@ -58,8 +58,13 @@ class Supervised(Method):
         from audioclr.evaluate.supervised import train_supervised
 
         targets = np.asarray(data.targets)
-        key = slug(draw_key(source, seed, data, settings), settings.supervised_epochs,
-                   targets.tobytes(), data.multilabel, data.n_classes)
+        key = slug(
+            draw_key(source, seed, data, settings),
+            settings.supervised_epochs,
+            targets.tobytes(),
+            data.multilabel,
+            data.n_classes,
+        )
 
         def train(loaded: Any) -> tuple[Any, dict[str, Any]]:
             trained, losses = train_supervised(
@@ -73,8 +78,10 @@ class Supervised(Method):
                 device=settings.device,
                 progress=settings.progress,
             )
-            return trained, {"supervised_epochs": settings.supervised_epochs,
-                             "final_loss": losses[-1]}
+            return trained, {
+                "supervised_epochs": settings.supervised_epochs,
+                "final_loss": losses[-1],
+            }
 
         return seeded_draw(self.name, source, seed, data, settings, folder, key, train)
 

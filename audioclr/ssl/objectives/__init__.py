@@ -28,7 +28,11 @@ from audioclr.ssl.objectives.simclr import SimCLR, SimCLRConfig
 from audioclr.ssl.objectives.vicreg import VICReg, VICRegConfig
 
 OBJECTIVES: dict[str, type[Objective]] = {
-    "simclr": SimCLR, "cpc": CPC, "byol": BYOL, "vicreg": VICReg, "barlowtwins": BarlowTwins,
+    "simclr": SimCLR,
+    "cpc": CPC,
+    "byol": BYOL,
+    "vicreg": VICReg,
+    "barlowtwins": BarlowTwins,
 }
 
 
@@ -38,16 +42,30 @@ def build_objective(name: str, encoder: Encoder, cfg: Any) -> Objective:
     Raises ``ConfigError`` naming the key ``method`` and listing the choices for an unknown name.
     """
     if name not in OBJECTIVES:
-        raise ConfigError(f"config key 'method' is {name!r}, an unknown objective",
-                          hint=f"choose one of {sorted(OBJECTIVES)}")
+        raise ConfigError(
+            f"config key 'method' is {name!r}, an unknown objective",
+            hint=f"choose one of {sorted(OBJECTIVES)}",
+        )
     objective = OBJECTIVES[name]
     if not isinstance(cfg, objective.config):
-        raise TypeError(f"objective {name!r} takes a {objective.config.__name__}, "
-                        f"got {type(cfg).__name__}")
+        raise TypeError(
+            f"objective {name!r} takes a {objective.config.__name__}, got {type(cfg).__name__}"
+        )
     return objective(encoder, cfg)
 
 
 __all__ = [
-    "OBJECTIVES", "BYOL", "BYOLConfig", "BarlowTwins", "BarlowTwinsConfig", "CPC", "CPCConfig",
-    "Objective", "SimCLR", "SimCLRConfig", "VICReg", "VICRegConfig", "build_objective",
+    "OBJECTIVES",
+    "BYOL",
+    "BYOLConfig",
+    "BarlowTwins",
+    "BarlowTwinsConfig",
+    "CPC",
+    "CPCConfig",
+    "Objective",
+    "SimCLR",
+    "SimCLRConfig",
+    "VICReg",
+    "VICRegConfig",
+    "build_objective",
 ]

@@ -44,10 +44,12 @@ class BarlowTwins(Objective):
 
     def __init__(self, encoder: Encoder, cfg: BarlowTwinsConfig) -> None:
         super().__init__()
-        self.projection = BarlowTwinsProjectionHead(encoder.output_dim, cfg.projection_hidden,
-                                                    cfg.projection_dim)
+        self.projection = BarlowTwinsProjectionHead(
+            encoder.output_dim, cfg.projection_hidden, cfg.projection_dim
+        )
         self.criterion = BarlowTwinsLoss(cfg.redundancy_weight, gather_distributed=True)
 
-    def loss(self, encoder: Encoder, x: Tensor, front: FrontTransform | None,
-             g: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+    def loss(
+        self, encoder: Encoder, x: Tensor, front: FrontTransform | None, g: torch.Generator
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         return projected_loss(encoder, self.projection, self.criterion, x, front)

@@ -32,8 +32,9 @@ class Objective(nn.Module):
 
     config: ClassVar[type[Any]]
 
-    def loss(self, encoder: Encoder, x: Tensor, front: FrontTransform | None,
-             g: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+    def loss(
+        self, encoder: Encoder, x: Tensor, front: FrontTransform | None, g: torch.Generator
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """Loss of the views ``x`` ``(2 * batch, samples)`` (view a, then view b) and the
         figures to log (at least ``pos_acc``; see :func:`view_stats`). ``front``: the training
         edit of the front-end output (SpecAugment) or None; ``g``: this step's generator."""
@@ -48,8 +49,13 @@ def fp32(x: Tensor) -> torch.autocast:
     return torch.autocast(x.device.type, enabled=False)
 
 
-def projected_loss(encoder: Encoder, projection: nn.Module, criterion: nn.Module, x: Tensor,
-                   front: FrontTransform | None) -> tuple[Tensor, dict[str, Tensor]]:
+def projected_loss(
+    encoder: Encoder,
+    projection: nn.Module,
+    criterion: nn.Module,
+    x: Tensor,
+    front: FrontTransform | None,
+) -> tuple[Tensor, dict[str, Tensor]]:
     """Encoder -> ``projection`` -> ``criterion(z_a, z_b)`` in float32, with :func:`pair_stats`.
 
     The loss of an objective that compares the two views' projections (SimCLR, VICReg, ...).
@@ -70,8 +76,12 @@ def view_stats(pos_acc: Tensor, h: Tensor) -> dict[str, Tensor]:
     ``alignment``/``uniformity`` of the encoder outputs ``h`` ``(2 * batch, dim)``."""
     with fp32(h):
         h_a, h_b = h.detach().float().chunk(2)
-        return {"pos_acc": pos_acc, "emb_std": embedding_std(h_a),
-                "alignment": alignment(h_a, h_b), "uniformity": uniformity(h_a)}
+        return {
+            "pos_acc": pos_acc,
+            "emb_std": embedding_std(h_a),
+            "alignment": alignment(h_a, h_b),
+            "uniformity": uniformity(h_a),
+        }
 
 
 def pair_stats(z: Tensor, h: Tensor) -> dict[str, Tensor]:

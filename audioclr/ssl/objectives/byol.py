@@ -41,8 +41,12 @@ class BYOLConfig:
 
     def __post_init__(self) -> None:
         require_positive("byol", self, "projection_hidden", "projection_dim", "prediction_hidden")
-        require(0 <= self.momentum_base <= 1, "byol.momentum_base", self.momentum_base,
-                "must be in [0, 1]")
+        require(
+            0 <= self.momentum_base <= 1,
+            "byol.momentum_base",
+            self.momentum_base,
+            "must be in [0, 1]",
+        )
 
 
 class BYOL(Objective):
@@ -53,18 +57,21 @@ class BYOL(Objective):
     def __init__(self, encoder: Encoder, cfg: BYOLConfig) -> None:
         super().__init__()
         self.momentum_base = cfg.momentum_base
-        self.projection = BYOLProjectionHead(encoder.output_dim, cfg.projection_hidden,
-                                             cfg.projection_dim)
-        self.prediction = BYOLPredictionHead(cfg.projection_dim, cfg.prediction_hidden,
-                                             cfg.projection_dim)
+        self.projection = BYOLProjectionHead(
+            encoder.output_dim, cfg.projection_hidden, cfg.projection_dim
+        )
+        self.prediction = BYOLPredictionHead(
+            cfg.projection_dim, cfg.prediction_hidden, cfg.projection_dim
+        )
         self.teacher_encoder = copy.deepcopy(encoder)
         self.teacher_projection = copy.deepcopy(self.projection)
         deactivate_requires_grad(self.teacher_encoder)
         deactivate_requires_grad(self.teacher_projection)
         self.criterion = NegativeCosineSimilarity()
 
-    def loss(self, encoder: Encoder, x: Tensor, front: FrontTransform | None,
-             g: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+    def loss(
+        self, encoder: Encoder, x: Tensor, front: FrontTransform | None, g: torch.Generator
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         rewind = g.get_state()
         h = encoder(x, front)
         z = self.projection(h)
@@ -73,8 +80,9 @@ class BYOL(Objective):
         with torch.no_grad():
             t_a, t_b = self.teacher_projection(self.teacher_encoder(x, front)).chunk(2)
         with fp32(x):
-            loss = 0.5 * (self.criterion(p_a.float(), t_b.float())
-                          + self.criterion(p_b.float(), t_a.float()))
+            loss = 0.5 * (
+                self.criterion(p_a.float(), t_b.float()) + self.criterion(p_b.float(), t_a.float())
+            )
         return loss, pair_stats(z, h)
 
     def momentum(self, step: int, max_steps: int) -> float:

@@ -34,8 +34,12 @@ class CPCConfig:
     num_negatives: int = 0
 
     def __post_init__(self) -> None:
-        require(self.prediction_steps >= 1, "cpc.prediction_steps", self.prediction_steps,
-                "must be >= 1")
+        require(
+            self.prediction_steps >= 1,
+            "cpc.prediction_steps",
+            self.prediction_steps,
+            "must be >= 1",
+        )
         require(self.context_dim >= 1, "cpc.context_dim", self.context_dim, "must be >= 1")
         require(self.num_negatives >= 0, "cpc.num_negatives", self.num_negatives, "must be >= 0")
 
@@ -57,10 +61,10 @@ def infonce_all(pred: Tensor, z: Tensor, k: int) -> tuple[Tensor, Tensor]:
 def sample_negatives(b: int, t: int, k: int, n: int, generator: torch.Generator) -> Tensor:
     """``(b*(t-k), n)`` flat indices into ``b*t`` latents, never the positive ``b*t_i + t + k``."""
     rows = torch.arange(b, device=generator.device)[:, None] * t + torch.arange(
-        k, t, device=generator.device)
+        k, t, device=generator.device
+    )
     pos = rows.reshape(-1, 1)
-    r = torch.randint(0, b * t - 1, (pos.shape[0], n), generator=generator,
-                      device=generator.device)
+    r = torch.randint(0, b * t - 1, (pos.shape[0], n), generator=generator, device=generator.device)
     return r + (r >= pos).long()
 
 
@@ -86,21 +90,24 @@ class CPCHead(nn.Module):
     ``> 0`` samples that many per prediction from ``generator``.
     """
 
-    def __init__(self, latent_dim: int, context_dim: int = 256, steps: int = 4,
-                 num_negatives: int = 0) -> None:
+    def __init__(
+        self, latent_dim: int, context_dim: int = 256, steps: int = 4, num_negatives: int = 0
+    ) -> None:
         super().__init__()
         self.steps, self.num_negatives = steps, num_negatives
         self.gru = nn.GRU(latent_dim, context_dim, batch_first=True)
-        self.predictors = nn.ModuleList(nn.Linear(context_dim, latent_dim, bias=False)
-                                        for _ in range(steps))
+        self.predictors = nn.ModuleList(
+            nn.Linear(context_dim, latent_dim, bias=False) for _ in range(steps)
+        )
 
-    def forward(self, z: Tensor, generator: torch.Generator | None = None
-                ) -> tuple[Tensor, Tensor]:
+    def forward(self, z: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """``z``: ``(batch, frames > steps, dim)`` -> ``(loss, accuracy)`` averaged over k."""
         b, t, _ = z.shape
         if t <= self.steps:
-            raise ValueError(f"CPC needs more than steps={self.steps} frames, got {t}: use longer "
-                             "crops or less time pooling")
+            raise ValueError(
+                f"CPC needs more than steps={self.steps} frames, got {t}: use longer "
+                "crops or less time pooling"
+            )
         c, _ = self.gru(z)
         losses, accs = [], []
         for k, w in enumerate(self.predictors, start=1):
@@ -123,11 +130,13 @@ class CPC(Objective):
 
     def __init__(self, encoder: Encoder, cfg: CPCConfig) -> None:
         super().__init__()
-        self.head = CPCHead(encoder.frame_dim, cfg.context_dim, cfg.prediction_steps,
-                            cfg.num_negatives)
+        self.head = CPCHead(
+            encoder.frame_dim, cfg.context_dim, cfg.prediction_steps, cfg.num_negatives
+        )
 
-    def loss(self, encoder: Encoder, x: Tensor, front: FrontTransform | None,
-             g: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+    def loss(
+        self, encoder: Encoder, x: Tensor, front: FrontTransform | None, g: torch.Generator
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         z = encoder.frames(x, front).transpose(1, 2)  # (2B, frames, dim)
         with fp32(x):
             loss, pos_acc = self.head(z.float(), g)

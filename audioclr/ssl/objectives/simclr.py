@@ -42,12 +42,13 @@ class SimCLR(Objective):
 
     def __init__(self, encoder: Encoder, cfg: SimCLRConfig) -> None:
         super().__init__()
-        self.projection = SimCLRProjectionHead(encoder.output_dim, cfg.projection_hidden,
-                                               cfg.projection_dim)
+        self.projection = SimCLRProjectionHead(
+            encoder.output_dim, cfg.projection_hidden, cfg.projection_dim
+        )
         bank = (cfg.memory_bank_size, cfg.projection_dim) if cfg.memory_bank_size else 0
-        self.criterion = NTXentLoss(cfg.temperature, memory_bank_size=bank,
-                                    gather_distributed=True)
+        self.criterion = NTXentLoss(cfg.temperature, memory_bank_size=bank, gather_distributed=True)
 
-    def loss(self, encoder: Encoder, x: Tensor, front: FrontTransform | None,
-             g: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+    def loss(
+        self, encoder: Encoder, x: Tensor, front: FrontTransform | None, g: torch.Generator
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         return projected_loss(encoder, self.projection, self.criterion, x, front)

@@ -36,10 +36,15 @@ class VICRegConfig:
 
     def __post_init__(self) -> None:
         require_positive("vicreg", self, "projection_hidden", "projection_dim")
-        require(self.projection_layers >= 2, "vicreg.projection_layers", self.projection_layers,
-                "must be >= 2")
-        require_non_negative("vicreg", self, "invariance_weight", "variance_weight",
-                             "covariance_weight")
+        require(
+            self.projection_layers >= 2,
+            "vicreg.projection_layers",
+            self.projection_layers,
+            "must be >= 2",
+        )
+        require_non_negative(
+            "vicreg", self, "invariance_weight", "variance_weight", "covariance_weight"
+        )
 
 
 class VICReg(Objective):
@@ -49,11 +54,17 @@ class VICReg(Objective):
 
     def __init__(self, encoder: Encoder, cfg: VICRegConfig) -> None:
         super().__init__()
-        self.projection = VICRegProjectionHead(encoder.output_dim, cfg.projection_hidden,
-                                               cfg.projection_dim, cfg.projection_layers)
-        self.criterion = VICRegLoss(cfg.invariance_weight, cfg.variance_weight,
-                                    cfg.covariance_weight, gather_distributed=True)
+        self.projection = VICRegProjectionHead(
+            encoder.output_dim, cfg.projection_hidden, cfg.projection_dim, cfg.projection_layers
+        )
+        self.criterion = VICRegLoss(
+            cfg.invariance_weight,
+            cfg.variance_weight,
+            cfg.covariance_weight,
+            gather_distributed=True,
+        )
 
-    def loss(self, encoder: Encoder, x: Tensor, front: FrontTransform | None,
-             g: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+    def loss(
+        self, encoder: Encoder, x: Tensor, front: FrontTransform | None, g: torch.Generator
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         return projected_loss(encoder, self.projection, self.criterion, x, front)
