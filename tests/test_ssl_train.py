@@ -284,7 +284,9 @@ def test_cosine_follows_the_time_budget_when_it_ends_the_run_first(tmp_path):
     pretrain(cfg, dataset=ToyPairs(), sample_rate=SR, callbacks=[lr])
     after_warmup = lr.lrs[3:]
     assert 10 < len(lr.lrs) < 1000000  # stopped by the clock
-    assert max(after_warmup) == pytest.approx(3e-3, rel=0.05)  # the peak, right after warmup
+    # the peak, right after warmup: below 3e-3 by what the clock ran during warmup (on a loaded
+    # machine 10-25 % of the 6 s budget), far above the annealed end
+    assert 0.6 * 3e-3 < max(after_warmup) <= 3e-3 + 1e-12
     assert all(b <= a + 1e-12 for a, b in zip(after_warmup, after_warmup[1:], strict=False))
     assert after_warmup[-1] < 0.05 * 3e-3  # annealed by the end, not stuck near the peak
 
