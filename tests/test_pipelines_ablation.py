@@ -185,9 +185,9 @@ def test_bad_recipe_key_names_the_recipe(tmp_path: Path, capsys: pytest.CaptureF
 def test_shipped_ablation_config() -> None:
     cfg = load_benchmark_config(SHIPPED)
     assert isinstance(cfg, AblationConfig) and cfg.pretrain.max_steps == 500  # the steps bind
-    assert list(cfg.ablation.recipes) == ["clmr", "timbre", "timbre_byol"]
-    assert cfg.ablation.layers == ["all", "last"] and cfg.ablation.recipes["clmr"] == []
-    assert "method=byol" in cfg.ablation.recipes["timbre_byol"]
+    assert list(cfg.ablation.recipes) == ["clmr", "timbre", "timbre_augself"]
+    assert cfg.ablation.layers == ["all"] and cfg.ablation.recipes["clmr"] == []
+    assert "augself.weight=0.5" in cfg.ablation.recipes["timbre_augself"]
     suite = load_benchmark_config(SHIPPED.with_name("suite.yaml"))
     assert type(suite) is BenchmarkConfig
     assert cfg.probe == suite.probe and cfg.retrieval == suite.retrieval
