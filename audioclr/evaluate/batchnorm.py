@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from audioclr.errors import AudioclrError
 from audioclr.evaluate.embed import cut_windows
 from audioclr.evaluate.frozen import resolve_device
 from audioclr.evaluate.tracks import Track
+
+if TYPE_CHECKING:
+    from audioclr.ssl.export import LoadedEncoder
 
 BATCHNORM = nn.modules.batchnorm._BatchNorm
 
@@ -92,7 +95,7 @@ def window_batches(
 
 
 def reestimated(
-    loaded: Any,
+    loaded: LoadedEncoder,
     tracks: Sequence[Track],
     hop_samples: int | None = None,
     batch_size: int = 64,

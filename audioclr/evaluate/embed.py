@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -39,6 +39,9 @@ from audioclr.evaluate.frozen import (  # noqa: F401  (re-exported: part of the 
 )
 from audioclr.evaluate.store import EmbeddingSet
 from audioclr.evaluate.tracks import Track, open_tracks
+
+if TYPE_CHECKING:
+    from audioclr.ssl.export import LoadedEncoder
 
 
 def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
@@ -75,7 +78,7 @@ def _run_batches(
 
 
 def embed_windows(
-    loaded: Any,
+    loaded: LoadedEncoder,
     arrays: Sequence[np.ndarray],
     layer: str = "last",
     hop_samples: int | None = None,
@@ -109,7 +112,7 @@ def embed_windows(
 
 
 def embed_waveform(
-    loaded: Any,
+    loaded: LoadedEncoder,
     x: np.ndarray,
     layer: str = "last",
     hop_samples: int | None = None,
@@ -121,7 +124,7 @@ def embed_waveform(
 
 
 def embed_meta(
-    loaded: Any, layer: str, hop_samples: int, encoder_path: str | None = None
+    loaded: LoadedEncoder, layer: str, hop_samples: int, encoder_path: str | None = None
 ) -> dict[str, Any]:
     """Provenance stored with the vectors."""
     return {
@@ -135,7 +138,7 @@ def embed_meta(
 
 
 def embed_track_list(
-    loaded: Any,
+    loaded: LoadedEncoder,
     tracks: Sequence[Track],
     out_dir: str | Path,
     layer: str = "last",
@@ -163,7 +166,7 @@ def embed_track_list(
 
 
 def embed_tracks(
-    loaded: Any,
+    loaded: LoadedEncoder,
     data: str | Path,
     out_dir: str | Path,
     layer: str = "last",

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import copy
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from audioclr.errors import ConfigError
+
+if TYPE_CHECKING:
+    from audioclr.ssl.export import LoadedEncoder
 
 
 def resolve_device(device: str) -> torch.device:
@@ -38,7 +41,7 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def check_layer(loaded: Any, layer: str) -> None:
+def check_layer(loaded: LoadedEncoder, layer: str) -> None:
     """``ConfigError`` listing the choices unless ``layer`` is last, all or a layer name."""
     if layer not in ("last", "all") and layer not in loaded.layer_names:
         raise ConfigError(
@@ -68,7 +71,7 @@ def layer_vectors(encoder: torch.nn.Module, x: torch.Tensor, layer: str) -> torc
     return torch.cat([time_stats(feats[n]) for n in names], dim=1)
 
 
-def layer_slices(loaded: Any) -> dict[str, slice]:
+def layer_slices(loaded: LoadedEncoder) -> dict[str, slice]:
     """The columns of each block inside an ``all`` vector, in order (``{"block1": slice...}``)."""
     enc = loaded.encoder
     device = next(enc.parameters()).device
@@ -85,7 +88,7 @@ def layer_slices(loaded: Any) -> dict[str, slice]:
     return out
 
 
-def layer_dim(loaded: Any, layer: str) -> int:
+def layer_dim(loaded: LoadedEncoder, layer: str) -> int:
     """Size of ``layer``: ``output_dim`` for last, a layer's channels, their sum for all."""
     check_layer(loaded, layer)
     enc = loaded.encoder

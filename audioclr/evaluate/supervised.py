@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from torch import nn
 from tqdm import tqdm
 
 from audioclr.evaluate.frozen import resolve_device
+
+if TYPE_CHECKING:
+    from audioclr.ssl.export import LoadedEncoder
 
 
 def random_crop(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
@@ -48,7 +51,7 @@ def _head(dim: int, classes: int, seed: int) -> nn.Linear:
 
 
 def train_supervised(
-    loaded: Any,
+    loaded: LoadedEncoder,
     waves: Sequence[np.ndarray],
     targets: np.ndarray,
     multilabel: bool,

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from audioclr.errors import RetrievalError, SampleRateMismatch
 from audioclr.search.index import TrackIndex
+
+if TYPE_CHECKING:
+    from audioclr.ssl.export import LoadedEncoder
 
 
 @dataclass
@@ -55,9 +58,9 @@ class Querier:
         self.tix = tix
         self.encoder_path = encoder
         self.device = device
-        self._loaded: Any = None
+        self._loaded: LoadedEncoder | None = None
 
-    def _encoder(self) -> Any:
+    def _encoder(self) -> LoadedEncoder:
         if self._loaded is None:
             from audioclr.ssl.export import load_encoder
 

@@ -23,13 +23,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from audioclr.errors import AudioclrError
 from audioclr.evaluate.store import EmbeddingSet, load_embeddings
 from audioclr.evaluate.tracks import Track
+
+if TYPE_CHECKING:
+    from audioclr.ssl.export import LoadedEncoder
 
 DEFAULT_RATE = 22050  # an embeddings folder that does not record its sample rate
 
@@ -60,7 +63,7 @@ class Source:
         named = self.given.meta.get("encoder_path")
         return Path(named) if named and Path(named).is_file() else None
 
-    def load(self, random_init_seed: int | None = None) -> Any:
+    def load(self, random_init_seed: int | None = None) -> LoadedEncoder:
         """The exported encoder (``random_init_seed``: same architecture, fresh weights)."""
         from audioclr.ssl.export import load_encoder
 
@@ -180,7 +183,11 @@ def finished(folder: Path, key: str, windows: bool) -> Embedded | None:
 
 
 def embed_loaded(
-    loaded: Any, data: TrackSet, settings: MethodSettings, folder: Path, meta: dict[str, Any]
+    loaded: LoadedEncoder,
+    data: TrackSet,
+    settings: MethodSettings,
+    folder: Path,
+    meta: dict[str, Any],
 ) -> Embedded:
     """Embed every track of ``data`` with ``loaded`` into ``folder`` (resumable by chunks)."""
     from audioclr.evaluate.embed import embed_track_list

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audioclr.evaluate.methods.base import (
     Embedded,
@@ -29,8 +29,11 @@ from audioclr.evaluate.methods.base import (
     slug,
 )
 
+if TYPE_CHECKING:
+    from audioclr.ssl.export import LoadedEncoder
 
-def hop_samples(loaded: Any, hop_seconds: float | None) -> int:
+
+def hop_samples(loaded: LoadedEncoder, hop_seconds: float | None) -> int:
     """The embedding hop in samples (default: the window)."""
     if hop_seconds:
         return int(round(hop_seconds * loaded.sample_rate))

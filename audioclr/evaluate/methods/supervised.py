@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from audioclr.evaluate.methods.base import (
     slug,
 )
 from audioclr.evaluate.methods.random_init import draw_key, seeded_draw
+
+if TYPE_CHECKING:
+    from audioclr.ssl.export import LoadedEncoder
 
 
 class Supervised(Method):
@@ -66,7 +69,7 @@ class Supervised(Method):
             data.n_classes,
         )
 
-        def train(loaded: Any) -> tuple[Any, dict[str, Any]]:
+        def train(loaded: LoadedEncoder) -> tuple[LoadedEncoder, dict[str, Any]]:
             trained, losses = train_supervised(
                 loaded,
                 [t.read() for t in data.train],
