@@ -301,3 +301,16 @@ def test_schedule_takes_the_further_of_steps_and_time() -> None:
     assert f(75) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.75)))  # steps ahead
     f.time_progress = 1.0
     assert f(1) == pytest.approx(0.0)
+
+
+def test_fewer_tracks_than_a_batch_is_an_error_naming_the_key(tmp_path) -> None:
+    from audioclr.errors import ConfigError
+    from audioclr.ssl.train import check_enough_tracks
+
+    check_enough_tracks(8, 4, 2)  # exactly one step's worth over 2 ranks: fine
+    with pytest.raises(ConfigError, match="trainer.batch_size") as exc:
+        check_enough_tracks(7, 4, 2)
+    assert "batch_size=3" in exc.value.hint
+    cfg = tiny_cfg(tmp_path, "trainer.batch_size=8", "trainer.max_steps=1")
+    with pytest.raises(ConfigError, match="only 6 usable tracks"):
+        pretrain(cfg, dataset=ToyPairs(n=6), sample_rate=SR)

@@ -41,6 +41,7 @@ class PairData(pl.LightningDataModule):
 
     def train_dataloader(self) -> Any:
         t = self.trainer
+        check_enough_tracks(len(self.dataset), self.cfg.trainer.batch_size, t.world_size)
         sampler = StepBatchSampler(
             len(self.dataset),
             self.cfg.trainer.batch_size,
@@ -59,6 +60,17 @@ class PairData(pl.LightningDataModule):
         )
         return step_loader(
             self.dataset, sampler, self.cfg.data.num_workers, pin_memory=on_cuda, collate=collate
+        )
+
+
+def check_enough_tracks(tracks: int, batch_size: int, world_size: int = 1) -> None:
+    """``ConfigError`` when one step's batches over all ranks need more tracks than there are:
+    a track would then be in a batch twice, its own crops pushed apart as negatives."""
+    if tracks < batch_size * world_size:
+        raise ConfigError(
+            f"config key 'trainer.batch_size' is {batch_size} on {world_size} device(s), but the "
+            f"clip cache has only {tracks} usable tracks: a track would meet itself as a negative",
+            hint=f"set trainer.batch_size={max(2, tracks // world_size)} or less, or add audio",
         )
 
 
