@@ -22,8 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the view generator (default 0)")
     p.add_argument(
         "--config",
-        default="clmr",
-        help="augment config: a YAML path or a name under configs/augment/ (default clmr)",
+        default="timbre",
+        help="augment config: a YAML path or a name under configs/augment/ (default timbre, "
+        "the default pretraining recipe's views; clmr: the CLMR chain)",
     )
     p.add_argument(
         "--seconds", type=float, default=3.0, help="length of the clip, from its start (default 3)"
