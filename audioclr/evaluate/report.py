@@ -170,6 +170,19 @@ def to_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def plot_fractions(ax: Any, title: str, metric: str, lines: list[tuple[str, dict]]) -> None:
+    """One panel: label fraction (log x) vs ``metric`` with 95 % intervals as error bars, one
+    line per ``(label, {fraction: cell})``."""
+    for label, res in lines:
+        fr = sorted(res, key=float)
+        mean, yerr = error_bars([res[f][metric] for f in fr])
+        ax.errorbar([float(f) for f in fr], mean, yerr=yerr, marker="o", capsize=3, label=label)
+    ax.set_xscale("log")
+    ax.set(title=title, xlabel="fraction of training labels", ylabel=metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def plot_report(report: dict[str, Any], path: Path) -> None:
     """One panel per task: label fraction (log x) vs primary metric with 95 % intervals as error
     bars, one line per method/head."""
@@ -183,22 +196,12 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
         1, max(1, len(tasks)), figsize=(5 * max(1, len(tasks)), 4), squeeze=False
     )
     for ax, (name, task) in zip(axes[0], tasks.items(), strict=False):
-        for method, by_head in task["results"].items():
-            for head, res in by_head.items():
-                fr = sorted(res, key=float)
-                mean, yerr = error_bars([res[f][task["metric"]] for f in fr])
-                ax.errorbar(
-                    [float(f) for f in fr],
-                    mean,
-                    yerr=yerr,
-                    marker="o",
-                    capsize=3,
-                    label=f"{method}/{head}",
-                )
-        ax.set_xscale("log")
-        ax.set(title=name, xlabel="fraction of training labels", ylabel=task["metric"])
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        lines = [
+            (f"{m}/{h}", res)
+            for m, by_head in task["results"].items()
+            for h, res in by_head.items()
+        ]
+        plot_fractions(ax, name, task["metric"], lines)
     fig.tight_layout()
     save_figure(fig, path)
 

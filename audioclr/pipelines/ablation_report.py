@@ -21,7 +21,7 @@ from audioclr.atomic import atomic_write_text
 from audioclr.evaluate.intervals import VERDICTS
 from audioclr.evaluate.methods import ENCODER, display_name
 from audioclr.evaluate.report import format_counts
-from audioclr.pipelines.bench_report import cell
+from audioclr.pipelines.bench_report import cell, meta_lines
 
 Table = dict[str, Any]
 
@@ -148,18 +148,13 @@ def _columns(report: dict[str, Any], tables: dict[str, Table]) -> list[str]:
 
 def to_markdown(report: dict[str, Any]) -> str:
     """The whole ablation report as markdown."""
-    m, b = report["meta"], report["budget"]
+    b = report["budget"]
     tables = ablation_tables(report)
     summ, columns = summary(tables), _columns(report, tables)
     lines = [
         "# audioclr ablation: pretraining recipes on the benchmark suite",
         "",
-        f"- date: {m['date']}",
-        f"- machine: {m['cores']} cores, {m['cpu']}"
-        + (f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU")
-        + f", torch {m['torch']}",
-        f"- command: `{m['command']}`",
-        f"- git commit: {m['git_commit']}",
+        *meta_lines(report["meta"]),
         f"- budget per recipe: `{b['config']}` "
         + (f"with {', '.join(f'`{o}`' for o in b['overrides'])}, " if b["overrides"] else "")
         + f"{b['minutes']:g} min "

@@ -25,9 +25,9 @@ from audioclr.atomic import atomic_write_text
 from audioclr.evaluate.intervals import VERDICTS
 from audioclr.evaluate.methods import ENCODER, display_name
 from audioclr.evaluate.report import (
-    error_bars,
     format_counts,
     layerwise_table,
+    plot_fractions,
     save_figure,
     task_warnings,
     verdict_counts,
@@ -189,18 +189,24 @@ def retrieval_table(ret: dict[str, Any]) -> list[str]:
     ]
 
 
+def meta_lines(m: dict[str, Any]) -> list[str]:
+    """The header bullets every report starts with: date, machine, command, commit."""
+    gpu = f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU"
+    return [
+        f"- date: {m['date']}",
+        f"- machine: {m['cores']} cores, {m['cpu']}{gpu}, torch {m['torch']}",
+        f"- command: `{m['command']}`",
+        f"- git commit: {m['git_commit']}",
+    ]
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     """The whole report as markdown."""
-    m, p = report["meta"], report["pretrain"]
+    p = report["pretrain"]
     lines = [
         "# audioclr benchmark on real recordings",
         "",
-        f"- date: {m['date']}",
-        f"- machine: {m['cores']} cores, {m['cpu']}"
-        + (f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU")
-        + f", torch {m['torch']}",
-        f"- command: `{m['command']}`",
-        f"- git commit: {m['git_commit']}",
+        *meta_lines(report["meta"]),
         f"- pretraining: `{p['config']}` on {p['pool_tracks']} tracks, {p['steps']} steps in "
         f"{p['minutes']:.1f} min (budget {p['budget_minutes']:g} min, max_steps "
         f"{p['max_steps']}), encoder id {p['encoder_id']}",
@@ -233,22 +239,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
     tasks = report["probe"]["tasks"]
     fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(4.5 * (len(tasks) + 1), 4), squeeze=False)
     for ax, (name, task) in zip(axes[0], tasks.items(), strict=False):
-        for method, by_head in task["results"].items():
-            head = sorted(by_head)[0]
-            fr = sorted(by_head[head], key=float)
-            mean, yerr = error_bars([by_head[head][f][task["metric"]] for f in fr])
-            ax.errorbar(
-                [float(f) for f in fr],
-                mean,
-                yerr=yerr,
-                marker="o",
-                capsize=3,
-                label=f"{display_name(method)} ({head})",
-            )
-        ax.set_xscale("log")
-        ax.set(title=name, xlabel="fraction of training labels", ylabel=task["metric"])
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        firsts = [(m, sorted(by_head)[0], by_head) for m, by_head in task["results"].items()]
+        lines = [(f"{display_name(m)} ({h})", by_head[h]) for m, h, by_head in firsts]
+        plot_fractions(ax, name, task["metric"], lines)
     ax = axes[0][-1]
     for method, by_k in report["retrieval"]["same_track"]["results"].items():
         ks = sorted(int(k) for k in by_k)
