@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from audioclr.cli.overrides import add_overrides
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this area's subcommands to ``sub``."""
@@ -35,12 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="batched",
         help="execution path: batched torch (default) or per-example CPU",
     )
-    p.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="config overrides, e.g. pitch.p=1 gain.max_gain_db=3",
-    )
+    add_overrides(p, "pitch.p=1 gain.max_gain_db=3")
     p.set_defaults(func=_preview)
 
 

@@ -13,6 +13,8 @@ import argparse
 import shlex
 import sys
 
+from audioclr.cli.overrides import add_overrides
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``benchmark`` to ``sub``."""
@@ -29,12 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("config", help="suite YAML, e.g. benchmarks/suite.yaml or ablation.yaml")
     p.add_argument("--out", default="bench_out", help="output folder (default bench_out)")
-    p.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="dotted overrides, e.g. pretrain.minutes=1 probe.seeds=[0]",
-    )
+    add_overrides(p, "pretrain.minutes=1 probe.seeds=[0]")
     p.set_defaults(func=run_benchmark_cmd)
 
 

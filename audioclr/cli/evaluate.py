@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from audioclr.cli.overrides import add_overrides
+
 
 def _embed(args: argparse.Namespace) -> int:
     from audioclr.evaluate.embed import embed_track_list, resolve_device
@@ -135,12 +137,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("encoder_or_embeddings", help="exported encoder (.pt) or embeddings folder")
     p.add_argument("labels", help="labels CSV (path,label[,split] / path,tags) or folder-per-class")
     p.add_argument("out", help="output folder (report.json, report.md, report.png, tb/, emb/)")
-    p.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="e.g. task.fractions=[0.1,1.0] task.heads=[linear,knn] "
-        "methods=[encoder,mfcc] probe.max_epochs=50 task.multilabel=true",
+    add_overrides(
+        p,
+        "task.fractions=[0.1,1.0] task.heads=[linear,knn] methods=[encoder,mfcc] "
+        "probe.max_epochs=50 task.multilabel=true",
     )
     p.set_defaults(func=_probe)
 
@@ -152,10 +152,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("suite", help="suite YAML path or name under configs/probe/")
     p.add_argument("--encoder", required=True, help="exported encoder (.pt) or embeddings folder")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="dotted overrides, e.g. probe.max_epochs=50 device=cpu",
-    )
+    add_overrides(p, "probe.max_epochs=50 device=cpu")
     p.set_defaults(func=_probe_suite)

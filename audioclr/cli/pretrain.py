@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from audioclr.cli.overrides import add_overrides
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``pretrain`` and ``export`` to ``sub``."""
@@ -26,12 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "simclr_samplecnn, cpc_melcnn, byol_melcnn, vicreg_melcnn, "
         "barlowtwins_melcnn, demo); default simclr_melcnn",
     )
-    p.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="dotted overrides, e.g. data.cache=cache/ trainer.max_steps=500",
-    )
+    add_overrides(p, "data.cache=cache/ trainer.max_steps=500")
     p.add_argument(
         "--resume", action="store_true", help="continue the run from its checkpoints/last.ckpt"
     )
