@@ -25,6 +25,7 @@ from audioclr.ssl.objectives import (
     BarlowTwinsConfig,
     BYOLConfig,
     CPCConfig,
+    LooCConfig,
     SimCLRConfig,
     VICRegConfig,
 )
@@ -185,6 +186,7 @@ class PretrainConfig:
     byol: BYOLConfig = field(default_factory=BYOLConfig)
     vicreg: VICRegConfig = field(default_factory=VICRegConfig)
     barlowtwins: BarlowTwinsConfig = field(default_factory=BarlowTwinsConfig)
+    looc: LooCConfig = field(default_factory=LooCConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -195,6 +197,15 @@ class PretrainConfig:
         require(
             self.method in OBJECTIVES, "method", self.method, f"must be one of {sorted(OBJECTIVES)}"
         )
+        if self.method == "looc":  # a key view per group only differs if the group can run
+            for group in self.looc.groups:
+                require(
+                    getattr(self.augment, group).p > 0,
+                    "looc.groups",
+                    self.looc.groups,
+                    f"names {group!r}, which never runs under the augment section "
+                    f"({group}.p is 0): drop it or turn it on",
+                )
 
     @property
     def objective(self) -> Any:

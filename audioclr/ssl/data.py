@@ -19,6 +19,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from audioclr.augment.batched import BatchedAugment
+from audioclr.ssl.views import make_views
+
 
 def step_seed(seed: int, step: int, rank: int) -> int:
     """A distinct 63-bit seed per ``(seed, step, rank)`` (so resume redraws the same views)."""
@@ -93,9 +96,15 @@ class AugmentCollate:
     ``(2 * batch, P)`` (view a rows, then view b; ``audioclr.augment.params``)."""
 
     def __init__(
-        self, augment: torch.nn.Module | None, seed: int, rank: int, params: bool = False
+        self,
+        augment: BatchedAugment | None,
+        seed: int,
+        rank: int,
+        params: bool = False,
+        groups: tuple[str, ...] = (),
     ) -> None:
         self.augment, self.seed, self.rank, self.params = augment, seed, rank, params
+        self.groups = groups  # LooC key views (ssl/views.py): appended to view b's rows
 
     def __call__(self, items: list[tuple]) -> tuple:
         a = torch.stack([it[0] for it in items])
@@ -105,8 +114,8 @@ class AugmentCollate:
             return a, b, idx, False
         g = torch.Generator().manual_seed(step_seed(self.seed, int(items[0][3]), self.rank))
         with torch.no_grad():
-            x, params = self.augment(torch.cat([a, b]).float(), g, return_params=True)
-        a, b = x.chunk(2)
+            x, params = make_views(self.augment, a.float(), b.float(), g, self.groups)
+        a, b = x[: len(items)], x[len(items) :]
         return (a, b, idx, True, params) if self.params else (a, b, idx, True)
 
 

@@ -36,6 +36,7 @@ from audioclr.ssl.data import step_seed
 from audioclr.ssl.encoders import build_encoder
 from audioclr.ssl.objectives import build_objective
 from audioclr.ssl.schedule import build_optimizer
+from audioclr.ssl.views import make_views
 
 
 class PretrainModule(pl.LightningModule):
@@ -92,15 +93,18 @@ class PretrainModule(pl.LightningModule):
         return loss.detach()
 
     def views(self, batch: Any, g: torch.Generator) -> tuple[Tensor, Tensor | None]:
-        """``(view_a, view_b, idx[, augmented[, params]])`` -> augmented ``(2 * batch, samples)``
+        """``(view_a, view_b, idx[, augmented[, params]])`` -> augmented ``(V * batch, samples)``
         on the device (already augmented in the DataLoader when ``data.augment_on`` says so) and
-        the parameters each view received ``(2 * batch, P)`` (None if the workers sent none)."""
+        the parameters each view received ``(V * batch, P)`` (None if the workers sent none).
+        ``V = 2`` plus one key view per group of the objective (LooC; ``ssl/views.py``); an
+        augmented ``view_b`` then carries view b's rows followed by the key views'."""
         view_a, view_b = batch[0], batch[1]
         done = len(batch) > 3 and bool(batch[3])
         with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
-            x = torch.cat([view_a, view_b]).to(self.device, torch.float32, non_blocking=True)
             if not done:
-                return self.augment(x, g, return_params=True)
+                a, b = (v.to(self.device, torch.float32, non_blocking=True) for v in batch[:2])
+                return make_views(self.augment, a, b, g, self.objective.groups)
+            x = torch.cat([view_a, view_b]).to(self.device, torch.float32, non_blocking=True)
             params = batch[4].to(self.device) if len(batch) > 4 else None
             return x, params
 
@@ -117,7 +121,9 @@ class PretrainModule(pl.LightningModule):
             )
         shape = (x.shape[0], self.encoder.output_dim)
         h = next((s for s in seen if tuple(s.shape) == shape), None)
-        return self.augself(self.encoder(x, front) if h is None else h, params)
+        h = self.encoder(x, front) if h is None else h
+        pair = 2 * x.shape[0] // (2 + len(self.objective.groups))  # views a and b only
+        return self.augself(h[:pair], params[:pair])
 
     def skip_step(self, loss: Tensor) -> None:
         """Non-finite loss on some rank: skip the update everywhere; give up after too many."""

@@ -56,7 +56,11 @@ class PairData(pl.LightningDataModule):
         if augment_in_workers(self.cfg, on_cuda):  # a CPU copy for the workers
             augment = BatchedAugment(self.cfg.augment, t.lightning_module.sample_rate)
         collate = AugmentCollate(
-            augment, self.cfg.trainer.seed, t.global_rank, params=self.cfg.augself.weight > 0
+            augment,
+            self.cfg.trainer.seed,
+            t.global_rank,
+            params=self.cfg.augself.weight > 0,
+            groups=t.lightning_module.objective.groups,
         )
         return step_loader(
             self.dataset, sampler, self.cfg.data.num_workers, pin_memory=on_cuda, collate=collate

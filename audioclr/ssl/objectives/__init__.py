@@ -7,11 +7,12 @@ The config key ``method`` picks an entry; its settings are the YAML section of t
 - ``byol``: prediction of a momentum teacher's projection (teacher updated after each step).
 - ``vicreg``: invariance + variance + covariance on projections.
 - ``barlowtwins``: cross-correlation of the two views' projections toward the identity.
+- ``looc``: an invariant space plus one augmentation-sensitive space per group (LooC).
 
 Example:
     >>> obj = build_objective("byol", encoder, BYOLConfig())
     >>> sorted(OBJECTIVES)
-    ['barlowtwins', 'byol', 'cpc', 'simclr', 'vicreg']
+    ['barlowtwins', 'byol', 'cpc', 'looc', 'simclr', 'vicreg']
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from audioclr.ssl.objectives.barlowtwins import BarlowTwins, BarlowTwinsConfig
 from audioclr.ssl.objectives.base import Objective
 from audioclr.ssl.objectives.byol import BYOL, BYOLConfig
 from audioclr.ssl.objectives.cpc import CPC, CPCConfig
+from audioclr.ssl.objectives.looc import LooC, LooCConfig
 from audioclr.ssl.objectives.simclr import SimCLR, SimCLRConfig
 from audioclr.ssl.objectives.vicreg import VICReg, VICRegConfig
 
@@ -33,6 +35,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "byol": BYOL,
     "vicreg": VICReg,
     "barlowtwins": BarlowTwins,
+    "looc": LooC,
 }
 
 
@@ -62,6 +65,8 @@ __all__ = [
     "BarlowTwinsConfig",
     "CPC",
     "CPCConfig",
+    "LooC",
+    "LooCConfig",
     "Objective",
     "SimCLR",
     "SimCLRConfig",

@@ -31,6 +31,9 @@ class Objective(nn.Module):
     """
 
     config: ClassVar[type[Any]]
+    # augmentation groups that each need one more view per clip (LooC's key views,
+    # ``audioclr.ssl.views.make_views``); empty: the two views of every other objective
+    groups: tuple[str, ...] = ()
 
     def loss(
         self, encoder: Encoder, x: Tensor, front: FrontTransform | None, g: torch.Generator
