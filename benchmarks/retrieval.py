@@ -18,21 +18,46 @@ printed next to the raw figure.
     python benchmarks/retrieval.py --sizes 100000 --types ivfpq          # quick (~1 min)
     python benchmarks/retrieval.py --sizes 100000 --types flat,hnsw,ivfflat,ivfpq
     python benchmarks/retrieval.py --sizes 1000000 --types ivfpq --nprobe 8,16,32 --k-factor 8
+
+Past memory (type ``large``, the default above ``--ram-max`` vectors): the vectors are written
+chunk by chunk straight into an embeddings folder on disk (``--workdir``; n x dim x 4 bytes:
+10 GB at 1e7 x 256), exact ground truth is brute force over that memory map in chunks
+(``faiss.contrib.exhaustive_search.knn_ground_truth``), and the index is built by
+``audioclr.search.build.build_large`` (what ``audioclr index build --large`` runs: memory-mapped
+chunks, IVF-PQ with 64-byte codes, exact vectors on disk) in a child process, so its peak RSS
+(``ru_maxrss``) is the build's alone; it is then loaded with ``mmap=True`` (inverted lists mapped
+from the file) and searched through ``TrackIndex.search`` (PQ candidates re-ranked against the
+memory-mapped exact vectors). ``--report`` writes the figures as markdown.
+Target at 1e7 x 256 on 2 threads: <= 64 bytes/vector plus ids, recall@10 >= 0.90 at >= 1,000
+queries/s.
+
+    nice -n 10 python benchmarks/retrieval.py --sizes 10000000 --queries 5000 --gt-queries 1000 \
+        --report benchmarks/results/retrieval-10m.md
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import multiprocessing
 import os
+import resource
+import shutil
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from datetime import date
+from pathlib import Path
 
 import faiss
 import numpy as np
+from faiss.contrib.exhaustive_search import knn_ground_truth
 
-from audioclr.evaluate.store import EmbeddingSet
+from audioclr.atomic import atomic_write_text
+from audioclr.evaluate.store import TABLE, VECTORS, EmbeddingSet
 from audioclr.search import faisshelpers as fh
+from audioclr.search.build import build_large, mapped_chunks, train_sample_size
 from audioclr.search.index import TrackIndex
 
 TYPES = {  # name -> (factory for n, dim) and the knob sweep as SearchParams keyword dicts
@@ -60,18 +85,40 @@ def sweep(name: str, args: argparse.Namespace) -> list[dict]:
     return [{}]
 
 
+def clustered_chunks(
+    n: int, centres: np.ndarray, spread: float, rng: np.random.Generator, chunk: int = 100_000
+):  # noqa: ANN201 (a generator of (chunk, dim) float32 arrays)
+    """Normalised points around random ``centres``, ``chunk`` rows at a time (bounded memory)."""
+    for s in range(0, n, chunk):
+        m = min(chunk, n - s)
+        x = centres[rng.integers(0, len(centres), m)] + spread * rng.standard_normal(
+            (m, centres.shape[1]), np.float32
+        )
+        faiss.normalize_L2(x)
+        yield x
+
+
 def clustered(
     n: int, dim: int, centres: np.ndarray, spread: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """``(n, dim)`` normalised points around random ``centres``; built in chunks to bound memory."""
-    out = np.empty((n, dim), dtype=np.float32)
-    for s in range(0, n, 100_000):
-        m = min(100_000, n - s)
-        out[s : s + m] = centres[rng.integers(0, len(centres), m)] + spread * rng.standard_normal(
-            (m, dim), np.float32
-        )
-    faiss.normalize_L2(out)
-    return out
+    """``(n, dim)`` normalised points around random ``centres``, in RAM."""
+    return np.vstack(list(clustered_chunks(n, centres, spread, rng))).reshape(n, dim)
+
+
+def write_embeddings(folder: Path, n: int, centres: np.ndarray, spread: float, rng) -> None:  # noqa: ANN001
+    """An embeddings folder of ``n`` clustered vectors, written chunk by chunk (never all in RAM);
+    no manifest (a folder made by hand), so loading it hashes nothing."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / VECTORS, "wb") as fh_out:
+        header = {"descr": "<f4", "fortran_order": False, "shape": (n, centres.shape[1])}
+        np.lib.format.write_array_header_2_0(fh_out, header)
+        for x in clustered_chunks(n, centres, spread, rng):
+            x.tofile(fh_out)
+    ids = [f"t{i}" for i in range(n)]
+    table = {"format_version": 1, "ids": ids, "sources": [""] * n, "meta": {"layer": "last"}}
+    (folder / TABLE).write_text(json.dumps(table))
 
 
 def rss_bytes() -> int:
@@ -205,6 +252,118 @@ def run_type(
     del tix
 
 
+def _build_child(emb: Path, folder: Path, seed: int, max_train: int | None, out) -> None:  # noqa: ANN001
+    t0 = time.perf_counter()
+    tix = build_large(emb, folder, seed=seed, max_train=max_train, verify=False, progress=True)
+    out.put((time.perf_counter() - t0, tix.table.factory))
+
+
+def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
+    """The past-memory path at size ``n``: data on disk, chunked exact search, ``build_large`` in
+    a child process, mmap load, re-ranked search swept over nprobe x k_factor. Appends markdown
+    rows to ``rows``."""
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="retrieval-large-"))
+    emb, folder = work / f"emb-{n}", work / f"index-{n}"
+    rng = np.random.default_rng(args.seed)
+    centres = rng.standard_normal((args.clusters or max(1, n // 100), args.dim), np.float32)
+    faiss.normalize_L2(centres)
+    t0 = time.perf_counter()
+    write_embeddings(emb, n, centres, args.spread, rng)
+    xq = clustered(args.queries, args.dim, centres, args.spread, rng)
+    t_data = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    gt = knn_ground_truth(
+        xq[: args.gt_queries],
+        mapped_chunks(emb / VECTORS, 262_144),
+        args.k,
+        faiss.METRIC_INNER_PRODUCT,
+    )[1]
+    t_gt = time.perf_counter() - t0
+    print(
+        f"n={n} dim={args.dim} clusters={len(centres)}: data on disk {t_data:.0f} s "
+        f"({(emb / VECTORS).stat().st_size / 2**30:.1f} GiB); exact search over the memory map "
+        f"for {len(gt)} queries {t_gt:.0f} s",
+        flush=True,
+    )
+    ctx = multiprocessing.get_context("spawn")  # fork after OpenMP ran would hang
+    queue = ctx.Queue()
+    child = ctx.Process(target=_build_child, args=(emb, folder, args.seed, args.max_train, queue))
+    child.start()
+    t_build, factory = queue.get()
+    child.join()
+    build_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB -> GiB
+    index_bytes = sum(f.stat().st_size for f in folder.glob("index-*.faiss"))
+    store_bytes = sum(f.stat().st_size for f in folder.glob("vectors-*.npy"))
+    print(
+        f"  build_large {factory}: {t_build:.0f} s; peak RSS of the build {build_rss:.2f} GiB; "
+        f"index file {index_bytes / n:.1f} bytes/vector (codes + ids + id map); exact vectors on "
+        f"disk {store_bytes / n:.0f} bytes/vector",
+        flush=True,
+    )
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    t0 = time.perf_counter()
+    tix = TrackIndex.load(folder, mmap=True)
+    t_load = time.perf_counter() - t0
+    best = None
+    results = []
+    for nprobe in args.nprobe:
+        for kf in args.k_factor:
+            tix.set_params(fh.SearchParams(nprobe=nprobe, k_factor=kf))
+            wall = cpu = 0.0
+            for _ in range(args.rounds):
+                ids, w, c = timed_search(lambda q: tix.search(q, args.k)[1], xq, args.batch)
+                wall, cpu = max(wall, w), max(cpu, c)
+            rec = recall_at_k(ids[: len(gt)], gt)
+            raw = recall_at_k(tix.index.search(xq[: len(gt)], args.k)[1], gt)
+            results.append((nprobe, kf, rec, raw, wall, cpu))
+            print(
+                f"  nprobe={nprobe:3d} k_factor={kf:4.0f}: recall@{args.k}={rec:.4f} "
+                f"(PQ alone {raw:.4f}) {wall:7.0f} q/s ({cpu:.0f} q/CPU-s)",
+                flush=True,
+            )
+            if rec >= args.target and (best is None or wall > best[4]):
+                best = results[-1]
+    query_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"  best: {best if best else 'none reached the target recall'}", flush=True)
+    rows += [
+        f"## n = {n:,} x {args.dim}-d\n",
+        f"- data: {len(centres):,} Gaussian clusters (unit centres, spread {args.spread}/dim), "
+        f"L2-normalised; written to disk in {t_data:.0f} s",
+        f"- exact top-{args.k} for {len(gt)} queries by brute force over the memory map in "
+        f"chunks: {t_gt:.0f} s",
+        f"- index `{factory}` (trained on {train_sample_size(factory, n, args.max_train):,} "
+        f"rows) built by `build_large` in {t_build:.0f} s ({t_build / 60:.1f} min); "
+        f"peak RSS of the build process {build_rss:.2f} GiB (the embeddings: "
+        f"{n * args.dim * 4 / 2**30:.1f} GiB)",
+        f"- index file: {index_bytes / n:.1f} bytes/vector ({index_bytes / 2**20:.0f} MiB: "
+        f"64-byte PQ codes + 8-byte ids in the inverted lists + 8-byte IndexIDMap2 id map + "
+        f"centroids); exact vectors for re-ranking on disk: {store_bytes / n:.0f} bytes/vector",
+        f"- load with `mmap=True` {t_load:.1f} s; peak RSS of the querying process "
+        f"{query_rss:.2f} GiB (was {rss0:.2f} GiB before the load; includes the side table of "
+        f"{n:,} track ids and the pages of memory-mapped files it touched)",
+        f"- {args.queries} queries in batches of {args.batch}, {args.threads} FAISS threads, "
+        f"best of {args.rounds} rounds, through `TrackIndex.search` (re-ranking included)\n",
+        f"| nprobe | k_factor | recall@{args.k} | recall@{args.k} PQ alone | queries/s | "
+        "queries/CPU-s |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {p} | {f:g} | {r:.4f} | {w:.4f} | {q:.0f} | {c:.0f} |"
+            for p, f, r, w, q, c in results
+        ],
+        "",
+        f"best reaching recall@{args.k} >= {args.target}: "
+        + (
+            f"nprobe={best[0]}, k_factor={best[1]:g}: recall {best[2]:.4f} at {best[4]:.0f} q/s"
+            if best
+            else "none"
+        ),
+        "",
+    ]
+    if not args.keep:
+        shutil.rmtree(work / f"emb-{n}")
+        shutil.rmtree(folder)
+
+
 def main() -> None:
     """Parse flags, make the data, run each size and type."""
     p = argparse.ArgumentParser(
@@ -212,7 +371,16 @@ def main() -> None:
     )
     ints = lambda s: [int(v) for v in s.split(",")]  # noqa: E731
     p.add_argument("--sizes", type=ints, default=[100_000, 1_000_000])
-    p.add_argument("--types", default="hnsw,ivfflat,ivfpq", help=f"some of {sorted(TYPES)}")
+    p.add_argument(
+        "--types",
+        default="auto",
+        help=f"some of {sorted(TYPES)} or large; auto: hnsw,ivfflat,ivfpq up to --ram-max, "
+        "large above",
+    )
+    p.add_argument("--ram-max", type=int, default=2_000_000, help="largest size for auto in-RAM")
+    p.add_argument("--workdir", help="where type large writes its data and index (default: tmp)")
+    p.add_argument("--keep", action="store_true", help="keep type large's data and index")
+    p.add_argument("--report", help="write the type large figures to this markdown file")
     p.add_argument("--dim", type=int, default=256)
     p.add_argument("--clusters", type=int, default=0, help="default: one cluster per 100 vectors")
     p.add_argument("--nlist", type=int, help="IVF lists (default 4 sqrt(n), a power of two)")
@@ -241,7 +409,17 @@ def main() -> None:
         f", torch {importlib.metadata.version('torch')}; {args.threads} FAISS threads"
     )
     NLIST.extend([args.nlist] if args.nlist else [])
+    rows: list[str] = []
     for n in args.sizes:
+        types = args.types if args.types != "auto" else "large" if n > args.ram_max else ""
+        if "large" in types.split(","):
+            run_large(n, args, rows)
+        types = (
+            args.types if args.types != "auto" else "" if n > args.ram_max else "hnsw,ivfflat,ivfpq"
+        )
+        types = ",".join(t for t in types.split(",") if t and t != "large")
+        if not types:
+            continue
         rng = np.random.default_rng(args.seed)
         centres = rng.standard_normal((args.clusters or max(1, n // 100), args.dim), np.float32)
         faiss.normalize_L2(centres)
@@ -258,8 +436,18 @@ def main() -> None:
             f"= {len(gt) / t_exact:.0f} q/s",
             flush=True,
         )
-        for name in args.types.split(","):
+        for name in types.split(","):
             run_type(name, xb, xq, gt, args)
+    if args.report and rows:
+        head = [
+            "# Retrieval past memory: `audioclr index build --large`\n",
+            f"{date.today()}; {cpu_model()}, {os.cpu_count()} cores (shared with other jobs; "
+            f"load average at the end {', '.join(f'{v:.1f}' for v in os.getloadavg())}); "
+            f"faiss {faiss.__version__}\n",
+            "Command: `" + " ".join(["python", *sys.argv]) + "`\n",
+        ]
+        atomic_write_text(args.report, "\n".join(head + rows))
+        print(f"wrote {args.report}")
 
 
 if __name__ == "__main__":

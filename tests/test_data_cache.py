@@ -75,7 +75,8 @@ def test_every_bad_file_kind_is_listed_with_its_reason(tmp_path) -> None:
     (src / "song.m4a").write_bytes(b"\0" * 100)
     (src / "notes.txt").write_text("not audio, ignored")
     s = prepare_cache(src, tmp_path / "cache", workers=2, min_duration=1.0, progress=False)
-    reasons = {os.path.basename(p): r for p, r in s.rejects}
+    reasons = {os.path.basename(p): r for p, _, r in s.rejects}
+    kinds = {os.path.basename(p): k for p, k, _ in s.rejects}
     assert s.added == 1
     assert set(reasons) == {
         "corrupt.wav",
@@ -91,10 +92,19 @@ def test_every_bad_file_kind_is_listed_with_its_reason(tmp_path) -> None:
     assert "zero-length" in reasons["zero.wav"]
     assert "silent" in reasons["silent.wav"]
     assert "too short: 0.5 s" in reasons["short.wav"]
-    assert "unreadable" in reasons["dangling.wav"]
+    assert "no such file" in reasons["dangling.wav"]
     assert "torchcodec" in reasons["song.m4a"]
+    assert kinds == {
+        "corrupt.wav": "corrupt",
+        "empty.flac": "empty",
+        "zero.wav": "empty",
+        "silent.wav": "silent",
+        "short.wav": "too_short",
+        "dangling.wav": "missing",
+        "song.m4a": "unsupported",
+    }
     listed = (tmp_path / "cache" / "rejects.csv").read_text().splitlines()
-    assert listed[0] == "path,reason" and len(listed) == 1 + 7
+    assert listed[0] == "path,kind,reason" and len(listed) == 1 + 7
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
@@ -103,7 +113,8 @@ def test_permission_denied_is_rejected(tmp_path) -> None:
     path = write_audio(src / "locked.wav", tone(440, 22050, 1.5), 22050)
     path.chmod(0)
     s = prepare_cache(src, tmp_path / "cache", workers=1, progress=False)
-    assert s.added == 0 and "unreadable" in s.rejects[0][1]
+    assert s.added == 0 and s.rejects[0].kind == "permission"
+    assert "permission denied" in s.rejects[0].reason
 
 
 def test_rerun_processes_only_new_or_changed_files(tmp_path, rng) -> None:

@@ -70,9 +70,10 @@ def _track_vectors(loaded: LoadedEncoder, waves: list[np.ndarray]) -> np.ndarray
 
 
 def test_registry_names_roles_and_unknown_names():
-    assert list(METHODS) == ["encoder", "random_init", "mfcc", "supervised"]
+    assert list(METHODS) == ["encoder", "random_init", "mfcc", "supervised", "hear"]
     assert DEFAULT_METHODS == ["encoder", "random_init", "mfcc"] and ENCODER == "encoder"
-    assert [display_name(m) for m in METHODS] == ["SSL", "random-init", "MFCC", "supervised"]
+    assert [display_name(m) for m in METHODS][:4] == ["SSL", "random-init", "MFCC", "supervised"]
+    assert display_name("hear:pkg.mod") == "HEAR pkg.mod"  # hear takes its module as argument
     assert baselines() == ["random_init", "mfcc", "supervised"]
     assert [m for m, c in METHODS.items() if c.needs_encoder] == ["random_init", "supervised"]
     assert [m for m, c in METHODS.items() if c.needs_labels] == ["supervised"]

@@ -92,7 +92,9 @@ def test_ids_survive_save_load_add_remove(tmp_path, factory: str) -> None:
     tix.save(tmp_path / "idx")
     tix = TrackIndex.load(tmp_path / "idx")
     assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == [
+        ".lock",
         "index-000002.faiss",
+        "manifest.json",
         "table.json",
     ]
     assert tix.index.ntotal == len(tix.table) == 1198

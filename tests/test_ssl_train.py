@@ -97,6 +97,7 @@ def tiny_cfg(tmp_path, *extra: str, method: str = "simclr") -> PretrainConfig:
             "simclr.temperature=0.2",
             "looc.projection_hidden=32",
             "looc.projection_dim=16",
+            "looc.groups=[gain, noise]",  # the transforms left on here
             "cpc.context_dim=16",
             "cpc.prediction_steps=2",
             "byol.projection_hidden=32",

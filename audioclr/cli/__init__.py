@@ -11,14 +11,27 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from audioclr import __version__
 from audioclr.cli import augment, benchmark, data, evaluate, pipelines, pretrain, retrieval
+from audioclr.cli import metadata as metadata_cli
+from audioclr.cli import serve as serve_cli
 from audioclr.errors import AudioclrError
 
-AREAS = (data, augment, pretrain, evaluate, retrieval, pipelines, benchmark)
+AREAS = (
+    data,
+    metadata_cli,
+    augment,
+    pretrain,
+    evaluate,
+    retrieval,
+    pipelines,
+    benchmark,
+    serve_cli,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.cli_main = main  # for commands that chain other commands (the demo)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe (audioclr index info | head) fails here, not at exit
+        return code
+    except BrokenPipeError:
+        # the reader went away: no traceback; point stdout at devnull so the final flush at
+        # exit cannot fail again (the Python docs' recipe for SIGPIPE)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except AudioclrError as exc:
         if args.debug:
             raise

@@ -3,13 +3,14 @@
 Example:
     $ audioclr demo-data demo/ --seed 0
     $ audioclr prepare demo/audio cache/ --sample-rate 22050 --workers 2
+    $ audioclr prepare /data/music cache-$RANK/ --shard auto   # one shard per machine
 """
 
 from __future__ import annotations
 
 import argparse
 
-MAX_LISTED_REJECTS = 20
+MAX_LISTED = 20  # rejects (and scaled files) printed; the rest are in rejects.csv
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "prepare",
         help="decode a folder of audio once into a clip cache (resumable)",
         description="Decode, downmix and resample every audio file under SRC into memory-mapped "
-        "shards in CACHE. Rerunning only processes new or changed files; bad files are "
-        "skipped and listed in CACHE/rejects.csv.",
+        "shards in CACHE. Rerunning only processes new or changed files (and retries files "
+        "that failed for a permission or I/O error); bad files are skipped and listed with "
+        "the kind of failure in CACHE/rejects.csv.",
     )
     p.add_argument("src", help="folder of audio (searched recursively)")
     p.add_argument("cache", help="clip cache folder (created, or resumed if it exists)")
@@ -34,6 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--min-duration", type=float, default=1.0, help="reject tracks shorter than this (s)"
+    )
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="prepare only shard I of N (0-based; a stable hash of each file's relative path), "
+        "so N machines build N caches to train on as one (data.cache=[a,b,...]); "
+        "'auto' reads RANK/WORLD_SIZE (torchrun) or SLURM_PROCID/SLURM_NTASKS (srun)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_prepare)
@@ -59,7 +68,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _prepare(args: argparse.Namespace) -> int:
     from audioclr.data.cache import prepare_cache
+    from audioclr.data.manifest import TRANSIENT
+    from audioclr.data.scan import parse_shard, shown
 
+    shard = parse_shard(args.shard) if args.shard else None
     s = prepare_cache(
         args.src,
         args.cache,
@@ -68,20 +80,34 @@ def _prepare(args: argparse.Namespace) -> int:
         workers=args.workers,
         min_duration=args.min_duration,
         progress=not args.no_progress,
+        shard=shard,
     )
     speed = s.audio_seconds / s.wall_seconds if s.wall_seconds > 0 else 0.0
+    where = f" (shard {shard[0]}/{shard[1]})" if shard else ""
     print(
-        f"prepared {s.cache_dir}: {s.added} added ({s.audio_seconds / 60:.1f} min of audio, "
-        f"{speed:.0f}x realtime), {s.unchanged} unchanged, {s.removed} removed, "
+        f"prepared {shown(s.cache_dir)}{where}: {s.added} added ({s.audio_seconds / 60:.1f} min "
+        f"of audio, {speed:.0f}x realtime), {s.unchanged} unchanged, {s.removed} removed, "
         f"{len(s.rejects)} rejected"
     )
-    for path, reason in s.rejects[:MAX_LISTED_REJECTS]:
-        print(f"  rejected {path}: {reason}")
-    if len(s.rejects) > MAX_LISTED_REJECTS:
-        print(f"  ... and {len(s.rejects) - MAX_LISTED_REJECTS} more")
+    if s.reclaimed_bytes:
+        print(f"  reclaimed {s.reclaimed_bytes} bytes an interrupted run left in the shards")
+    for path, peak in s.scaled[:MAX_LISTED]:
+        print(f"  scaled {shown(path)}: peak {peak:.3g} above full scale, scaled to peak 1")
+    _more(len(s.scaled))
+    for path, kind, reason in s.rejects[:MAX_LISTED]:
+        print(f"  rejected {shown(path)} ({kind}): {reason}")
+    _more(len(s.rejects))
+    transient = sum(r.kind in TRANSIENT for r in s.rejects)
+    if transient:
+        print(f"  {transient} of them may pass (permission, I/O): rerun prepare once fixed")
     if s.rejects:
-        print(f"  full list: {s.cache_dir / 'rejects.csv'}")
+        print(f"  full list: {shown(s.cache_dir / 'rejects.csv')}")
     return 0
+
+
+def _more(n: int) -> None:
+    if n > MAX_LISTED:
+        print(f"  ... and {n - MAX_LISTED} more")
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@
 
 Example:
     $ audioclr index build emb/ my_index/
+    $ audioclr index build big_emb/ big_index/ --large     # larger than RAM: IVF-PQ + re-rank
+    $ audioclr query big_index/ --track t123 --mmap
     $ audioclr query my_index/ --track piano/a.wav -k 5
     $ audioclr query my_index/ --file new_song.wav --json
     $ audioclr retrieval-eval my_index/ --labels labels.csv -k 10
@@ -22,28 +24,50 @@ def _search_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _mmap_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--mmap",
+        action="store_true",
+        help="memory-map the index's inverted lists (IVF with 8-bit PQ/SQ) instead of reading "
+        "them into RAM; the manifest is then checked by size only",
+    )
+
+
+def _flag_params(args: argparse.Namespace) -> dict:
+    """The search parameters given on the command line."""
+    flags = (("nprobe", args.nprobe), ("ef_search", args.ef_search), ("k_factor", args.k_factor))
+    return {k: v for k, v in flags if v is not None}
+
+
 def _apply_search_flags(tix, args: argparse.Namespace) -> None:  # noqa: ANN001
     from dataclasses import asdict, replace
 
-    changes = {
-        k: v
-        for k, v in (
-            ("nprobe", args.nprobe),
-            ("ef_search", args.ef_search),
-            ("k_factor", args.k_factor),
-        )
-        if v is not None
-    }
+    changes = _flag_params(args)
     if changes:
         tix.set_params(replace(tix.params, **changes))
         print(f"search parameters: {asdict(tix.params)}", file=sys.stderr)
 
 
+def _locked(folder: str, command: str):  # noqa: ANN202
+    """The index folder's writer lock, held from load to save (no lost update)."""
+    from audioclr.errors import RetrievalError
+    from audioclr.lock import folder_lock
+
+    return folder_lock(folder, command, RetrievalError)
+
+
 def _build(args: argparse.Namespace) -> int:
+    with _locked(args.index, "index build"):
+        return _build_locked(args)
+
+
+def _build_locked(args: argparse.Namespace) -> int:
     from audioclr.evaluate.store import load_embeddings
     from audioclr.search import faisshelpers as fh
     from audioclr.search.index import TrackIndex
 
+    if args.large:
+        return _build_large(args)
     emb = load_embeddings(args.embeddings)
     factory = args.factory or fh.default_factory(len(emb.ids), emb.dim)
     mib = fh.estimate_memory_bytes(factory, len(emb.ids), emb.dim) / 2**20
@@ -51,10 +75,28 @@ def _build(args: argparse.Namespace) -> int:
         f"building {factory!r} over {len(emb.ids)} tracks x {emb.dim}-d: about {mib:.0f} MiB",
         file=sys.stderr,
     )
-    tix = TrackIndex.build(emb, factory, seed=args.seed, max_train=args.max_train, progress=True)
+    max_train = args.max_train or 65_536
+    tix = TrackIndex.build(emb, factory, seed=args.seed, max_train=max_train, progress=True)
     _apply_search_flags(tix, args)
     tix.save(args.index)
     print(f"wrote {args.index}: {tix.index.ntotal} tracks")
+    return 0
+
+
+def _build_large(args: argparse.Namespace) -> int:
+    from audioclr.search import faisshelpers as fh
+    from audioclr.search.build import build_large
+
+    params = fh.SearchParams(**_flag_params(args))
+    tix = build_large(
+        args.embeddings, args.index, args.factory, params, args.seed, args.max_train, progress=True
+    )
+    n, dim = tix.rerank.shape
+    mib = fh.estimate_memory_bytes(tix.table.factory, n, dim) / 2**20
+    print(
+        f"wrote {args.index}: {n} tracks, {tix.table.factory!r} (about {mib:.0f} MiB in RAM) + "
+        f"{tix.rerank.nbytes / 2**30:.1f} GiB of exact vectors on disk for re-ranking"
+    )
     return 0
 
 
@@ -62,9 +104,10 @@ def _add(args: argparse.Namespace) -> int:
     from audioclr.evaluate.store import load_embeddings
     from audioclr.search.index import TrackIndex
 
-    tix = TrackIndex.load(args.index)
-    new = tix.add(load_embeddings(args.embeddings), progress=True)
-    tix.save(args.index)
+    with _locked(args.index, "index add"):
+        tix = TrackIndex.load(args.index)
+        new = tix.add(load_embeddings(args.embeddings), progress=True)
+        tix.save(args.index)
     print(f"added {len(new)} tracks; {args.index} now has {tix.index.ntotal}")
     return 0
 
@@ -74,9 +117,10 @@ def _remove(args: argparse.Namespace) -> int:
     from audioclr.search.query import read_query_list
 
     ids = list(args.track_ids) + (read_query_list(args.list) if args.list else [])
-    tix = TrackIndex.load(args.index)
-    n = tix.remove(ids)
-    tix.save(args.index)
+    with _locked(args.index, "index remove"):
+        tix = TrackIndex.load(args.index)
+        n = tix.remove(ids)
+        tix.save(args.index)
     print(f"removed {n} tracks; {args.index} now has {tix.index.ntotal}")
     return 0
 
@@ -87,7 +131,7 @@ def _info(args: argparse.Namespace) -> int:
     from audioclr.search import faisshelpers as fh
     from audioclr.search.index import TrackIndex
 
-    tix = TrackIndex.load(args.index)
+    tix = TrackIndex.load(args.index, mmap=args.mmap)
     t = tix.table
     info = {
         "tracks": tix.index.ntotal,
@@ -118,9 +162,13 @@ def _query(args: argparse.Namespace) -> int:
     queries = (
         [args.track] if args.track else [args.file] if args.file else read_query_list(args.list)
     )
-    tix = TrackIndex.load(args.index)
+    kind = "track" if args.track else "file" if args.file else "auto"
+    tix = TrackIndex.load(args.index, mmap=args.mmap)
     _apply_search_flags(tix, args)
-    results = Querier(tix, args.encoder, args.device).query_many(queries, args.k)
+    results = Querier(tix, args.encoder, args.device).query_many(queries, args.k, kind)
+    for r in results:
+        if r.warning:
+            print(f"warning: {r.warning}", file=sys.stderr)
     print(
         json.dumps([r.to_dict() for r in results], indent=1) if args.json else format_table(results)
     )
@@ -131,7 +179,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from audioclr.evaluate.retrieval import Judge, evaluate_retrieval, read_labels, read_segments
     from audioclr.search.index import TrackIndex
 
-    tix = TrackIndex.load(args.index)
+    tix = TrackIndex.load(args.index, mmap=args.mmap)
     _apply_search_flags(tix, args)
     judge = (
         Judge(labels=read_labels(args.labels))
@@ -164,7 +212,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     b.add_argument("--seed", type=int, default=0, help="seed of the training sample")
     b.add_argument(
-        "--max-train", type=int, default=65_536, help="training sample size for IVF/PQ types"
+        "--max-train",
+        type=int,
+        help="training sample size for IVF/PQ types (default 65,536; --large: 32 per IVF list)",
+    )
+    b.add_argument(
+        "--large",
+        action="store_true",
+        help="embeddings larger than RAM: read memory-mapped in chunks, IVF-PQ with 64-byte codes "
+        "(default IVF<2 sqrt n>,PQ64np), exact re-ranking from vectors kept on disk",
     )
     _search_flags(b)
     b.set_defaults(func=_build)
@@ -181,6 +237,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("index")
     i.add_argument("--ids", action="store_true", help="also list the track ids")
     i.add_argument("--json", action="store_true")
+    _mmap_flag(i)
     i.set_defaults(func=_info)
 
     q = sub.add_parser(
@@ -200,6 +257,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--encoder", help="exported encoder (default: the path recorded in the index)")
     q.add_argument("--device", default="cpu")
     _search_flags(q)
+    _mmap_flag(q)
     q.set_defaults(func=_query)
 
     e = sub.add_parser(
@@ -218,4 +276,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true")
     _search_flags(e)
+    _mmap_flag(e)
     e.set_defaults(func=_evaluate)

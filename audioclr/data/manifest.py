@@ -1,10 +1,13 @@
 """The clip-cache file format: ``manifest.json`` + append-only sample shards.
 
-A cache folder holds ``manifest.json`` (format_version, sample_rate, dtype, min_duration, shards,
-tracks, rejects), shards ``shard-00000.i16`` (or ``.f16``) of raw little-endian samples, and
-``rejects.csv``. A track is ``num_samples`` samples at ``offset`` (in samples) of one shard.
-Shards are only ever appended to; the manifest is written to a temp name and renamed, so a
-kill at any moment leaves the previous manifest pointing at complete data.
+A cache folder holds ``manifest.json`` (format_version, sample_rate, dtype, min_duration, root,
+shard, tracks, rejects), shards ``shard-00000.i16`` (or ``.f16``) of raw little-endian samples,
+and ``rejects.csv`` (``path,kind,reason``; paths are the OS's bytes). A track is ``num_samples``
+samples at ``offset`` (in samples) of one shard. Between runs shards are only appended to (a
+rerun first cuts off bytes past the last track the manifest names: what a killed run left);
+the manifest is written to a temp name and renamed, so a kill at any moment leaves the
+previous manifest pointing at complete data. ``shard`` is ``[i, n]`` for a cache of a
+``--shard i/n`` prepare, else null.
 
 Example:
     >>> m = read_manifest(Path("cache"))
@@ -14,14 +17,16 @@ Example:
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from audioclr.atomic import atomic_write_text
+from audioclr.atomic import atomic_write_bytes, atomic_write_text
 from audioclr.errors import CacheError
 from audioclr.jsonfile import read_versioned_json
 
@@ -30,6 +35,17 @@ MANIFEST = "manifest.json"
 REJECTS = "rejects.csv"
 DTYPES = {"int16": ("<i2", ".i16"), "float16": ("<f2", ".f16")}
 INT16_SCALE = 32767.0
+# kinds of reject that may pass (a permission fixed, a disk back): retried by the next prepare
+TRANSIENT = frozenset({"permission", "io", "missing"})
+
+
+class Reject(NamedTuple):
+    """A file (or folder) left out of the cache: its path, the ``kind`` of failure (``corrupt``,
+    ``unsupported``, ``permission``, ``io``, ``truncated``, ``too_short``, ...) and why."""
+
+    path: str
+    kind: str
+    reason: str
 
 
 @dataclass
@@ -72,6 +88,7 @@ def empty_manifest(sample_rate: int, dtype: str, min_duration: float) -> dict[st
         "dtype": dtype,
         "min_duration": min_duration,
         "root": None,
+        "shard": None,
         "tracks": [],
         "rejects": [],
     }
@@ -121,3 +138,12 @@ def write_manifest(
     """Write the manifest atomically (temp name, fsync, rename)."""
     data = dict(manifest, tracks=[asdict(t) for t in sorted(tracks, key=lambda t: t.track_id)])
     atomic_write_text(root / MANIFEST, json.dumps(data, indent=1), durable)
+
+
+def write_rejects(root: Path, rejects: list[Reject]) -> None:
+    """Write ``root/rejects.csv`` atomically; a path is written as the bytes the OS gave."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(Reject._fields)
+    writer.writerows(rejects)
+    atomic_write_bytes(root / REJECTS, buf.getvalue().encode("utf-8", "surrogateescape"))

@@ -1,11 +1,18 @@
-"""Pair sampling: two crops of the same track from a clip cache, seeded per item.
+"""Pair sampling: two crops of the same track (or of two tracks of a group), seeded per item.
 
-Item ``i`` of epoch ``e`` draws from ``numpy.random.default_rng([seed, e, i])``, so the same seed
-gives the same crops in any DataLoader worker and in any order; ``set_epoch`` gives new crops.
+Item ``i`` of epoch ``e`` draws its crops from ``numpy.random.default_rng([seed, e, i])``, so the
+same seed gives the same crops in any DataLoader worker and in any order; ``set_epoch`` gives
+new crops. With ``groups`` (``audioclr.data.groups``: ``data.positives=group:<column>`` or
+``playlist``), view b comes with probability ``group_p`` from another track of one of the
+track's groups (drawn from ``default_rng([seed, e, i, 1])``, a separate stream, so the crops of
+a same-track pair are those of plain sampling); a track alone in its groups, or in none, falls
+back to crops of itself. Items then carry the track's group ids for the loss.
 
 Example:
     >>> ds = PairDataset(ClipCache("cache/"), crop_samples=59049, max_distance=22050, seed=0)
     >>> view_a, view_b, track = ds[0]          # (59049,), (59049,), int
+    >>> ds = PairDataset(cache, 59049, seed=0, groups=load_groups(cache, "group:release"))
+    >>> view_a, view_b, track, group_ids = ds[0]   # ..., (width,) int64, -1 = none
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from audioclr.config import require
+from audioclr.data.groups import TrackGroups
 from audioclr.errors import CacheError
 
 SHORT_POLICIES = ("pad", "skip")
@@ -36,10 +44,13 @@ class ClipSource(Protocol):
 class PairDataset(Dataset):
     """Two crops of ``crop_samples`` of one track, plus the track's index in the cache.
 
-    ``max_distance`` (samples) bounds ``|start_a - start_b|``; ``None`` draws them independently.
-    Tracks shorter than the crop are zero-padded (``short="pad"``, counted in ``padded``) or
-    left out up front (``short="skip"``, counted in ``skipped``). Views are augmented later, a
-    batch at a time (``audioclr.augment.batched``), not here.
+    ``max_distance`` (samples) bounds ``|start_a - start_b|`` of two crops of one track; ``None``
+    draws them independently. Tracks shorter than the crop are zero-padded (``short="pad"``,
+    counted in ``padded``) or left out up front (``short="skip"``, counted in ``skipped``).
+    With ``groups``, view b comes from another usable track of the same group with probability
+    ``group_p``; ``alone`` counts usable tracks in groups with no other usable track and
+    ``ungrouped`` those in no group (both always fall back to their own crops). Views are
+    augmented later, a batch at a time (``audioclr.augment.batched``), not here.
     """
 
     def __init__(
@@ -49,6 +60,8 @@ class PairDataset(Dataset):
         max_distance: int | None = None,
         short: str = "pad",
         seed: int = 0,
+        groups: TrackGroups | None = None,
+        group_p: float = 0.5,
     ) -> None:
         require(crop_samples > 0, "crop_samples", crop_samples, "must be > 0")
         require(
@@ -58,6 +71,7 @@ class PairDataset(Dataset):
             "must be >= 0 or null",
         )
         require(short in SHORT_POLICIES, "short", short, f"must be one of {list(SHORT_POLICIES)}")
+        require(0 <= group_p <= 1, "group_p", group_p, "must be in [0, 1]")
         self.cache, self.crop_samples, self.max_distance = cache, crop_samples, max_distance
         self.short, self.seed, self.epoch = short, seed, 0
         lengths = [t.num_samples for t in cache.tracks]
@@ -76,6 +90,20 @@ class PairDataset(Dataset):
                 f"crops of {crop_samples} samples",
                 hint="use data.short=pad or a shorter crop",
             )
+        self.groups, self.group_p = groups, group_p
+        self.members: list[np.ndarray] | None = None
+        self.alone = self.ungrouped = 0
+        if groups is not None:
+            self._usable_members(groups)
+
+    def _usable_members(self, groups: TrackGroups) -> None:
+        """Restrict each group to usable tracks; count the tracks that will fall back."""
+        usable = np.array(self.indices, dtype=np.int64)
+        self.members = [np.intersect1d(m, usable) for m in groups.members]
+        sizes = np.array([len(m) for m in self.members] + [0])  # id -1 -> size 0
+        size_of = sizes[groups.ids[usable]]  # (usable, width)
+        self.ungrouped = int((groups.ids[usable] < 0).all(axis=1).sum())
+        self.alone = int((size_of < 2).all(axis=1).sum()) - self.ungrouped
 
     def set_epoch(self, epoch: int) -> None:
         """Draw new crops from now on (call at the start of each epoch, in every worker)."""
@@ -84,13 +112,36 @@ class PairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def positions(self, i: int) -> tuple[int, int]:
-        """Start samples ``(start_a, start_b)`` of item ``i``'s crops in the current epoch."""
+    def partner(self, i: int) -> int:
+        """The cache index of the track view b of item ``i`` comes from in the current epoch
+        (the item's own track without groups, or when it falls back)."""
+        track = self.indices[i]
+        if self.groups is None or self.members is None:
+            return track
+        rng = np.random.default_rng([self.seed, self.epoch, i, 1])
+        if rng.random() >= self.group_p:
+            return track
+        options = [self.members[g] for g in self.groups.ids[track] if g >= 0]
+        options = [m for m in options if len(m) > 1]
+        if not options:
+            return track
+        group = options[int(rng.integers(len(options)))]
+        j = int(rng.integers(len(group) - 1))  # any member but the track itself
+        return int(group[j + (j >= int(np.searchsorted(group, track)))])
+
+    def positions(self, i: int, partner: int | None = None) -> tuple[int, int]:
+        """Start samples ``(start_a, start_b)`` of item ``i``'s crops in the current epoch;
+        ``partner``: view b's track when it is another track (its crop is then drawn anywhere
+        in that track)."""
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        span = self.cache.tracks[self.indices[i]].num_samples - self.crop_samples
+        track = self.indices[i]
+        span = self.cache.tracks[track].num_samples - self.crop_samples
+        a = int(rng.integers(0, span + 1)) if span > 0 else 0
+        if partner is not None and partner != track:
+            span_b = self.cache.tracks[partner].num_samples - self.crop_samples
+            return a, int(rng.integers(0, span_b + 1)) if span_b > 0 else 0
         if span <= 0:
             return 0, 0
-        a = int(rng.integers(0, span + 1))
         if self.max_distance is None:
             return a, int(rng.integers(0, span + 1))
         lo, hi = max(0, a - self.max_distance), min(span, a + self.max_distance)
@@ -103,14 +154,22 @@ class PairDataset(Dataset):
             x = np.pad(x, (0, self.crop_samples - len(x)))
         return np.asarray(x, dtype=np.float32)
 
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor, int]:
-        """``(view_a (samples,), view_b (samples,), track index in the cache)``."""
+    def __getitem__(
+        self, i: int
+    ) -> tuple[Tensor, Tensor, int] | tuple[Tensor, Tensor, int, Tensor]:
+        """``(view_a (samples,), view_b (samples,), track index in the cache)``, plus the
+        track's group ids ``(width,)`` int64 (-1: none) when built with ``groups``."""
         if not 0 <= i < len(self):
             raise IndexError(f"item {i} out of range for {len(self)} pairs")
         track = self.indices[i]
-        a, b = (self._crop(track, s) for s in self.positions(i))
-        return (
+        other = self.partner(i)
+        start_a, start_b = self.positions(i, other)
+        a, b = self._crop(track, start_a), self._crop(other, start_b)
+        item = (
             torch.from_numpy(np.ascontiguousarray(a)),
             torch.from_numpy(np.ascontiguousarray(b)),
             track,
         )
+        if self.groups is None:
+            return item
+        return (*item, torch.from_numpy(self.groups.ids[track].copy()))

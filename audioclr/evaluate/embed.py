@@ -149,8 +149,14 @@ def embed_track_list(
     meta: dict[str, Any] | None = None,
     chunk_size: int = 64,
     progress: bool = True,
+    max_unreadable: float = 1.0,
 ) -> EmbeddingSet:
-    """:func:`embed_tracks` on an explicit list of :class:`Track` (resumable by chunks)."""
+    """:func:`embed_tracks` on an explicit list of :class:`Track` (resumable by chunks).
+
+    Unreadable files are skipped and listed in ``meta["skipped"]``; more than ``max_unreadable``
+    of them (a share of ``tracks``) is an ``AudioReadError`` listing them. Under ``torchrun``
+    each process embeds its share and rank 0 writes the folder (``chunks.py``).
+    """
     check_layer(loaded, layer)
     if hop_seconds is not None and hop_seconds <= 0:
         raise ConfigError(
@@ -162,7 +168,9 @@ def embed_track_list(
     def compute(chunk: Sequence[Track]) -> list[np.ndarray]:
         return embed_windows(loaded, [t.read() for t in chunk], layer, hop, batch_size, device)
 
-    return run_chunked(tracks, compute, out_dir, info, keep_windows, chunk_size, progress)
+    return run_chunked(
+        tracks, compute, out_dir, info, keep_windows, chunk_size, progress, max_unreadable
+    )
 
 
 def embed_tracks(

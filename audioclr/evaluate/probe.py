@@ -33,9 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from audioclr.evaluate.intervals import TEST_SCORES, TrackScores, cell_interval
+from audioclr.evaluate.finetune import finetune_once
+from audioclr.evaluate.intervals import TEST_SCORES, TrackScores, cell_interval, paired_difference
 from audioclr.evaluate.metrics import primary_metric, score_all
-from audioclr.evaluate.probe_config import ProbeConfig
+from audioclr.evaluate.probe_config import ProbeConfig, is_finetune
 from audioclr.evaluate.probe_data import (
     ProbeData,
     ProbeWarning,
@@ -63,8 +64,10 @@ def probe_once(
     test = Split(data, data.split_indices("test"), mean, std)
     n_classes = len(data.classes)
     if cfg.head == "knn":
-        scores = knn_scores(train, test, n_classes, data.multilabel, cfg.k)
         extra: dict[str, Any] = {"k": cfg.k}
+
+        def predict(split: Split) -> np.ndarray:
+            return knn_scores(train, split, n_classes, data.multilabel, cfg.k)
     else:
         fit = fit_linear if cfg.head == "linear" else fit_mlp
         fits = [
@@ -72,15 +75,25 @@ def probe_once(
             for wd in cfg.weight_decays
         ]
         (model, _, steps), wd = max(fits, key=lambda f: f[0][1])
-        scores = predict_tracks(model, test, data.multilabel, torch.device(cfg.device))
         steps_key = "iterations" if cfg.head == "linear" else "epochs"
         extra = {"weight_decay": wd, steps_key: steps}
-    test_arrays = TrackScores(test.tracks, test.y_tracks, scores)
+
+        def predict(split: Split) -> np.ndarray:
+            return predict_tracks(model, split, data.multilabel, torch.device(cfg.device))
+
+    def scored(split: Split) -> dict[str, Any]:
+        probs = predict(split)
+        arrays = TrackScores(split.tracks, split.y_tracks, probs)
+        return {**score_all(split.y_tracks, probs, data.multilabel), TEST_SCORES: arrays}
+
+    corrupted = {
+        name: scored(Split(alt, test.tracks, mean, std)) for name, alt in data.corrupted.items()
+    }
     return {
-        **score_all(test.y_tracks, scores, data.multilabel),
+        **scored(test),
         **extra,
         "train_rows": len(train.rows),
-        TEST_SCORES: test_arrays,
+        **({"corrupted": corrupted} if corrupted else {}),
     }
 
 
@@ -101,9 +114,18 @@ def _warn(message: str, sink: list[str]) -> None:
     warnings.warn(message, ProbeWarning, stacklevel=3)
 
 
+NO_VALID_FINETUNE = (
+    "no validation tracks: fine-tuning trains probe.finetune_epochs with the first of "
+    "probe.finetune_lrs (no early stopping, no learning-rate choice); give the labelled set a "
+    "'valid' split"
+)
+
+
 def _set_up_warnings(data: ProbeData, cfg: ProbeConfig) -> list[str]:
     if cfg.head == "knn" or len(data.split_indices("valid")):
         return []
+    if is_finetune(cfg.head):
+        return [NO_VALID_FINETUNE]
     return [NO_VALID.format(mlp=" (and the MLP's stopping epoch)" if cfg.head == "mlp" else "")]
 
 
@@ -127,6 +149,7 @@ def run_probe(
     ``warnings``) when a test class has no training track or there is no validation split.
     """
     draws = [data] if isinstance(data, ProbeData) else list(data)
+    once = finetune_once if is_finetune(cfg.head) else probe_once
     check_draws(draws)
     first = draws[0]
     check_classes(first)
@@ -142,7 +165,7 @@ def run_probe(
             for name in missing_in_train(first, chosen):
                 missing.setdefault(name, []).append(seed)
             for d, draw in enumerate(draws):
-                res = probe_once(draw, chosen, cfg, seed)
+                res = once(draw, chosen, cfg, seed)
                 runs.append({"seed": seed, "draw": d, "train_tracks": len(chosen), **res})
         for name, in_seeds in missing.items():
             _warn(
@@ -154,5 +177,18 @@ def run_probe(
         cell = {m: _summary([r[m] for r in runs]) for m in metrics}
         primary = primary_metric(first.multilabel)
         cell[primary]["ci95"] = cell_interval(runs, primary, cfg.bootstrap)
-        out[str(float(fraction))] = {**cell, "runs": runs, "warnings": notes}
+        robust = {name: robustness(runs, name, primary, cfg.bootstrap) for name in first.corrupted}
+        extra = {"corrupted": robust} if robust else {}
+        out[str(float(fraction))] = {**cell, **extra, "runs": runs, "warnings": notes}
     return out
+
+
+def robustness(runs: list[dict[str, Any]], name: str, metric: str, n_boot: int) -> dict[str, Any]:
+    """One corruption's cell: ``metric`` on the corrupted test split (mean, std, values,
+    ``ci95``) and its ``drop`` from the clean score (clean - corrupted, paired bootstrap over the
+    same test tracks, seeds and draws: ``{"diff", "ci95", "verdict"}``)."""
+    tagged = [{"seed": r["seed"], "draw": r["draw"], **r["corrupted"][name]} for r in runs]
+    cell = {metric: _summary([r[metric] for r in tagged])}
+    cell[metric]["ci95"] = cell_interval(tagged, metric, n_boot)
+    cell["drop"] = paired_difference(runs, tagged, metric, n_boot)
+    return cell

@@ -2,6 +2,9 @@
 
 ``ProbeData`` holds rows (tracks, or windows of tracks) and per-track targets and splits;
 ``row_track`` maps each row to its track, so window predictions can be averaged per track.
+``readable_labelled`` drops the labelled files that cannot be read before anything else reads
+them (as ``prepare`` skips a bad file), listing each with its reason; losing more than a set
+share of the test files is an error listing them.
 
 Example:
     >>> data = align(load_embeddings("emb/"), load_labelled_set("labels.csv"))
@@ -10,12 +13,15 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
+from audioclr.atomic import atomic_write_text
 from audioclr.errors import LabelError
 from audioclr.evaluate.store import EmbeddingSet
 
@@ -31,6 +37,9 @@ class ProbeData:
     splits: np.ndarray
     classes: list[str]
     multilabel: bool
+    # robustness: the same labelled set with each corruption's test rows (``"noise:10"`` -> rows
+    # of the corrupted test audio only); a probe trained on this one is also scored on those
+    corrupted: dict[str, ProbeData] = field(default_factory=dict)
 
     def split_indices(self, name: str) -> np.ndarray:
         """Track indices of split ``name`` ("train", "valid", "test")."""
@@ -178,3 +187,87 @@ def sample_fraction(
     rest = [i for i in rng.permutation(len(train)) if i not in chosen]
     need = max(0, round(fraction * len(train)) - len(chosen))
     return np.sort(train[np.asarray(sorted(chosen) + rest[:need], dtype=np.int64)])
+
+
+READABLE = "readable.json"  # files found readable, by size and mtime: not decoded again
+
+
+def _stamp(path: Path) -> list[int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def readable_labelled(
+    labelled: Any,
+    sample_rate: int,
+    cache_dir: Path,
+    max_unreadable: float,
+    progress: bool = True,
+    write: bool = True,
+) -> tuple[Any, list[dict[str, str]]]:
+    """``labelled`` without the files that cannot be decoded, and those files
+    (``{"source", "split", "reason"}``), so every method, head and baseline sees the same tracks.
+
+    Each file is decoded once; files found readable are remembered in ``cache_dir/readable.json``
+    by size and mtime (unreadable ones are tried again next time: a permission may be fixed).
+    More than ``max_unreadable`` of the test files lost is an ``AudioReadError`` listing them.
+
+    Example:
+        >>> labelled = load_labelled_set("labels.csv")
+        >>> kept, lost = readable_labelled(labelled, 22050, Path("out/emb"), 0.05)
+        >>> [(x["source"], x["reason"]) for x in lost]
+        [('/data/bad.ogg', 'corrupt or unsupported audio (Format not recognised.)')]
+    """
+    from audioclr.evaluate.chunks import check_unreadable
+    from audioclr.evaluate.tracks import TrackReadError, tracks_of_files
+
+    cache_file = cache_dir / READABLE
+    try:
+        known = json.loads(cache_file.read_text()).get(str(sample_rate), {})
+    except (OSError, ValueError, AttributeError):
+        known = {}
+    ok: dict[str, list[int]] = {}
+    lost: list[dict[str, str]] = []
+    tracks = tracks_of_files(list(labelled.paths), sample_rate)
+    for t, split in tqdm(
+        list(zip(tracks, labelled.splits, strict=True)), "check audio", disable=not progress
+    ):
+        stamp = _stamp(Path(t.source))
+        if stamp is not None and known.get(t.source) == stamp:
+            ok[t.source] = stamp
+            continue
+        try:
+            t.read()
+        except TrackReadError as exc:
+            lost.append({"source": t.source, "split": split, "reason": exc.reason})
+            continue
+        if stamp is not None:
+            ok[t.source] = stamp
+    if write and ok != known:
+        atomic_write_text(cache_file, json.dumps({str(sample_rate): ok}), durable=False)
+    n_test = sum(1 for s in labelled.splits if s == "test")
+    lost_test = [x for x in lost if x["split"] == "test"]
+    check_unreadable(lost_test, n_test, max_unreadable, "max_unreadable=SHARE")
+    gone = {x["source"] for x in lost}
+    keep = [i for i, t in enumerate(tracks) if t.source not in gone]
+    return (
+        replace(
+            labelled,
+            paths=[labelled.paths[i] for i in keep],
+            labels=[labelled.labels[i] for i in keep],
+            splits=[labelled.splits[i] for i in keep],
+        ),
+        lost,
+    )
+
+
+def unreadable_warnings(lost: list[dict[str, str]]) -> list[str]:
+    """One report warning per unreadable labelled file (its split and the reason)."""
+    from audioclr.evaluate.tracks import shown
+
+    return [
+        f"skipped unreadable {x['split']} file {shown(x['source'])}: {x['reason']}" for x in lost
+    ]

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from audioclr.atomic import atomic_write_text
+from audioclr.evaluate.aggregate import aggregate_table, labels_saved_lines
 from audioclr.evaluate.intervals import TEST_SCORES, VERDICTS, paired_difference
 from audioclr.evaluate.methods import ENCODER, is_baseline
 
@@ -138,7 +139,45 @@ def _task_markdown(name: str, task: dict[str, Any]) -> list[str]:
     notes = task.get("warnings") or task_warnings(task)
     if notes:
         lines += ["warnings:", *[f"- {w}" for w in notes], ""]
+    lines += labels_saved_lines(task.get("labels_saved") or {}, metric)
+    lines += robustness_table(task)
     return lines + layerwise_table(task.get("layerwise") or {})
+
+
+def robustness_table(task: dict[str, Any]) -> list[str]:
+    """Markdown lines: per method and head, at the largest label fraction, the clean score and
+    each corruption's score and drop (clean - corrupted, paired 95 % interval); empty if none."""
+    metric, specs = task["metric"], task.get("corruptions") or []
+    rows = []
+    for method, by_head in task["results"].items():
+        for head, res in by_head.items():
+            f = max(res, key=float)
+            robust = res[f].get("corrupted")
+            if not robust:
+                continue
+            cells = [_cell(res[f], metric)]
+            for spec in specs:
+                c = robust.get(spec)
+                if c is None:
+                    cells.append("-")
+                    continue
+                d = c["drop"]
+                lo, hi = d["ci95"]
+                cells.append(
+                    f"{c[metric]['mean']:.3f} (drop {d['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}])"
+                )
+            rows.append(f"| {method} | {head} | {float(f):g} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    return [
+        f"robustness (trained on clean audio, tested on each corrupted test split; {metric}; "
+        "drop = clean - corrupted with its paired 95 % bootstrap interval):",
+        "",
+        "| method | head | labels | clean | " + " | ".join(specs) + " |",
+        "|---|---|---|---|" + "---|" * len(specs),
+        *rows,
+        "",
+    ]
 
 
 def layerwise_table(lw: dict[str, Any]) -> list[str]:
@@ -167,6 +206,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     ]
     for name, task in report["tasks"].items():
         lines += _task_markdown(name, task)
+    lines += aggregate_table(report.get("aggregate") or {})
     return "\n".join(lines)
 
 

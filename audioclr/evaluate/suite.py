@@ -27,7 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from audioclr.config import config_to_dict, require
+from audioclr.evaluate.corruptions import parse_corruption
+from audioclr.evaluate.distributed import is_main, rank0_lock
+from audioclr.evaluate.frozen import resolve_device
 from audioclr.evaluate.methods import (
     DEFAULT_METHODS,
     ENCODER,
@@ -38,9 +43,16 @@ from audioclr.evaluate.methods import (
     check_methods,
     get_method,
 )
+from audioclr.evaluate.methods.random_init import hop_samples
 from audioclr.evaluate.probe import run_probe
-from audioclr.evaluate.probe_config import HEADS, ProbeConfig
-from audioclr.evaluate.probe_data import ProbeData, ProbeWarning, align
+from audioclr.evaluate.probe_config import ProbeConfig, check_head, is_finetune
+from audioclr.evaluate.probe_data import (
+    ProbeData,
+    ProbeWarning,
+    align,
+    readable_labelled,
+    unreadable_warnings,
+)
 from audioclr.evaluate.report import task_warnings, verdicts, write_report
 
 
@@ -55,7 +67,9 @@ class TaskConfig:
     fractions: list[float] = field(default_factory=lambda: [1.0])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     layer: str = "all"  # every block's mean and std over time; or "last", or a block name
-    heads: list[str] = field(default_factory=lambda: ["linear"])
+    heads: list[str] = field(default_factory=lambda: ["linear"])  # mlp knn finetune finetune:K
+    # robustness: probes trained on clean audio, also tested on each corrupted test split
+    corruptions: list[str] = field(default_factory=list)  # name:level, e.g. noise:10 mp3:32
     windows: bool = (
         False  # probe on window embeddings, score tracks by averaging window predictions
     )
@@ -75,12 +89,11 @@ class TaskConfig:
             "must be values in (0, 1]",
         )
         require(len(self.seeds) > 0, f"tasks[{self.name}].seeds", self.seeds, "must not be empty")
-        require(
-            len(self.heads) > 0 and set(self.heads) <= set(HEADS),
-            f"tasks[{self.name}].heads",
-            self.heads,
-            f"must be some of {list(HEADS)}",
-        )
+        require(len(self.heads) > 0, f"tasks[{self.name}].heads", self.heads, "must not be empty")
+        for head in self.heads:
+            check_head(head, f"tasks[{self.name}].heads")
+        for spec in self.corruptions:
+            parse_corruption(spec, f"tasks[{self.name}].corruptions")
 
 
 @dataclass
@@ -97,6 +110,8 @@ class SuiteConfig:
     random_init_draws: int = 3  # init draws of random-weight methods (random_init, supervised)
     supervised_epochs: int = 20  # method "supervised": epochs of from-scratch training
     split_seed: int = 0
+    max_unreadable: float = 0.05  # share of a task's test files that may be unreadable (skipped)
+    corruption_seed: int = 0  # every corruption's noise / room response, per track
 
     def __post_init__(self) -> None:
         require(len(self.tasks) > 0, "tasks", self.tasks, "must list at least one task")
@@ -117,6 +132,12 @@ class SuiteConfig:
             "must be > 0",
         )
         require(self.batch_size > 0, "batch_size", self.batch_size, "must be > 0")
+        require(
+            0 <= self.max_unreadable <= 1,
+            "max_unreadable",
+            self.max_unreadable,
+            "must be in [0, 1]",
+        )
         require(
             self.supervised_epochs > 0, "supervised_epochs", self.supervised_epochs, "must be > 0"
         )
@@ -156,45 +177,84 @@ def method_settings(cfg: SuiteConfig, task: TaskConfig, source: Source) -> Metho
 def embed_method(
     name: str, source: Source, data: TrackSet, settings: MethodSettings, out: Path
 ) -> list[Embedded]:
-    """One method's draws for one task, cached under ``out/emb/<name>/<its cache key>/``."""
+    """One method's draws for one task, cached under ``out/emb/<its folder>/<its cache key>/``."""
     method = get_method(name)
-    folder = out / "emb" / name / method.cache_key(source, data, settings)
+    folder = out / "emb" / method.folder / method.cache_key(source, data, settings)
     return method.embed(source, data, settings, folder)
 
 
 def run_task(cfg: SuiteConfig, task: TaskConfig, source: Source, out: Path) -> dict[str, Any]:
-    """Probe every method and head of one task on the same splits (a list of init draws each)."""
+    """Probe every method and head of one task on the same splits (a list of init draws each):
+    frozen heads on the method's embeddings, fine-tuning heads on the task's audio, each also
+    scored on the corrupted test splits of ``task.corruptions``."""
     from audioclr.data.labels import load_labelled_set
+    from audioclr.evaluate.aggregate import labels_saved
     from audioclr.evaluate.metrics import primary_metric
+    from audioclr.evaluate.robustness import TaskAudio
 
     labelled = load_labelled_set(task.labels, multilabel=task.multilabel, seed=cfg.split_seed)
+    # a given embeddings folder probed alone reads no audio: nothing to check
+    reads_audio = source.given is None or set(cfg.methods) != {ENCODER} or bool(task.corruptions)
+    unreadable: list[dict[str, str]] = []
+    if reads_audio or any(is_finetune(h) for h in task.heads):
+        labelled, unreadable = readable_labelled(
+            labelled, source.sample_rate, out / "emb", cfg.max_unreadable, write=is_main()
+        )
     data = task_tracks(task, labelled, source.sample_rate)
     settings = method_settings(cfg, task, source)
+    audio = TaskAudio(
+        labelled, source.sample_rate, window_samples(source), task.corruptions, cfg.corruption_seed
+    )
     results: dict[str, Any] = {}
     methods: dict[str, Any] = {}
     skipped: dict[str, str] = {}
+    encoder_data = None
     for name in cfg.methods:
         method = get_method(name)
         if method.needs_encoder and source.encoder_path is None:
             skipped[name] = "needs an exported encoder (embeddings folder has no encoder_path)"
             continue
-        draws = embed_method(name, source, data, settings, out)
-        methods[name] = {**method.record(settings), "draws": [d.info for d in draws]}
-        aligned = [align(d.emb, labelled, d.windows) for d in draws]
-        if name == ENCODER:
-            encoder_data = aligned[0]
+        methods[name] = method.record(settings)
         results[name] = {}
-        for head in task.heads:
-            probe_cfg = ProbeConfig(**{**config_to_dict(cfg.probe), "head": head})
-            results[name][head] = run_probe(
-                aligned if len(aligned) > 1 else aligned[0], probe_cfg, task.fractions, task.seeds
-            )
+        frozen = [h for h in task.heads if not is_finetune(h)]
+        if frozen:
+            draws = embed_method(name, source, data, settings, out)
+            methods[name]["draws"] = [d.info for d in draws]
+            aligned = [align(d.emb, labelled, d.windows) for d in draws]
+            note = add_corrupted(aligned, name, source, data, settings, out, audio)
+            if note:
+                skipped[f"{name} robustness"] = note
+            if name == ENCODER:
+                encoder_data = aligned[0]
+            for head in frozen:
+                results[name][head] = run_probe(
+                    aligned if len(aligned) > 1 else aligned[0],
+                    head_config(cfg, head),
+                    task.fractions,
+                    task.seeds,
+                )
+        tuned = [h for h in task.heads if is_finetune(h)]
+        starts = method.finetune_starts(source, data, settings) if tuned else []
+        if tuned and not starts:
+            skipped[f"{name} {'/'.join(tuned)}"] = "no encoder weights to fine-tune"
+        if starts:
+            labels = align_labels(labelled)
+            hop = hop_samples(starts[0], settings.hop_seconds)
+            device = str(resolve_device(cfg.device))
+            tuned_data = [audio.finetune_data(labels, st, hop, device) for st in starts]
+            for head in tuned:
+                results[name][head] = run_probe(
+                    tuned_data if len(tuned_data) > 1 else tuned_data[0],
+                    head_config(cfg, head, device),
+                    task.fractions,
+                    task.seeds,
+                )
     splits = {s: int(sum(1 for x in labelled.splits if x == s)) for s in ("train", "valid", "test")}
     metric = primary_metric(labelled.multilabel)  # a "tags" header declares multi-label
     leak = pretraining_leak(task, source, labelled)
     by_layer = (
         layerwise(cfg, task, source, encoder_data, metric)
-        if settings.layer == "all" and ENCODER in results
+        if settings.layer == "all" and encoder_data is not None
         else {}
     )
     report = {
@@ -203,15 +263,70 @@ def run_task(cfg: SuiteConfig, task: TaskConfig, source: Source, out: Path) -> d
         "classes": list(labelled.classes),
         "tracks": splits,
         "layer": settings.layer,
+        "corruptions": list(task.corruptions),
         "methods": methods,
         "results": results,
         "verdict": verdicts(results, metric),
+        "labels_saved": labels_saved(results, metric, cfg.probe.bootstrap),
         "skipped": skipped,
         "pretraining_leak": leak,
         "layerwise": by_layer,
     }
     report["warnings"] = ([leak["warning"]] if leak["warning"] else []) + task_warnings(report)
+    report["unreadable"] = unreadable
+    report["warnings"] += unreadable_warnings(unreadable)
     return report
+
+
+def head_config(cfg: SuiteConfig, head: str, device: str | None = None) -> ProbeConfig:
+    """The suite's ``probe`` settings for ``head`` (fine-tuning heads on the suite's device)."""
+    extra = {"device": device} if device else {}
+    return ProbeConfig(**{**config_to_dict(cfg.probe), "head": head, **extra})
+
+
+def window_samples(source: Source) -> int:
+    """The encoder's window in samples (a given folder's ``window_samples``; MFCC-only: 1 s)."""
+    if source.encoder_path is not None:
+        return int(source.load().input_samples)
+    meta = source.given.meta if source.given is not None else {}
+    return int(meta.get("window_samples") or source.sample_rate)
+
+
+def align_labels(labelled: Any) -> ProbeData:
+    """The labelled set's targets, splits and classes as a ``ProbeData`` of one row per track."""
+    n = len(labelled.paths)
+    return ProbeData(
+        np.zeros((n, 0), np.float32),
+        np.arange(n),
+        labelled.targets(),
+        np.asarray(labelled.splits),
+        list(labelled.classes),
+        bool(labelled.multilabel),
+    )
+
+
+def add_corrupted(
+    aligned: list[ProbeData],
+    name: str,
+    source: Source,
+    data: TrackSet,
+    settings: MethodSettings,
+    out: Path,
+    audio: Any,
+) -> str:
+    """Embed each corrupted test split with method ``name`` and attach it to every draw's
+    ``corrupted``; returns why it could not ("" when done)."""
+    from audioclr.evaluate.robustness import corrupted_rows
+
+    if not audio.corruptions:
+        return ""
+    if name == ENCODER and source.given is not None:
+        return "an embeddings folder cannot be re-embedded on corrupted audio; pass ENC.pt"
+    for spec in audio.corruptions:
+        draws = embed_method(name, source, audio.corrupted_set(spec, data), settings, out)
+        for clean, draw in zip(aligned, draws, strict=True):
+            clean.corrupted[spec] = corrupted_rows(draw, audio.test, clean)
+    return ""
 
 
 def layerwise(
@@ -227,11 +342,12 @@ def layerwise(
     if source.encoder_path is None:
         return {}
     fraction = max(task.fractions)
-    probe_cfg = ProbeConfig(**{**config_to_dict(cfg.probe), "head": "linear"})
+    probe_cfg = head_config(cfg, "linear")
     out: dict[str, Any] = {"fraction": fraction, "head": "linear", "metric": metric, "layers": {}}
     columns = {**layer_slices(source.load()), "all": slice(None)}
     for name, cols in columns.items():
-        res = run_probe(replace(data, x=data.x[:, cols]), probe_cfg, [fraction], task.seeds)
+        block = replace(data, x=data.x[:, cols], corrupted={})  # clean audio only
+        res = run_probe(block, probe_cfg, [fraction], task.seeds)
         cell = res[str(float(fraction))]
         out["layers"][name] = {"dim": int(data.x[:, cols].shape[1]), **cell[metric]}
     return out
@@ -252,7 +368,10 @@ def pretraining_leak(task: TaskConfig, source: Source, labelled: Any) -> dict[st
 
 
 def run_suite(cfg: SuiteConfig, encoder_path: str | Path, out_dir: str | Path) -> dict[str, Any]:
-    """Run every task of ``cfg``; writes the report under ``out_dir`` and returns it as a dict."""
+    """Run every task of ``cfg``; writes the report under ``out_dir`` and returns it as a dict
+    (with the HEAR-style ``aggregate`` over tasks, ``evaluate/aggregate.py``)."""
+    from audioclr.evaluate.aggregate import aggregate
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     source = Source.open(encoder_path)
@@ -261,8 +380,11 @@ def run_suite(cfg: SuiteConfig, encoder_path: str | Path, out_dir: str | Path) -
         "config": config_to_dict(cfg),
         "tasks": {},
     }
-    for task in cfg.tasks:
-        report["tasks"][task.name] = run_task(cfg, task, source, out)
-    report["encoder_id"] = source.encoder_id
-    report["files"] = {k: str(v) for k, v in write_report(report, out).items()}
+    with rank0_lock(out, "probe"):  # one writer per output folder; under torchrun rank 0 writes
+        for task in cfg.tasks:
+            report["tasks"][task.name] = run_task(cfg, task, source, out)
+        report["encoder_id"] = source.encoder_id
+        report["aggregate"] = aggregate(report["tasks"])
+        if is_main():
+            report["files"] = {k: str(v) for k, v in write_report(report, out).items()}
     return report

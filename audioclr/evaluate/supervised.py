@@ -5,6 +5,8 @@ BatchNorm statistics of the training audio) plus a linear head is trained with
 cross-entropy (single-label) or BCE (multi-label) on random crops of ``input_samples`` from the
 training tracks (one crop per track per epoch, Adam), then frozen and embedded like any encoder.
 It uses all training labels (not the probe's label fractions): an upper reference, not a probe.
+The training loop is the fine-tuning heads' (``finetune.fit_classifier``) with fixed epochs: the
+``finetune`` head on random-init weights is this training, probed end to end.
 Training tracks are held in memory, so this is meant for small labelled sets.
 
 Example:
@@ -16,38 +18,16 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
-from tqdm import tqdm
 
-from audioclr.evaluate.frozen import resolve_device
+from audioclr.evaluate.finetune import FitSettings, fit_classifier
 
 if TYPE_CHECKING:
     from audioclr.ssl.export import LoadedEncoder
-
-
-def random_crop(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
-    """``(samples,)`` -> ``(length,)``: a random crop, or zero-padded when shorter."""
-    if x.shape[0] <= length:
-        return np.pad(x, (0, length - x.shape[0]))
-    start = int(rng.integers(0, x.shape[0] - length + 1))
-    return x[start : start + length]
-
-
-def _head(dim: int, classes: int, seed: int) -> nn.Linear:
-    head = nn.Linear(dim, classes)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        bound = 1 / np.sqrt(dim)
-        head.weight.copy_((torch.rand(head.weight.shape, generator=gen) * 2 - 1) * bound)
-        head.bias.zero_()
-    return head
 
 
 def train_supervised(
@@ -71,30 +51,10 @@ def train_supervised(
     """
     from audioclr.ssl.export import weights_id
 
-    dev = resolve_device(device)
-    enc = copy.deepcopy(loaded.encoder).to(dev).train()
-    head = _head(int(enc.output_dim), n_classes, seed).to(dev)
-    opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=lr)
-    loss_fn = nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
-    y_all = torch.as_tensor(np.asarray(targets))
-    y_all = y_all.float() if multilabel else y_all.long()
-    rng = np.random.default_rng(seed)
-    length = int(loaded.input_samples)
-    history: list[float] = []
-    for _ in tqdm(range(epochs), desc="supervised", unit="epoch", disable=not progress):
-        order, losses = rng.permutation(len(waves)), []
-        for lo in range(0, len(order), batch_size):
-            idx = order[lo : lo + batch_size]
-            if len(idx) < 2 < len(order):  # BatchNorm in training needs two examples
-                continue
-            x = np.stack([random_crop(np.asarray(waves[i], np.float32), length, rng) for i in idx])
-            logits = head(enc(torch.from_numpy(x).to(dev)))
-            loss = loss_fn(logits, y_all[idx].to(dev))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-        history.append(float(np.mean(losses)))
-    enc.eval()
+    settings = FitSettings(
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress
+    )
+    model, history, _, _ = fit_classifier(loaded, waves, targets, multilabel, n_classes, settings)
+    enc = model.encoder.eval()
     trained = dataclasses.replace(loaded, encoder=enc, encoder_id=weights_id(enc.state_dict()))
     return trained, history

@@ -3,9 +3,12 @@
 Stages (recorded in ``OUT/stages.json`` by the benchmark's ``Stages``, skipped on rerun; a
 killed run resumes where it stopped):
 
-1. ``prepare``: the pool -> one clip cache ``OUT/cache`` shared by every recipe
+1. ``prepare``: the pool -> one clip cache ``OUT/cache`` shared by every recipe; with
+   ``ablation.pools`` (a recipe's own pool folders), ``prepare/<slug>`` for each other folder
+   -> ``OUT/pools/<slug>/cache``, prepared once whichever recipes name it
 2. per recipe ``R`` (``ablation.recipes``): ``R/pretrain`` (``pretrain.overrides`` + the recipe's
-   overrides, shared budget) -> ``OUT/R/run``; ``R/export`` -> ``OUT/R/encoder.pt``;
+   overrides, shared budget, on its pool's caches: several are read as one,
+   ``data.cache=[a, b]``) -> ``OUT/R/run``; ``R/export`` -> ``OUT/R/encoder.pt``;
    ``R/probe/<layer>`` for each of ``ablation.layers`` -> ``OUT/R/probe/<layer>``;
    ``R/retrieval`` -> ``OUT/R/retrieval``
 3. report: ``OUT/ablation.json``, ``OUT/ablation.md`` (``ablation_report.py``)
@@ -21,7 +24,7 @@ Example:
     >>> cfg = load_benchmark_config("benchmarks/ablation.yaml", ["pretrain.minutes=1"])
     >>> report = run_ablation(cfg, "ablation_out/", command="audioclr benchmark ...")
     >>> sorted(report["recipes"])
-    ['clmr', 'timbre', 'timbre_byol']
+    ['clmr', 'timbre', 'timbre_augself']
 """
 
 from __future__ import annotations
@@ -34,10 +37,11 @@ from typing import Any
 
 from audioclr.errors import AudioclrError
 from audioclr.evaluate.methods import ENCODER, Source, get_method
-from audioclr.pipelines.bench_config import AblationConfig
+from audioclr.pipelines.bench_config import AblationConfig, pool_slug
 from audioclr.pipelines.benchmark import (
     Stages,
     export_stage,
+    prepare_stage,
     pretrain_stage,
     report_head,
     retrieval_stage,
@@ -46,13 +50,15 @@ from audioclr.pipelines.benchmark import (
 )
 
 SHARED = "shared"
+POOLS = "pools"
+Caches = dict[str, dict[str, Any]]  # pool slug -> {"cache": Path, "tracks", "hours"}
 
 
 def shared_name(method: str, source: Source, seed: int) -> str:
     """The shared folder of a baseline: ``<method>``, or ``<method>-<arch>`` when the method
     rebuilds the encoder's architecture (``arch``: id of its fresh weights from ``seed``)."""
     if not get_method(method).needs_encoder:
-        return method
+        return get_method(method).folder
     return f"{method}-{source.load(random_init_seed=seed).encoder_id}"
 
 
@@ -65,7 +71,7 @@ def shared_emb(emb_dir: Path, shared: Path, methods: list[str], encoder: Path, s
             continue
         target = shared / shared_name(method, source, seed)
         target.mkdir(parents=True, exist_ok=True)
-        link = emb_dir / method
+        link = emb_dir / get_method(method).folder
         if link.is_symlink() and link.resolve() != target.resolve():
             link.unlink()  # the recipe's architecture changed since the link was made
         if not link.exists():  # relative: the output folder can be moved
@@ -104,12 +110,43 @@ def retrieval(cfg: AblationConfig, paths: dict[str, Path], rdir: Path, out: Path
     return retrieval_stage(cfg, paths, rdir)
 
 
+def recipe_pool(cfg: AblationConfig, name: str) -> list[str]:
+    """The pool folders recipe ``name`` pretrains on: ``ablation.pools[name]``, else ``[pool]``."""
+    return list(cfg.ablation.pools.get(name, [cfg.pool]))
+
+
+def prepare_pools(cfg: AblationConfig, out: Path, stages: Stages, prep: dict[str, Any]) -> Caches:
+    """The clip cache of every pool folder a recipe names: ``pool``'s is ``OUT/cache`` (stage
+    ``prepare``, ``prep``); each other folder is stage ``prepare/<slug>``, prepared once."""
+    caches = {pool_slug(cfg.pool): {"cache": out / "cache", **prep}}
+    for name in cfg.ablation.recipes:
+        for folder in recipe_pool(cfg, name):
+            slug = pool_slug(folder)
+            if slug not in caches:
+                dest = out / POOLS / slug
+                done = stages.run(
+                    f"prepare/{slug}",
+                    lambda folder=folder, dest=dest: prepare_stage(cfg, cfg.root / folder, dest),
+                )
+                caches[slug] = {"cache": dest / "cache", **done}
+    return caches
+
+
 def run_recipe(
-    cfg: AblationConfig, name: str, paths: dict[str, Path], out: Path, stages: Stages
+    cfg: AblationConfig,
+    name: str,
+    paths: dict[str, Path],
+    out: Path,
+    stages: Stages,
+    caches: Caches,
 ) -> dict[str, Any]:
-    """Pretrain, export, probe at every layer and run retrieval for recipe ``name``."""
+    """Pretrain (on the recipe's pool), export, probe at every layer and run retrieval for
+    recipe ``name``."""
     rdir, extra = out / name, list(cfg.ablation.recipes[name])
-    pre = stages.run(f"{name}/pretrain", lambda: pretrain_stage(cfg, rdir, out / "cache", extra))
+    folders = recipe_pool(cfg, name)
+    mine = [caches[pool_slug(f)] for f in folders]
+    cache = mine[0]["cache"] if len(mine) == 1 else [c["cache"] for c in mine]
+    pre = stages.run(f"{name}/pretrain", lambda: pretrain_stage(cfg, rdir, cache, extra))
     exp = stages.run(f"{name}/export", lambda: export_stage(rdir))
     probes = {}
     for layer in cfg.ablation.layers:
@@ -120,6 +157,11 @@ def run_recipe(
     ret = stages.run(f"{name}/retrieval", lambda: retrieval(cfg, paths, rdir, out))
     return {
         "overrides": extra,
+        "pool": {
+            "folders": folders,
+            "tracks": sum(c["tracks"] for c in mine),
+            "hours": sum(c["hours"] for c in mine),
+        },
         "pretrain": {**pre, "encoder_id": exp["encoder_id"]},
         "probe": probes,
         "retrieval": json.loads(Path(ret["report"]).read_text()),
@@ -133,7 +175,10 @@ def run_ablation(
     from audioclr.pipelines.ablation_report import write_ablation_report
 
     paths, out, stages, prep = start_run(cfg, out_dir, log)
-    recipes = {name: run_recipe(cfg, name, paths, out, stages) for name in cfg.ablation.recipes}
+    caches = prepare_pools(cfg, out, stages, prep)
+    recipes = {
+        name: run_recipe(cfg, name, paths, out, stages, caches) for name in cfg.ablation.recipes
+    }
     p = cfg.pretrain
     report = {
         **report_head(cfg, stages, command),
@@ -142,8 +187,6 @@ def run_ablation(
             "minutes": p.minutes,
             "max_steps": p.max_steps,
             "overrides": list(p.overrides),
-            "pool_tracks": prep["tracks"],
-            "pool_hours": prep["hours"],
         },
         "layers": list(cfg.ablation.layers),
         "recipes": recipes,

@@ -1,7 +1,9 @@
 """The ablation's report: ``ablation.json`` (every number) and ``ablation.md`` (one table per task).
 
-Columns are ``<recipe>/<layer>``; rows are a task's (head, label fraction) cells or a retrieval
-kind's precision@k. A cell is the encoder's ``mean [95 % interval]`` and its paired verdict vs
+After the recipes (with the pool each pretrained on) comes the matrix (``ablation_matrix.py``:
+recipe/layer x task at 100 % and 10 % of the labels), then a table per task: columns are
+``<recipe>/<layer>``; rows are a task's (head, label fraction) cells or a retrieval kind's
+precision@k. A cell is the encoder's ``mean [95 % interval]`` and its paired verdict vs
 the best baseline of the same run; the best column of a row (highest mean) is in bold. The
 summary counts beats / ties / losses per column and names the column best in most rows of
 each task.
@@ -21,6 +23,7 @@ from audioclr.atomic import atomic_write_text
 from audioclr.evaluate.intervals import VERDICTS
 from audioclr.evaluate.methods import ENCODER, display_name
 from audioclr.evaluate.report import format_counts
+from audioclr.pipelines.ablation_matrix import ablation_matrix, matrix_lines
 from audioclr.pipelines.bench_report import cell, meta_lines
 
 Table = dict[str, Any]
@@ -157,9 +160,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         *meta_lines(report["meta"]),
         f"- budget per recipe: `{b['config']}` "
         + (f"with {', '.join(f'`{o}`' for o in b['overrides'])}, " if b["overrides"] else "")
-        + f"{b['minutes']:g} min "
-        f"(max_steps {b['max_steps']}) on {b['pool_tracks']} tracks "
-        f"({b['pool_hours']:.1f} h)",
+        + f"{b['minutes']:g} min (max_steps {b['max_steps']})",
         f"- **One pretraining run per recipe at a small budget ({b['minutes']:g} min).** "
         "Intervals cover test tracks, probe seeds and random-init draws, not the "
         "run-to-run variance of pretraining: read differences between recipes as "
@@ -167,18 +168,25 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
         "## Recipes",
         "",
-        "| recipe | overrides | method | steps | minutes | encoder id |",
-        "|---|---|---|---|---|---|",
+        "| recipe | overrides | pool | method | steps | minutes | encoder id |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, rec in report["recipes"].items():
-        p = rec["pretrain"]
+        p, pool = rec["pretrain"], rec["pool"]
         lines.append(
             f"| {name} | {', '.join(f'`{o}`' for o in rec['overrides']) or '-'} | "
-            f"{p.get('method')} | {p['steps']} | {p['minutes']:.1f} | "
+            f"{' + '.join(f'`{f}`' for f in pool['folders'])} ({pool['tracks']} tracks, "
+            f"{pool['hours']:.1f} h) | {p.get('method')} | {p['steps']} | {p['minutes']:.1f} | "
             f"{p['encoder_id']} |"
         )
     lines += [
         "",
+        "## Matrix: recipe x task",
+        "",
+        "Cells: SSL mean [95 % interval] with the task's first head, then the paired verdict "
+        "vs the best baseline; bold: the best recipe/layer of the column.",
+        "",
+        *matrix_lines(ablation_matrix(report)),
         "## Tables",
         "",
         "Cells: SSL mean [95 % interval], then the paired verdict vs the best baseline "
@@ -225,12 +233,13 @@ def to_markdown(report: dict[str, Any]) -> str:
 
 
 def write_ablation_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
-    """Write ``ablation.json`` and ``ablation.md``; adds ``tables`` and ``summary`` (derived from
-    the recipes' reports) to ``report``."""
+    """Write ``ablation.json`` and ``ablation.md``; adds ``tables``, ``summary`` and ``matrix``
+    (derived from the recipes' reports) to ``report``."""
     out = Path(out_dir)
     paths = {"json": out / "ablation.json", "md": out / "ablation.md"}
     report["tables"] = ablation_tables(report)
     report["summary"] = summary(report["tables"])
+    report["matrix"] = ablation_matrix(report)
     atomic_write_text(paths["json"], json.dumps(report, indent=1))
     atomic_write_text(paths["md"], to_markdown(report))
     return paths

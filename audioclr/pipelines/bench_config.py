@@ -4,8 +4,10 @@ Paths of data sets are relative to the data root: ``data_root``, else ``$AUDIOCL
 ``~/.cache/audioclr-data`` (where ``benchmarks/datasets/build_all.py`` writes them).
 
 A suite YAML with an ``ablation`` section (``benchmarks/ablation.yaml``) is an
-``AblationConfig``: the same keys plus named recipes (``audioclr pretrain`` overrides) and the
-probe layers to evaluate each recipe's encoder at; ``load_benchmark_config`` picks the class.
+``AblationConfig``: the same keys plus named recipes (``audioclr pretrain`` overrides), the
+probe layers to evaluate each recipe's encoder at and, optionally, the pool each recipe
+pretrains on (``ablation.pools``, ``benchmarks/cross_domain.yaml``); ``load_benchmark_config``
+picks the class.
 
 Example:
     >>> cfg = load_config(BenchmarkConfig, "benchmarks/suite.yaml", ["pretrain.minutes=1"])
@@ -125,6 +127,9 @@ class BenchmarkConfig:
 
     data_root: str = ""  # empty: $AUDIOCLR_DATA, else ~/.cache/audioclr-data
     pool: str = "music_pool/audio/pretrain"  # unlabelled audio to pretrain on
+    # a tracks.csv (path,<column>,...) attached to the pool's cache after prepare (audioclr
+    # metadata), for recipes with data.positives=group:<column>; "": none
+    metadata: str = ""
     sample_rate: int = 22050
     device: str = "auto"
     random_init_seed: int = 0  # random-init draw i uses seed random_init_seed + i
@@ -148,19 +153,49 @@ class BenchmarkConfig:
 
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # recipe and layer names are folder names
-RESERVED = ("cache", "shared")  # folders of the ablation's output that are not recipes
+RESERVED = ("cache", "shared", "pools")  # folders of the ablation's output that are not recipes
 RUNNER_KEYS = ("data.cache", "run.dir", "trainer.max_minutes", "trainer.max_steps")
+
+
+def pool_slug(folder: str) -> str:
+    """The folder name of a pool's clip cache: ``speech_pool/audio`` -> ``speech_pool-audio``."""
+    return "-".join(p for p in re.split(r"[^A-Za-z0-9_.]+", folder) if p)
 
 
 @dataclass
 class AblationSection:
-    """Recipes (name -> ``audioclr pretrain`` overrides added to ``pretrain.overrides``) and the
-    probe layers every recipe's encoder is evaluated at (no re-pretraining per layer)."""
+    """Recipes (name -> ``audioclr pretrain`` overrides added to ``pretrain.overrides``), the
+    probe layers every recipe's encoder is evaluated at (no re-pretraining per layer) and the
+    pools of recipes that do not pretrain on the top-level ``pool`` (recipe -> folders under
+    the data root; several folders are read as one: ``data.cache=[a, b]``)."""
 
     recipes: dict[str, list[str]] = field(default_factory=dict)
     layers: list[str] = field(default_factory=lambda: ["all", "last"])
+    pools: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name, folders in self.pools.items():
+            require(
+                name in self.recipes,
+                f"ablation.pools.{name}",
+                name,
+                f"must name a recipe of ablation.recipes {list(self.recipes)}",
+            )
+            require(
+                len(folders) > 0
+                and all(pool_slug(f) for f in folders)
+                and len({pool_slug(f) for f in folders}) == len(folders),
+                f"ablation.pools.{name}",
+                folders,
+                "must list distinct pool folders, relative to the data root",
+            )
+        folders = {Path(f).as_posix() for fs in self.pools.values() for f in fs}
+        require(
+            len({pool_slug(f) for f in folders}) == len(folders),
+            "ablation.pools",
+            sorted(folders),
+            "must not hold two folders whose names differ only in punctuation (one cache each)",
+        )
         for name, overrides in self.recipes.items():
             require(
                 bool(NAME.match(name)) and name not in RESERVED,
@@ -242,6 +277,7 @@ def check_datasets(cfg: BenchmarkConfig) -> dict[str, Path]:
     root = cfg.root
     needed = {
         "pool": cfg.pool,
+        **({"metadata": cfg.metadata} if cfg.metadata else {}),
         "retrieval": cfg.retrieval.labels,
         **(
             {"retrieval_release": cfg.retrieval.release_labels}
@@ -249,6 +285,15 @@ def check_datasets(cfg: BenchmarkConfig) -> dict[str, Path]:
             else {}
         ),
         **{f"task:{t.name}": t.labels for t in cfg.probe.tasks},
+        **(
+            {
+                f"ablation.pools.{name}[{i}]": folder
+                for name, folders in cfg.ablation.pools.items()
+                for i, folder in enumerate(folders)
+            }
+            if isinstance(cfg, AblationConfig)
+            else {}
+        ),
     }
     paths = {key: root / rel for key, rel in needed.items()}
     missing = [f"{key} ({p})" for key, p in paths.items() if not p.exists()]

@@ -53,7 +53,8 @@ def embed_method(
     method: str, data: TrackSet, source: Source, out: Path, settings: MethodSettings
 ) -> list[EmbeddingSet]:
     """Vectors ``(segments, dim)`` of every segment, one set per draw, cached in ``out/<name>``."""
-    return [d.emb for d in get_method(method).embed(source, data, settings, out / method)]
+    found = get_method(method)
+    return [d.emb for d in found.embed(source, data, settings, out / found.folder)]
 
 
 def score_method(

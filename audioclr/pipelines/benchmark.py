@@ -4,7 +4,8 @@ Stages (each writes under ``OUT`` and is recorded in ``OUT/stages.json`` when do
 skips it; an interrupted stage resumes through its own mechanism: prepare and embeddings by
 chunks, pretraining from ``run/checkpoints/last.ckpt``):
 
-1. ``prepare``: the music pool -> clip cache ``OUT/cache``
+1. ``prepare``: the music pool -> clip cache ``OUT/cache`` (then ``metadata``: ``metadata:``, a
+   tracks.csv, attached to it, when set)
 2. ``pretrain``: ``pretrain.config`` on the cache within ``pretrain.minutes`` -> ``OUT/run``
 3. ``export``: -> ``OUT/encoder.pt``
 4. ``probe``: the probe suite on every task and method (default: SSL, random-init with
@@ -95,7 +96,17 @@ def start_run(
     out.mkdir(parents=True, exist_ok=True)
     stages = Stages(out, cfg, log)
     prep = stages.run("prepare", lambda: prepare_stage(cfg, paths["pool"], out))
+    if "metadata" in paths:
+        stages.run("metadata", lambda: metadata_stage(paths["metadata"], out))
     return paths, out, stages, prep
+
+
+def metadata_stage(tracks: Path, out: Path) -> dict[str, Any]:
+    """Stage ``metadata`` (with ``metadata:`` set): ``tracks`` -> ``out/cache/metadata.json``."""
+    from audioclr.data.metadata import attach_metadata
+
+    s = attach_metadata(out / "cache", tracks)
+    return {"columns": s.columns, "tracks": s.tracks_with_metadata, "without": s.tracks_without}
 
 
 def report_head(cfg: BenchmarkConfig, stages: Stages, command: str) -> dict[str, Any]:
@@ -115,16 +126,20 @@ def report_head(cfg: BenchmarkConfig, stages: Stages, command: str) -> dict[str,
 
 
 def pretrain_config(
-    cfg: BenchmarkConfig, out: Path, cache: Path | None = None, extra: Sequence[str] = ()
+    cfg: BenchmarkConfig,
+    out: Path,
+    cache: Path | list[Path] | None = None,
+    extra: Sequence[str] = (),
 ) -> Any:
     """``pretrain.config`` + ``pretrain.overrides`` + ``extra`` (an ablation recipe's) + the
-    cache (default ``out/cache``), run folder ``out/run`` and budget."""
+    cache (default ``out/cache``; a list: read as one), run folder ``out/run`` and budget."""
     from audioclr.config import load_config, resolve_config_path
     from audioclr.ssl.config import PretrainConfig
 
     p = cfg.pretrain
+    cache = out / "cache" if cache is None else cache
     ours = [
-        f"data.cache={cache or out / 'cache'}",
+        f"data.cache={json.dumps([str(c) for c in cache]) if isinstance(cache, list) else cache}",
         f"run.dir={out / 'run'}",
         f"trainer.max_minutes={p.minutes}",
         f"trainer.max_steps={p.max_steps}",
@@ -135,7 +150,10 @@ def pretrain_config(
 
 
 def pretrain_stage(
-    cfg: BenchmarkConfig, out: Path, cache: Path | None = None, extra: Sequence[str] = ()
+    cfg: BenchmarkConfig,
+    out: Path,
+    cache: Path | list[Path] | None = None,
+    extra: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Stage ``pretrain`` into ``out/run`` (resumes from its last checkpoint)."""
     from audioclr.ssl.checkpoint import LAST, checkpoint_dir

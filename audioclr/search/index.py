@@ -15,7 +15,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,20 +26,32 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
+from audioclr.commit import invalidate, verify_manifest, write_manifest
 from audioclr.errors import RetrievalError
 from audioclr.evaluate.store import EmbeddingSet
+from audioclr.lock import folder_lock
 from audioclr.search import faisshelpers as fh
+from audioclr.search.rerank import open_store, rerank
 from audioclr.search.sidetable import TABLE, SideTable, read_table, write_table
 
 ADD_CHUNK = 65_536
+KIND = "index"
+REBUILD = "rebuild with: audioclr index build"
 
 
 class TrackIndex:
-    """A FAISS ``IndexIDMap2`` (cosine) and its :class:`SideTable`, kept in step."""
+    """A FAISS ``IndexIDMap2`` (cosine) and its :class:`SideTable`, kept in step.
 
-    def __init__(self, index: faiss.Index, table: SideTable) -> None:
+    ``rerank``: a large index's exact vectors (row = id, memory-mapped; ``search/build.py``),
+    which re-rank ``k * k_factor`` approximate candidates in :meth:`search`.
+    """
+
+    def __init__(
+        self, index: faiss.Index, table: SideTable, rerank: np.ndarray | None = None
+    ) -> None:
         self.index = index
         self.table = table
+        self.rerank = rerank
         fh.set_search_params(index, self.params)
 
     @property
@@ -87,6 +102,11 @@ class TrackIndex:
 
     def add(self, emb: EmbeddingSet, progress: bool = False) -> np.ndarray:
         """Add another embeddings set from the same encoder and layer; returns the new int64 ids."""
+        if self.rerank is not None:
+            raise RetrievalError(
+                "a large index (exact vectors on disk for re-ranking) cannot be added to",
+                hint="rebuild it over all embeddings with: audioclr index build --large",
+            )
         self._check_compatible(emb)
         return self._add_normalized(
             fh.normalize(emb.vectors, "embeddings"), emb.ids, emb.sources, progress
@@ -119,8 +139,8 @@ class TrackIndex:
     def remove(self, track_ids: list[str]) -> int:
         """Remove tracks by track id (unknown ids are errors); returns how many were removed."""
         ids = np.unique(np.array([self.table.id_of(t) for t in track_ids], dtype=np.int64))
-        if isinstance(fh.inner_index(self.index), faiss.IndexFlat):
-            self.index.remove_ids(ids)
+        if isinstance(fh.inner_index(self.index), faiss.IndexFlat) or self.rerank is not None:
+            self.index.remove_ids(ids)  # a large index's vectors file keeps the unused rows
         elif fh.stores_exact(self.index):
             xb, all_ids = fh.reconstruct_all(self.index)
             keep = ~np.isin(all_ids, ids)
@@ -139,6 +159,8 @@ class TrackIndex:
 
     def vector_of(self, track_id: str) -> np.ndarray:
         """The stored (normalised) vector of ``track_id``, ``(dim,)``."""
+        if self.rerank is not None:
+            return np.array(self.rerank[self.table.id_of(track_id)])
         return self.index.reconstruct(self.table.id_of(track_id))
 
     def search(
@@ -163,49 +185,93 @@ class TrackIndex:
             )
         xq = fh.normalize(xq, "query vectors")
         extra = 1 if exclude is not None else 0
-        D, I = self.index.search(xq, min(k + extra, self.index.ntotal))
+        want = min(k + extra, self.index.ntotal)
+        if self.rerank is None:
+            D, I = self.index.search(xq, want)
+        else:
+            candidates = min(math.ceil(want * self.params.k_factor), self.index.ntotal)
+            D, I = rerank(self.rerank, xq, self.index.search(xq, candidates)[1], want)
         return _drop_excluded(D, I, k, exclude)
 
     def save(self, folder: str | Path) -> Path:
-        """Write ``index-<gen>.faiss``, then ``table.json`` atomically; returns the folder."""
+        """Commit the index to ``folder`` under its writer lock; returns the folder.
+
+        Removes ``manifest.json``, writes ``index-<gen>.faiss`` under a fresh name, replaces
+        ``table.json`` (the switch to the new generation), writes ``manifest.json`` (sizes and
+        sha256 of both), then deletes older FAISS files: a save killed at any point leaves the
+        old index or the new one, never a table paired with the wrong vectors.
+        """
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        if (folder / TABLE).is_file():  # continue after whatever index is there now
-            self.table.generation = max(self.table.generation, read_table(folder).generation)
-        old = folder / self.table.index_file
-        self.table.generation += 1
-        path = folder / self.table.index_file
-        tmp = folder / f".{path.name}.tmp{os.getpid()}"
-        faiss.write_index(self.index, str(tmp))
-        tmp.replace(path)
-        write_table(folder, self.table)
-        if old.exists() and old != path:
-            old.unlink()
+        with folder_lock(folder, "index save", RetrievalError):
+            if (folder / TABLE).is_file():  # continue after whatever index is there now
+                with contextlib.suppress(RetrievalError):
+                    gen = read_table(folder).generation
+                    self.table.generation = max(self.table.generation, gen)
+            self.table.generation += 1
+            invalidate(folder, [])
+            path = folder / self.table.index_file
+            tmp = folder / f".{path.name}.tmp{os.getpid()}"
+            faiss.write_index(self.index, str(tmp))
+            with open(tmp, "rb+") as fh_tmp:
+                os.fsync(fh_tmp.fileno())
+            tmp.replace(path)
+            store = [self.table.rerank] if self.rerank is not None else []
+            if store and not (folder / store[0]).exists():  # saved to another folder
+                shutil.copyfile(self.rerank.filename, folder / store[0])
+            write_table(folder, self.table)
+            write_manifest(folder, [TABLE, path.name, *store], KIND)
+            for stale in [*folder.glob("index-*.faiss"), *folder.glob(".index-*.tmp*")]:
+                if stale != path:
+                    stale.unlink(missing_ok=True)
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> TrackIndex:
-        """Read an index folder written by :meth:`save`; errors name the folder."""
+    def load(cls, folder: str | Path, verify: bool = True, mmap: bool = False) -> TrackIndex:
+        """Read an index folder written by :meth:`save`; errors name the folder.
+
+        Checks the files against ``manifest.json`` (sizes; sha256 unless ``verify`` is false),
+        the side table's fields, and the FAISS id map against the table's ids, in order.
+        ``mmap``: IVF inverted lists are memory-mapped from the file (``faiss.IO_FLAG_MMAP``),
+        not read into RAM, and the manifest check is by size only (hashing would read it all);
+        a large index's exact vectors are memory-mapped either way.
+        """
         folder = Path(folder)
         table = read_table(folder)
+        verify_manifest(folder, KIND, RetrievalError, REBUILD, hashes=verify and not mmap)
         path = folder / table.index_file
         try:
-            index = faiss.read_index(str(path))
+            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP if mmap else 0)
         except RuntimeError as exc:
-            raise RetrievalError(
-                f"cannot read FAISS index {path}", hint="rebuild with: audioclr index build"
-            ) from exc
+            raise RetrievalError(f"cannot read FAISS index {path}", hint=REBUILD) from exc
         if (
             not isinstance(index, faiss.IndexIDMap2)
             or index.ntotal != len(table)
             or index.d != table.dim
         ):
             raise RetrievalError(
-                f"{path} does not match {folder / 'table.json'} "
+                f"{path} does not match {folder / TABLE} "
                 f"({index.ntotal} vectors of dim {index.d}; table {len(table)} of dim {table.dim})",
-                hint="rebuild with: audioclr index build",
+                hint=REBUILD,
             )
-        return cls(index, table)
+        _check_id_map(index, table, path)
+        try:
+            store = open_store(folder / table.rerank, table.dim) if table.rerank else None
+            return cls(index, table, store)
+        except (TypeError, ValueError) as exc:
+            raise RetrievalError(f"{folder / TABLE}: bad params ({exc})", hint=REBUILD) from exc
+
+
+def _check_id_map(index: faiss.IndexIDMap2, table: SideTable, path: Path) -> None:
+    """The FAISS id of every stored vector must be the table's id of that row."""
+    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+    wrong = np.flatnonzero(ids != np.asarray(table.ids, dtype=np.int64))
+    if len(wrong):
+        r = int(wrong[0])
+        raise RetrievalError(
+            f"{path}: the FAISS id map does not match {TABLE} ({len(wrong)} rows differ; row {r} "
+            f"is id {int(ids[r])} in FAISS, {table.ids[r]} ({table.track_ids[r]!r}) in the table)",
+            hint=REBUILD,
+        )
 
 
 def _drop_excluded(

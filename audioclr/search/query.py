@@ -3,7 +3,10 @@
 
 A track-id query uses the stored vector and never returns the track itself. A file query is
 embedded with the encoder the index was built with (its path from the side table, or
-``encoder=``); an encoder whose ``encoder_id`` differs from the index's is an error.
+``encoder=``); an encoder whose ``encoder_id`` differs from the index's is an error. A missing
+query file and an unknown track id are distinct errors. A silent query file (peak below -80 dBFS,
+the level ``prepare`` rejects as silent) is answered, but its result carries a ``warning`` that
+the neighbours are meaningless (the encoder's output for silence is a constant vector).
 
 Example:
     >>> tix = TrackIndex.load("my_index/")
@@ -25,6 +28,8 @@ from audioclr.search.index import TrackIndex
 if TYPE_CHECKING:
     from audioclr.ssl.export import LoadedEncoder
 
+SILENT_PEAK = 1e-4  # -80 dBFS, the level below which prepare rejects a file as all silent
+
 
 @dataclass
 class Hit:
@@ -43,6 +48,7 @@ class QueryResult:
     query: str
     kind: str  # "track" | "file"
     results: list[Hit] = field(default_factory=list)
+    warning: str | None = None  # e.g. a silent query file
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""
@@ -89,55 +95,85 @@ class Querier:
 
     def embed_file(self, path: str | Path) -> np.ndarray:
         """Embed one audio file as the index's vectors were made, ``(dim,)``."""
+        return self._embed_file(path)[0]
+
+    def _embed_file(self, path: str | Path) -> tuple[np.ndarray, str | None]:
+        """The file's vector and a warning when it is silent."""
         from audioclr.data.decode import decode_audio
         from audioclr.evaluate.embed import embed_waveform
 
         loaded = self._encoder()
         table = self.tix.table
         x = decode_audio(path, loaded.sample_rate)
+        peak = float(np.max(np.abs(x))) if x.size else 0.0
+        warning = (
+            f"query file {path} is silent (peak {peak:.1e}, below -80 dBFS): "
+            "its neighbours are meaningless"
+            if not peak >= SILENT_PEAK
+            else None
+        )
         return embed_waveform(
             loaded,
             x,
             layer=table.layer or "last",
             hop_samples=table.hop_samples,
             device=self.device,
-        )
+        ), warning
 
-    def query(self, query: str, k: int = 10) -> QueryResult:
-        """``query`` is a track id of the index, else a path to an audio file."""
-        return self.query_many([query], k)[0]
+    def query(self, query: str, k: int = 10, kind: str = "auto") -> QueryResult:
+        """``query`` is a track id of the index, else a path to an audio file (``kind``:
+        ``"auto"``, or ``"track"`` / ``"file"`` to accept only that)."""
+        return self.query_many([query], k, kind)[0]
 
-    def query_many(self, queries: list[str], k: int = 10) -> list[QueryResult]:
-        """Batch of queries (track ids or audio paths), searched together."""
+    def query_many(self, queries: list[str], k: int = 10, kind: str = "auto") -> list[QueryResult]:
+        """Batch of queries (track ids or audio paths; ``kind`` as in :meth:`query`)."""
         if not queries:
             raise RetrievalError(
                 "no queries given", hint="give --track, --file or a non-empty --list"
             )
-        vectors, exclude, kinds = [], [], []
+        vectors, exclude, kinds, warnings = [], [], [], []
         for q in queries:
-            if self.tix.table.has(q):
+            if kind != "file" and self.tix.table.has(q):
                 vectors.append(self.tix.vector_of(q))
                 exclude.append(self.tix.table.id_of(q))
                 kinds.append("track")
-            elif Path(q).is_file():
-                vectors.append(self.embed_file(q))
+                warnings.append(None)
+            elif kind != "track" and Path(q).is_file():
+                vector, warning = self._embed_file(q)
+                vectors.append(vector)
                 exclude.append(None)
                 kinds.append("file")
+                warnings.append(warning)
             else:
-                self.tix.table.id_of(q)  # raises naming the unknown id
+                raise _not_found(q, kind, len(self.tix.table))
         D, I = self.tix.search(np.stack(vectors).astype(np.float32), k, exclude)
         return [
-            self._result(q, kind, d, i) for q, kind, d, i in zip(queries, kinds, D, I, strict=True)
+            QueryResult(q, kind, self._hits(d, i), w)
+            for q, kind, d, i, w in zip(queries, kinds, D, I, warnings, strict=True)
         ]
 
-    def _result(self, query: str, kind: str, d: np.ndarray, i: np.ndarray) -> QueryResult:
+    def _hits(self, d: np.ndarray, i: np.ndarray) -> list[Hit]:
         table = self.tix.table
-        hits = [
+        return [
             Hit(r + 1, table.track_of(j), table.source_of(j), float(s))
             for r, (s, j) in enumerate(zip(d, i, strict=True))
             if j >= 0
         ]
-        return QueryResult(query, kind, hits)
+
+
+def _not_found(query: str, kind: str, tracks: int) -> RetrievalError:
+    """The error for a query that is no track id of the index and no existing file."""
+    if kind == "file":
+        return RetrievalError(f"query file {query} not found", hint="check the path")
+    if kind == "track":
+        return RetrievalError(
+            f"unknown track id {query!r} (index has {tracks} tracks)",
+            hint="list the ids with: audioclr index info INDEX --ids",
+        )
+    return RetrievalError(
+        f"{query!r} is neither a track id of the index nor an existing audio file",
+        hint="list the ids with: audioclr index info INDEX --ids, or check the path",
+    )
 
 
 def read_query_list(path: str | Path) -> list[str]:

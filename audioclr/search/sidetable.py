@@ -1,9 +1,10 @@
 """The side table of a track index: int64 FAISS ids -> track ids, sources and provenance.
 
-An index folder holds ``table.json`` and the FAISS file it names (``index-<generation>.faiss``).
-A save writes the new FAISS file under a fresh name, then replaces ``table.json`` atomically,
-then deletes the old FAISS file, so a reader never pairs a table with the wrong index.
-JSON only: loading never runs code.
+An index folder holds ``table.json``, the FAISS file it names (``index-<generation>.faiss``) and
+``manifest.json`` (size and sha256 of both; ``audioclr/commit.py``). A save writes the new FAISS
+file under a fresh name, then replaces ``table.json`` atomically, then writes the manifest and
+deletes the old FAISS file, so a reader never pairs a table with the wrong index. Reading checks
+the fields (a hand-edited table is one clear error). JSON only: loading never runs code.
 
 Example:
     >>> t = SideTable(dim=2, factory="Flat", encoder_id="ab12", encoder_path="enc.pt", layer="last")
@@ -42,6 +43,7 @@ class SideTable:
     sample_rate: int | None = None
     hop_samples: int | None = None
     params: dict[str, float] = field(default_factory=dict)  # nprobe / efSearch / k_factor_rf
+    rerank: str | None = None  # large index: exact vectors file for re-ranking (search/rerank.py)
     ids: list[int] = field(default_factory=list)
     track_ids: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
@@ -144,9 +146,41 @@ def read_table(folder: Path) -> SideTable:
         damaged_hint="rebuild with: audioclr index build",
         version_hint="rebuild the index with this version of audioclr",
     )
+    problem = _problem(data)
+    if problem:
+        raise RetrievalError(f"{path}: {problem}", hint="rebuild with: audioclr index build")
     try:
         return SideTable(**data)
     except TypeError as exc:
         raise RetrievalError(
             f"{path} has unexpected fields ({exc})", hint="rebuild the index"
         ) from exc
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with a table read from disk (hand-edited or damaged), or ``None``."""
+    columns = {k: data.get(k, []) for k in ("ids", "track_ids", "sources")}
+    if not all(isinstance(c, list) for c in columns.values()):
+        return "ids, track_ids and sources must be lists"
+    lengths = {k: len(c) for k, c in columns.items()}
+    if len(set(lengths.values())) > 1:
+        return f"ids, track_ids and sources must be of equal length, not {lengths}"
+    ids, track_ids = columns["ids"], columns["track_ids"]
+    if not all(_is_int(i) and i >= 0 for i in ids):
+        return "ids must be non-negative integers"
+    if not all(isinstance(s, str) for s in track_ids + columns["sources"]):
+        return "track_ids and sources must be strings"
+    if len(set(ids)) < len(ids) or len(set(track_ids)) < len(track_ids):
+        return "ids and track_ids must be unique"
+    dim, next_id, gen = (data.get(k, 0) for k in ("dim", "next_id", "generation"))
+    if not (_is_int(dim) and dim > 0 and _is_int(next_id) and _is_int(gen)):
+        return "dim, next_id and generation must be integers (dim > 0)"
+    if ids and next_id <= max(ids):
+        return f"next_id {next_id} must be above every id"
+    if not isinstance(data.get("params", {}), dict):
+        return "params must be an object"
+    return None

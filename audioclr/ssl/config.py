@@ -1,7 +1,8 @@
 """The pretraining config (``audioclr pretrain``): typed dataclasses, validated per key.
 
 YAML files live in ``configs/pretrain/``; any key can be overridden with ``key.sub=value``.
-The only required key is ``data.cache`` (a folder written by ``audioclr prepare``).
+The only required key is ``data.cache`` (a folder written by ``audioclr prepare``, or a list of
+them read as one: ``data.cache=[shard0,shard1]``).
 
 Example:
     >>> from audioclr.config import load_config
@@ -19,6 +20,7 @@ from typing import Any, ClassVar
 
 from audioclr.augment.config import AugmentConfig
 from audioclr.config import require
+from audioclr.data.groups import check_positives
 from audioclr.ssl.augself import AugSelfConfig
 from audioclr.ssl.objectives import (
     OBJECTIVES,
@@ -49,16 +51,26 @@ class RunConfig:
 class DataConfig:
     """Where the clips come from and how pairs are cropped."""
 
-    cache: str = ""
+    cache: Any = ""  # a folder written by `audioclr prepare`, or a list read as one: [a, b]
     max_distance_seconds: float | None = None  # None: the two crops may be anywhere in the track
     short: str = "pad"  # tracks shorter than the crop: "pad" or "skip"
     num_workers: int = 2
     # where BatchedAugment runs: "device" (in the training step), "workers" (DataLoader workers,
     # overlapping the step), "auto" (device on CUDA; workers on CPU when num_workers > 0)
     augment_on: str = "auto"
+    # where view b comes from: "track" (another crop of the same track), "group:<column>"
+    # (another track with the same value of a metadata column, e.g. group:release) or
+    # "playlist" (another track sharing a playlist); metadata: audioclr metadata CACHE tracks.csv
+    positives: str = "track"
+    group_p: float = 0.5  # group positives: P(view b from another track of the group)
 
     def __post_init__(self) -> None:
         require(self.short in ("pad", "skip"), "data.short", self.short, "must be 'pad' or 'skip'")
+        c = self.cache
+        ok = isinstance(c, str) or (isinstance(c, list) and all(isinstance(p, str) for p in c))
+        require(ok, "data.cache", c, "must be a cache folder or a list of them")
+        check_positives(self.positives)
+        require(0 <= self.group_p <= 1, "data.group_p", self.group_p, "must be in [0, 1]")
         require(self.num_workers >= 0, "data.num_workers", self.num_workers, "must be >= 0")
         require(
             self.augment_on in ("auto", "device", "workers"),
@@ -197,6 +209,22 @@ class PretrainConfig:
         require(
             self.method in OBJECTIVES, "method", self.method, f"must be one of {sorted(OBJECTIVES)}"
         )
+        if self.data.positives != "track":
+            takes = OBJECTIVES[self.method].positives
+            require(
+                takes != "track",
+                "data.positives",
+                self.data.positives,
+                f"needs an objective that compares the two views (method={self.method} does "
+                "not); use track, or method=simclr/byol/vicreg/barlowtwins",
+            )
+            bank = getattr(self.objective, "memory_bank_size", 0)
+            require(
+                not bank,
+                "data.positives",
+                self.data.positives,
+                f"has no multi-positive form with a memory bank (simclr.memory_bank_size={bank})",
+            )
         if self.method == "looc":  # a key view per group only differs if the group can run
             for group in self.looc.groups:
                 require(

@@ -93,7 +93,9 @@ class AugmentCollate:
     """Stack ``(view_a, view_b, idx, step)`` items into ``(a, b, idx, augmented)``; with
     ``augment``, apply it to the batch here (in a worker) with the generator of the step, and
     with ``params`` append what each view received: ``(a, b, idx, True, params)``, ``params``
-    ``(2 * batch, P)`` (view a rows, then view b; ``audioclr.augment.params``)."""
+    ``(2 * batch, P)`` (view a rows, then view b; ``audioclr.augment.params``). With
+    ``group_ids`` (metadata positives: items ``(view_a, view_b, idx, ids, step)``) the batch is
+    always ``(a, b, idx, augmented, params or None, ids)``, ``ids`` ``(batch, width)`` int64."""
 
     def __init__(
         self,
@@ -102,20 +104,30 @@ class AugmentCollate:
         rank: int,
         params: bool = False,
         groups: tuple[str, ...] = (),
+        group_ids: bool = False,
     ) -> None:
         self.augment, self.seed, self.rank, self.params = augment, seed, rank, params
         self.groups = groups  # LooC key views (ssl/views.py): appended to view b's rows
+        self.group_ids = group_ids
 
     def __call__(self, items: list[tuple]) -> tuple:
         a = torch.stack([it[0] for it in items])
         b = torch.stack([it[1] for it in items])
         idx = torch.tensor([int(it[2]) for it in items])
+        if self.group_ids and len(items[0]) != 5:
+            raise ValueError(
+                "metadata positives need items (view_a, view_b, idx, group_ids, step): "
+                "a PairDataset built with groups"
+            )
+        ids = torch.stack([it[3] for it in items]) if self.group_ids else None
         if self.augment is None:
-            return a, b, idx, False
-        g = torch.Generator().manual_seed(step_seed(self.seed, int(items[0][3]), self.rank))
+            return (a, b, idx, False, None, ids) if self.group_ids else (a, b, idx, False)
+        g = torch.Generator().manual_seed(step_seed(self.seed, int(items[0][-1]), self.rank))
         with torch.no_grad():
             x, params = make_views(self.augment, a.float(), b.float(), g, self.groups)
         a, b = x[: len(items)], x[len(items) :]
+        if self.group_ids:
+            return a, b, idx, True, params if self.params else None, ids
         return (a, b, idx, True, params) if self.params else (a, b, idx, True)
 
 

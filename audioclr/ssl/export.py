@@ -58,8 +58,9 @@ def weights_id(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()[:16]
 
 
-def training_sources(cache: str | Path | None) -> dict[str, Any]:
-    """``{"cache", "sources": [abs path...] | None, "fingerprints": [...]}`` of a clip cache
+def training_sources(cache: str | Path | list[str] | None) -> dict[str, Any]:
+    """``{"cache", "sources": [abs path...] | None, "fingerprints": [...]}`` of a clip cache, or
+    of a list of caches read as one (``data.cache=[a, b]``: ``cache`` is then the list)
     (``audioclr.data.fingerprint``: size + hash of the file's ends; None where unreadable)."""
     from audioclr.data.fingerprint import file_fingerprint
     from audioclr.data.manifest import read_manifest, tracks_of
@@ -67,6 +68,14 @@ def training_sources(cache: str | Path | None) -> dict[str, Any]:
 
     if not cache:
         return {"cache": None, "sources": None, "fingerprints": None}
+    if isinstance(cache, list):
+        parts = [training_sources(c) for c in cache]
+        known = all(p["sources"] is not None for p in parts)
+        return {
+            "cache": [p["cache"] for p in parts],
+            "sources": [s for p in parts for s in p["sources"]] if known else None,
+            "fingerprints": [f for p in parts for f in p["fingerprints"]] if known else None,
+        }
     root = Path(cache)
     try:
         tracks = tracks_of(read_manifest(root), root)

@@ -5,6 +5,8 @@ objective loss (under the Trainer's autocast) -> non-finite guard -> backward ->
 objective after-step hook (e.g. BYOL's teacher update) -> schedule -> log. Manual optimization
 keeps that order visible and lets the guard skip a step on every rank together. What the
 method is (heads, loss, logged figures, teacher) lives in ``audioclr.ssl.objectives``. With
+metadata positives the batch's group ids go to objectives that take them (SimCLR's
+multi-positive loss). With
 ``augself.weight > 0`` the loss gains ``weight *`` the AugSelf auxiliary loss
 (``audioclr.ssl.augself``) on the encoder outputs captured while the objective ran and the
 parameters each view received.
@@ -71,7 +73,7 @@ class PretrainModule(pl.LightningModule):
         x, params = self.views(batch, g)
         front = partial(self.spec_augment, generator=g) if self.spec_augment is not None else None
         with capture_pooled(self.encoder) if self.augself is not None else nullcontext([]) as seen:
-            loss, stats = self.objective.loss(self.encoder, x, front, g)
+            loss, stats = self.objective.loss(self.encoder, x, front, g, **self.group_ids(batch))
         if self.augself is not None:
             aux = self.augself_loss(seen, x, front, params)
             loss = loss + self.cfg.augself.weight * aux
@@ -105,8 +107,15 @@ class PretrainModule(pl.LightningModule):
                 a, b = (v.to(self.device, torch.float32, non_blocking=True) for v in batch[:2])
                 return make_views(self.augment, a, b, g, self.objective.groups)
             x = torch.cat([view_a, view_b]).to(self.device, torch.float32, non_blocking=True)
-            params = batch[4].to(self.device) if len(batch) > 4 else None
+            params = batch[4].to(self.device) if len(batch) > 4 and batch[4] is not None else None
             return x, params
+
+    def group_ids(self, batch: Any) -> dict[str, Tensor]:
+        """``{"group_ids": (batch, width)}`` for an objective whose loss takes them (metadata
+        positives: the 6th entry of the batch, ``AugmentCollate(group_ids=True)``), else ``{}``."""
+        if len(batch) < 6 or self.objective.positives != "multi":
+            return {}
+        return {"group_ids": batch[5].to(self.device)}
 
     def augself_loss(
         self, seen: list[Tensor], x: Tensor, front: FrontTransform | None, params: Tensor | None

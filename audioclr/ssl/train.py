@@ -21,6 +21,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.utilities import rank_zero_info
 
 from audioclr.augment.batched import BatchedAugment
 from audioclr.config import config_to_dict, save_config
@@ -61,6 +62,7 @@ class PairData(pl.LightningDataModule):
             t.global_rank,
             params=self.cfg.augself.weight > 0,
             groups=t.lightning_module.objective.groups,
+            group_ids=self.cfg.data.positives != "track",
         )
         return step_loader(
             self.dataset, sampler, self.cfg.data.num_workers, pin_memory=on_cuda, collate=collate
@@ -87,11 +89,13 @@ def augment_in_workers(cfg: PretrainConfig, on_cuda: bool) -> bool:
 
 
 def pair_dataset(cfg: PretrainConfig, crop_samples: int, sample_rate: int) -> Any:
-    """``PairDataset`` over the clip cache at ``data.cache`` (rate checked against the encoder)."""
-    from audioclr.data.cache import ClipCache
+    """``PairDataset`` over the clip cache at ``data.cache`` (rate checked against the encoder),
+    with the groups of ``data.positives`` (how many tracks fall back is logged)."""
+    from audioclr.data.cache import open_cache
+    from audioclr.data.groups import load_groups
     from audioclr.data.pairs import PairDataset
 
-    cache = ClipCache(cfg.data.cache)
+    cache = open_cache(cfg.data.cache)
     if cache.sample_rate != sample_rate:
         from audioclr.errors import SampleRateMismatch
 
@@ -100,13 +104,23 @@ def pair_dataset(cfg: PretrainConfig, crop_samples: int, sample_rate: int) -> An
             f"the encoder expects {sample_rate} Hz"
         )
     dist = cfg.data.max_distance_seconds
-    return PairDataset(
+    dataset = PairDataset(
         cache,
         crop_samples,
         None if dist is None else round(dist * sample_rate),
         short=cfg.data.short,
         seed=cfg.trainer.seed,
+        groups=load_groups(cache, cfg.data.positives),
+        group_p=cfg.data.group_p,
     )
+    if dataset.members is not None:
+        rank_zero_info(
+            f"positives {cfg.data.positives} (group_p={cfg.data.group_p}): "
+            f"{sum(len(m) > 1 for m in dataset.members)} groups of 2+ tracks over "
+            f"{len(dataset)} tracks; {dataset.alone} tracks alone in their group and "
+            f"{dataset.ungrouped} in no group fall back to crops of themselves"
+        )
+    return dataset
 
 
 def cache_sample_rate(cfg: PretrainConfig) -> int:
@@ -116,9 +130,9 @@ def cache_sample_rate(cfg: PretrainConfig) -> int:
             "config key 'data.cache' is required",
             hint="pass data.cache=PATH (a folder written by 'audioclr prepare')",
         )
-    from audioclr.data.cache import ClipCache
+    from audioclr.data.cache import open_cache
 
-    return ClipCache(cfg.data.cache).sample_rate
+    return open_cache(cfg.data.cache).sample_rate
 
 
 def precision_for(cfg: PretrainConfig) -> str:

@@ -43,9 +43,7 @@ def key_params(q: Params, batch: int, group: str) -> Params:
     """The parameters of a key view: view b's rows of ``q`` (rows ``batch..2*batch``) with the
     keys of ``group`` (``<group>.*``) taken from view a's rows (``0..batch``)."""
     prefix = f"{group}."
-    return {
-        k: (v[:batch] if k.startswith(prefix) else v[batch : 2 * batch]) for k, v in q.items()
-    }
+    return {k: (v[:batch] if k.startswith(prefix) else v[batch : 2 * batch]) for k, v in q.items()}
 
 
 def make_views(

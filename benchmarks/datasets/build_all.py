@@ -1,5 +1,5 @@
-"""Build the real-recording data sets (music_pool, instruments, instruments_freepats, digits),
-then check them.
+"""Build the real-recording data sets (music_pool, instruments, instruments_freepats, digits,
+speech_pool), then check them.
 
 Each builder is idempotent, so a rerun only completes what is missing. Prints counts per class
 and split, total durations, the sanity checks and the wall time of each step.
@@ -18,7 +18,15 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.datasets import check, digits, freepats, instruments, music_pool  # noqa: E402
+from benchmarks.datasets import (  # noqa: E402
+    check,
+    digits,
+    freepats,
+    instruments,
+    music_pool,
+    pool_metadata,
+    speech_pool,
+)
 from benchmarks.datasets.common import parse_args, run_main  # noqa: E402
 
 
@@ -29,9 +37,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"building into {root}", flush=True)
     steps = [
         ("music_pool", lambda: music_pool.build(root)),
+        ("pool_metadata", lambda: pool_metadata.build(root)),
         ("instruments", lambda: instruments.build(root, args.soundfont_b, args.seed)),
         ("instruments_freepats", lambda: freepats.build(root, args.seed)),
         ("digits", lambda: digits.build(root, args.seed)),
+        ("speech_pool", lambda: speech_pool.build(root, args.seed)),
     ]
     start = time.perf_counter()
     for name, step in steps:

@@ -156,6 +156,7 @@ class Embedded:
     def info(self) -> dict[str, Any]:
         """What report.json records of the draw (seed, encoder id, BatchNorm re-estimation)."""
         keys = ("init_seed", "encoder_id", "bn_reestimation", "supervised_epochs", "final_loss")
+        keys += ("model_sample_rate", "resampled_from")  # a HEAR model's rate, when resampled
         meta = self.emb.meta
         return {"folder": str(self.folder), **{k: meta[k] for k in keys if k in meta}}
 
@@ -211,10 +212,20 @@ class Method(ABC):
     """One representation to evaluate; a subclass per module, registered in ``METHODS``."""
 
     name: ClassVar[str]  # the registry key, as written in configs
-    display: ClassVar[str]  # the name in reports ("SSL", "random-init", ...)
+    display: str  # the name in reports ("SSL", "random-init", ...)
     baseline: ClassVar[bool] = True  # the encoder must beat it
     needs_encoder: ClassVar[bool] = False  # needs an exported encoder (not only embeddings)
     needs_labels: ClassVar[bool] = False  # trains on the task's training labels
+    argument: ClassVar[str | None] = None  # e.g. "<module>": configs write "name:<module>"
+
+    @property
+    def folder(self) -> str:
+        """Its folder under ``OUT/emb/`` (the registry name; a method with an argument adds it)."""
+        return self.name
+
+    def check(self) -> None:
+        """``ConfigError`` when the method cannot run here (checked when a config names it)."""
+        return None  # every built-in method can
 
     def cache_key(self, source: Source, data: TrackSet, settings: MethodSettings) -> str:
         """The cache folder's name under ``OUT/emb/<method>/`` for these data and settings.
@@ -228,6 +239,13 @@ class Method(ABC):
         self, source: Source, data: TrackSet, settings: MethodSettings, folder: Path
     ) -> list[Embedded]:
         """Embed ``data`` into ``folder`` (reusing what a finished or interrupted run left)."""
+
+    def finetune_starts(
+        self, source: Source, data: TrackSet, settings: MethodSettings
+    ) -> list[LoadedEncoder]:
+        """The encoders the fine-tuning heads start from, one per draw (``evaluate/finetune.py``);
+        ``[]``: nothing to fine-tune (the heads are skipped for this method)."""
+        return []
 
     def record(self, settings: MethodSettings) -> dict[str, Any]:
         """What report.json says this method was (display name, role, settings it used)."""

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from audioclr.evaluate.methods.base import (
     Embedded,
@@ -22,6 +23,9 @@ from audioclr.evaluate.methods.base import (
     embed_loaded,
     with_windows,
 )
+
+if TYPE_CHECKING:
+    from audioclr.ssl.export import LoadedEncoder
 
 
 class Encoder(Method):
@@ -39,3 +43,9 @@ class Encoder(Method):
             return [with_windows(source.path, settings.windows, source.given)]
         meta = source.provenance(self.name)
         return [embed_loaded(source.load(), data, settings, folder, meta)]
+
+    def finetune_starts(
+        self, source: Source, data: TrackSet, settings: MethodSettings
+    ) -> list[LoadedEncoder]:
+        """The exported encoder (none for an embeddings folder that names no encoder)."""
+        return [source.load()] if source.encoder_path is not None else []

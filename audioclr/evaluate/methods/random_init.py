@@ -121,6 +121,13 @@ class RandomInit(Method):
             for seed in settings.seeds
         ]
 
+    def finetune_starts(
+        self, source: Source, data: TrackSet, settings: MethodSettings
+    ) -> list[LoadedEncoder]:
+        """Each draw's fresh weights with BatchNorm statistics of the training audio: the
+        fine-tuning heads then train from scratch (the supervised baseline's protocol)."""
+        return [fresh_encoder(source, seed, data, settings)[0] for seed in settings.seeds]
+
     def record(self, settings: MethodSettings) -> dict[str, Any]:
         """Display name, role, layer, hop, the seed of each draw, BatchNorm re-estimation."""
         return {

@@ -41,6 +41,7 @@ class BarlowTwins(Objective):
     """Encoder -> Barlow Twins projection -> ``BarlowTwinsLoss`` between the two views."""
 
     config = BarlowTwinsConfig
+    positives = "pairs"  # no negatives: a pair from two tracks of a group is just a pair
 
     def __init__(self, encoder: Encoder, cfg: BarlowTwinsConfig) -> None:
         super().__init__()

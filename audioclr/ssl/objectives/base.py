@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -31,6 +32,12 @@ class Objective(nn.Module):
     """
 
     config: ClassVar[type[Any]]
+    # what metadata positives (data.positives=group:<column> | playlist) mean to the objective:
+    # "multi": its loss takes the batch's group ids (``loss(..., group_ids=...)``) and treats
+    # clips of a shared group as positives (SimCLR); "pairs": no negatives, so a pair from two
+    # tracks of a group is just a pair (BYOL, VICReg, Barlow Twins); "track": its loss is not
+    # about the pair (CPC predicts within each view), data.positives must stay "track"
+    positives: ClassVar[str] = "track"
     # augmentation groups that each need one more view per clip (LooC's key views,
     # ``audioclr.ssl.views.make_views``); empty: the two views of every other objective
     groups: tuple[str, ...] = ()
@@ -55,7 +62,7 @@ def fp32(x: Tensor) -> torch.autocast:
 def projected_loss(
     encoder: Encoder,
     projection: nn.Module,
-    criterion: nn.Module,
+    criterion: Callable[[Tensor, Tensor], Tensor],
     x: Tensor,
     front: FrontTransform | None,
 ) -> tuple[Tensor, dict[str, Tensor]]:

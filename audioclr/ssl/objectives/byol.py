@@ -53,6 +53,7 @@ class BYOL(Objective):
     """Student (encoder, projection, prediction) vs a momentum teacher (encoder, projection)."""
 
     config = BYOLConfig
+    positives = "pairs"  # no negatives: a pair from two tracks of a group is just a pair
 
     def __init__(self, encoder: Encoder, cfg: BYOLConfig) -> None:
         super().__init__()

@@ -1,5 +1,9 @@
 """SimCLR (Chen et al., 2020): projection head -> NT-Xent (lightly), negatives from every rank.
 
+With metadata positives (``data.positives=group:<column>`` or ``playlist``) the batch carries
+group ids and the loss is the multi-positive form (``supcon.SupConLoss``): clips of a shared
+group are positives, never negatives, across ranks too.
+
 Example:
     >>> enc = build_encoder("melcnn", 8000, widths=[8, 16])
     >>> obj = SimCLR(enc, SimCLRConfig(projection_hidden=32, projection_dim=16))
@@ -8,7 +12,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from lightly.loss import NTXentLoss
@@ -18,6 +24,7 @@ from torch import Tensor
 from audioclr.config import require_non_negative, require_positive
 from audioclr.ssl.base import Encoder, FrontTransform
 from audioclr.ssl.objectives.base import Objective, projected_loss
+from audioclr.ssl.objectives.supcon import SupConLoss
 
 
 @dataclass
@@ -39,6 +46,7 @@ class SimCLR(Objective):
     ``2N - 2`` views of the global batch (all ranks, ``gather_distributed``) are negatives."""
 
     config = SimCLRConfig
+    positives = "multi"  # group ids -> SupConLoss
 
     def __init__(self, encoder: Encoder, cfg: SimCLRConfig) -> None:
         super().__init__()
@@ -47,8 +55,18 @@ class SimCLR(Objective):
         )
         bank = (cfg.memory_bank_size, cfg.projection_dim) if cfg.memory_bank_size else 0
         self.criterion = NTXentLoss(cfg.temperature, memory_bank_size=bank, gather_distributed=True)
+        self.group_criterion = SupConLoss(cfg.temperature, gather_distributed=True)
 
     def loss(
-        self, encoder: Encoder, x: Tensor, front: FrontTransform | None, g: torch.Generator
+        self,
+        encoder: Encoder,
+        x: Tensor,
+        front: FrontTransform | None,
+        g: torch.Generator,
+        group_ids: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        return projected_loss(encoder, self.projection, self.criterion, x, front)
+        """NT-Xent, or the multi-positive loss when ``group_ids`` ``(batch, width)`` is given."""
+        criterion: Callable[[Tensor, Tensor], Tensor] = self.criterion
+        if group_ids is not None:
+            criterion = partial(self.group_criterion, group_ids=group_ids)
+        return projected_loss(encoder, self.projection, criterion, x, front)

@@ -51,6 +51,7 @@ class VICReg(Objective):
     """Encoder -> VICReg projection -> ``VICRegLoss`` between the two views."""
 
     config = VICRegConfig
+    positives = "pairs"  # no negatives: a pair from two tracks of a group is just a pair
 
     def __init__(self, encoder: Encoder, cfg: VICRegConfig) -> None:
         super().__init__()

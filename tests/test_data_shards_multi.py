@@ -1,0 +1,118 @@
+"""Sharded prepare: shards i/n split the files by a stable hash, and read as one (``open_cache``)
+they equal one full prepare; pretraining and embedding accept a list of caches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import tone, write_audio
+
+from audioclr.config import load_config
+from audioclr.data.cache import ClipCache, MultiCache, open_cache, prepare_cache
+from audioclr.data.scan import in_shard, parse_shard
+from audioclr.errors import CacheError, ConfigError, SampleRateMismatch
+
+N_FILES = 12
+
+
+@pytest.fixture
+def src(tmp_path):
+    root = tmp_path / "src"
+    for i in range(N_FILES):
+        folder = root / ("a" if i % 2 else "b")
+        write_audio(folder / f"t{i:02d}.wav", tone(150 + 40 * i, 16000, 1.0 + 0.1 * i), 16000)
+    return root
+
+
+def _prepare(src, out, **kw):
+    return prepare_cache(src, out, sample_rate=16000, workers=1, progress=False, **kw)
+
+
+def test_two_shards_read_as_one_equal_one_full_prepare(tmp_path, src) -> None:
+    _prepare(src, tmp_path / "full")
+    parts = [_prepare(src, tmp_path / f"s{i}", shard=(i, 2)) for i in range(2)]
+    full = ClipCache(tmp_path / "full")
+    shards = [ClipCache(tmp_path / f"s{i}") for i in range(2)]
+    ids = [{t.track_id for t in c.tracks} for c in shards]
+    assert ids[0] and ids[1] and not ids[0] & ids[1]  # both hold files, none twice
+    for i, c in enumerate(shards):  # each holds exactly the files its hash names
+        assert c.shard == (i, 2) and parts[i].added == len(c)
+        assert ids[i] == {t.track_id for t in full.tracks if in_shard(t.track_id, (i, 2))}
+
+    both = open_cache([tmp_path / "s1", tmp_path / "s0"])  # any order: ids sort the same
+    assert isinstance(both, MultiCache) and both.sample_rate == full.sample_rate
+    assert [t.track_id for t in both.tracks] == [t.track_id for t in full.tracks]
+    assert [t.num_samples for t in both.tracks] == [t.num_samples for t in full.tracks]
+    for i, t in enumerate(full.tracks):
+        assert both.index_of(t.track_id) == i
+        np.testing.assert_array_equal(both.read(i), full.read(i))
+        np.testing.assert_array_equal(both.read(i, 100, 50), full.read(i, 100, 50))
+        assert both.duration(i) == full.duration(i)
+
+
+def test_caches_of_other_sources_get_prefixed_ids_and_must_share_a_rate(tmp_path, src) -> None:
+    other = tmp_path / "other"
+    write_audio(other / "b" / "t00.wav", tone(300, 16000, 1.5), 16000)  # same id as src's
+    _prepare(src, tmp_path / "c0")
+    _prepare(other, tmp_path / "c1")
+    both = open_cache([str(tmp_path / "c0"), str(tmp_path / "c1")])
+    assert len(both) == N_FILES + 1
+    assert both.tracks[-1].track_id == "1:b/t00.wav" and both.tracks[0].track_id.startswith("0:")
+    np.testing.assert_array_equal(
+        both.read(both.index_of("1:b/t00.wav")), ClipCache(tmp_path / "c1").read(0)
+    )
+    with pytest.raises(CacheError, match="single cache"):
+        _ = both.root
+    with pytest.raises(CacheError, match="listed twice"):
+        open_cache([tmp_path / "c0", tmp_path / "c0"])
+    with pytest.raises(CacheError, match="no clip cache"):
+        open_cache([])
+    prepare_cache(other, tmp_path / "c22k", sample_rate=22050, workers=1, progress=False)
+    with pytest.raises(SampleRateMismatch, match="16000, 22050"):
+        open_cache([tmp_path / "c0", tmp_path / "c22k"])
+    assert isinstance(open_cache([tmp_path / "c0"]), ClipCache)
+
+
+def test_a_cache_keeps_its_shard(tmp_path, src) -> None:
+    _prepare(src, tmp_path / "s0", shard=(0, 3))
+    assert _prepare(src, tmp_path / "s0", shard=(0, 3)).added == 0  # resumes
+    with pytest.raises(CacheError, match="shard 0/3.*--shard 1/3"):
+        _prepare(src, tmp_path / "s0", shard=(1, 3))
+    with pytest.raises(CacheError, match="no --shard"):
+        _prepare(src, tmp_path / "s0")
+
+
+def test_parse_shard_reads_torchrun_then_slurm() -> None:
+    assert parse_shard("2/5") == (2, 5)
+    assert parse_shard("auto", {"RANK": "1", "WORLD_SIZE": "4", "SLURM_PROCID": "3"}) == (1, 4)
+    assert parse_shard("auto", {"SLURM_PROCID": "3", "SLURM_NTASKS": "8"}) == (3, 8)
+    for bad in ("5/5", "-1/2", "x", "1/0"):
+        with pytest.raises(ConfigError, match="--shard"):
+            parse_shard(bad)
+    with pytest.raises(ConfigError, match="RANK/WORLD_SIZE"):
+        parse_shard("auto", {})
+    assert sum(in_shard(f"t{k}.wav", (0, 2)) for k in range(1000)) == 532  # stable across runs
+
+
+def test_pretraining_and_embedding_take_a_list_of_caches(tmp_path, src) -> None:
+    from audioclr.evaluate.tracks import open_tracks
+    from audioclr.ssl.config import PretrainConfig
+    from audioclr.ssl.train import cache_sample_rate, pair_dataset
+
+    for i in range(2):
+        _prepare(src, tmp_path / f"s{i}", shard=(i, 2))
+    listed = f"data.cache=[{tmp_path / 's0'},{tmp_path / 's1'}]"
+    cfg = load_config(PretrainConfig, None, [listed])
+    assert cfg.data.cache == [str(tmp_path / "s0"), str(tmp_path / "s1")]
+    assert cache_sample_rate(cfg) == 16000
+    dataset = pair_dataset(cfg, crop_samples=8000, sample_rate=16000)
+    assert len(dataset) == N_FILES
+    one = load_config(PretrainConfig, None, [f"data.cache={tmp_path / 's0'}"])
+    assert one.data.cache == str(tmp_path / "s0")
+    with pytest.raises(ConfigError, match="data.cache"):
+        load_config(PretrainConfig, None, ["data.cache={a: 1}"])
+
+    tracks = open_tracks([tmp_path / "s0", tmp_path / "s1"], 16000)
+    full = _prepare(src, tmp_path / "full").cache_dir
+    assert [t.id for t in tracks] == [t.id for t in open_tracks(full, 16000)]
+    np.testing.assert_array_equal(tracks[3].read(), ClipCache(full).read(3))

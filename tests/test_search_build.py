@@ -1,0 +1,121 @@
+# ruff: noqa: E741  (D, I: the FAISS names for scores and ids)
+"""Large index (search/build.py, search/rerank.py): the memory-mapped chunked build equals an
+in-RAM build, re-ranking recovers exact neighbours, ``mmap`` loads answer alike."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from audioclr.cli import main
+from audioclr.errors import RetrievalError
+from audioclr.evaluate.store import EmbeddingSet, save_embeddings
+from audioclr.search.build import build_large, large_factory
+from audioclr.search.index import TrackIndex
+
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")  # conftest.py
+FACTORY = "IVF16,PQ8np"  # 4-byte codes for 32-d: coarse enough that re-ranking matters
+
+
+def clustered(n: int, dim: int, seed: int, centres: int = 40) -> np.ndarray:
+    """Seeded Gaussian clusters, ``(n, dim)`` float32, norms varied (cosine must ignore them)."""
+    rng = np.random.default_rng(seed)
+    c = np.random.default_rng(0).standard_normal((centres, dim)).astype(np.float32)
+    x = c[rng.integers(0, centres, n)] + 0.3 * rng.standard_normal((n, dim)).astype(np.float32)
+    return x * rng.uniform(0.5, 2.0, (n, 1)).astype(np.float32)
+
+
+def emb_folder(tmp_path: Path, x: np.ndarray) -> Path:
+    ids = [f"t{i}" for i in range(len(x))]
+    return save_embeddings(tmp_path / "emb", x, ids, [f"/m/{t}.wav" for t in ids], {"layer": "x"})
+
+
+def exact(x: np.ndarray, xq: np.ndarray, k: int) -> np.ndarray:
+    """Cosine top-k rows by brute force in numpy (float64)."""
+    b = x / np.linalg.norm(x, axis=1, keepdims=True)
+    q = xq / np.linalg.norm(xq, axis=1, keepdims=True)
+    return np.argsort(-(q.astype(np.float64) @ b.T.astype(np.float64)), axis=1)[:, :k]
+
+
+def recall(I: np.ndarray, truth: np.ndarray) -> float:
+    return float(
+        np.mean([len(np.intersect1d(a, b)) / truth.shape[1] for a, b in zip(I, truth, strict=True)])
+    )
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, TrackIndex]:
+    tmp = tmp_path_factory.mktemp("large")
+    x = clustered(3000, 32, seed=1)
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    tix = build_large(emb_folder(tmp, x), tmp / "idx", FACTORY, chunk=700, max_train=3000)
+    faiss.omp_set_num_threads(before)
+    return tmp, x, tix
+
+
+def test_chunked_memmap_build_equals_in_ram_build(built: tuple) -> None:
+    tmp, x, big = built
+    ids = [f"t{i}" for i in range(len(x))]
+    ram = TrackIndex.build(EmbeddingSet(x, ids, ids, {}), FACTORY, max_train=3000)
+    xq = clustered(100, 32, seed=2)
+    q = xq / np.linalg.norm(xq, axis=1, keepdims=True)
+    D_ram, I_ram = ram.index.search(q, 10)
+    D_big, I_big = big.index.search(q, 10)
+    np.testing.assert_array_equal(I_big, I_ram)
+    np.testing.assert_allclose(D_big, D_ram, atol=1e-6)
+    # the vectors beside the index are the normalised embeddings, row = id
+    np.testing.assert_allclose(big.rerank, x / np.linalg.norm(x, axis=1, keepdims=True), atol=1e-6)
+
+
+def test_reranking_recovers_exact_neighbours(built: tuple) -> None:
+    _, x, big = built
+    xq = clustered(200, 32, seed=3)
+    truth = exact(x, xq, 10)
+    q = xq / np.linalg.norm(xq, axis=1, keepdims=True)
+    pq_alone = recall(big.index.search(q, 10)[1], truth)
+    D, I = big.search(xq, 10)
+    assert recall(I, truth) >= 0.97 > pq_alone + 0.1
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    np.testing.assert_allclose(D, np.einsum("qkd,qd->qk", xn[I], q), atol=1e-5)  # exact scores
+    assert (np.diff(D, axis=1) <= 0).all()  # best first
+
+
+def test_mmap_load_answers_like_a_normal_load(built: tuple) -> None:
+    tmp, _, big = built
+    mapped, loaded = TrackIndex.load(tmp / "idx", mmap=True), TrackIndex.load(tmp / "idx")
+    lists = faiss.extract_index_ivf(mapped.index).invlists
+    assert isinstance(faiss.downcast_InvertedLists(lists), faiss.OnDiskInvertedLists)
+    xq = clustered(50, 32, seed=4)
+    for other in (loaded, big):
+        for a, b in zip(mapped.search(xq, 7), other.search(xq, 7), strict=True):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(mapped.vector_of("t5"), big.rerank[5])
+
+
+def test_rebuild_replaces_the_vectors_and_add_is_refused(tmp_path: Path) -> None:
+    x = clustered(600, 16, seed=5)
+    emb = emb_folder(tmp_path, x)
+    build_large(emb, tmp_path / "idx", "IVF8,PQ4np")
+    tix = build_large(emb, tmp_path / "idx", "IVF8,PQ4np")
+    assert sorted(p.name for p in (tmp_path / "idx").glob("vectors-*.npy")) == [tix.table.rerank]
+    with pytest.raises(RetrievalError, match="cannot be added to"):
+        tix.add(EmbeddingSet(x[:2], ["new1", "new2"], ["", ""], {}))
+    assert tix.remove(["t3"]) == 1
+    assert 3 not in tix.search(x[3:4], 10)[1]
+
+
+def test_cli_large_build_and_mmap_query(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    x = clustered(1200, 16, seed=6)
+    emb, idx = emb_folder(tmp_path, x), tmp_path / "idx"
+    assert large_factory(1200, 16) == "IVF64,PQ16np"
+    assert main(["index", "build", str(emb), str(idx), "--large", "--k-factor", "16"]) == 0
+    capsys.readouterr()
+    assert main(["query", str(idx), "--track", "t7", "-k", "5", "--mmap", "--json"]) == 0
+    got = [r["track_id"] for r in json.loads(capsys.readouterr().out)[0]["results"]]
+    want = [f"t{i}" for i in exact(x, x[7:8], 6)[0] if i != 7][:5]
+    assert got == want
