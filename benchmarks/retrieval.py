@@ -198,7 +198,7 @@ def run_type(
     rss0 = rss_bytes()
     t0 = time.perf_counter()
     emb = EmbeddingSet(xb, [f"t{i}" for i in range(n)], [""] * n)
-    tix = TrackIndex.build(emb, factory, seed=args.seed, max_train=args.max_train)
+    tix = TrackIndex.build(emb, factory, seed=args.seed, max_train=args.max_train or 65_536)
     t_build = time.perf_counter() - t0
     mem = (rss_bytes() - rss0) / 2**20
     print(
@@ -392,7 +392,11 @@ def main() -> None:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--batch", type=int, default=1_000)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--max-train", type=int, default=65_536)
+    p.add_argument(
+        "--max-train",
+        type=int,
+        help="training sample (default: 65,536 in RAM; type large: build_large's, 32 per list)",
+    )
     p.add_argument("--nprobe", type=ints, default=[8, 16, 32, 64])
     p.add_argument(
         "--k-factor", type=lambda s: [float(v) for v in s.split(",")], default=[4.0, 8.0, 16.0]
