@@ -186,7 +186,8 @@ def test_shipped_ablation_config() -> None:
     cfg = load_benchmark_config(SHIPPED)
     assert isinstance(cfg, AblationConfig) and cfg.pretrain.max_steps == 500  # the steps bind
     assert list(cfg.ablation.recipes) == ["clmr", "timbre", "timbre_augself"]
-    assert cfg.ablation.layers == ["all"] and cfg.ablation.recipes["clmr"] == ["augment_preset=clmr"]
+    assert cfg.ablation.layers == ["all"]
+    assert cfg.ablation.recipes["clmr"] == ["augment_preset=clmr"]
     assert "augself.weight=0.5" in cfg.ablation.recipes["timbre_augself"]
     suite = load_benchmark_config(SHIPPED.with_name("suite.yaml"))
     assert type(suite) is BenchmarkConfig
