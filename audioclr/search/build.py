@@ -122,16 +122,11 @@ def _fill_and_save(
 ) -> TrackIndex:
     n, dim = emb.vectors.shape
     generation = read_table(folder).generation if (folder / TABLE).is_file() else 0
-    meta = emb.meta
-    table = SideTable(
-        dim=dim,
-        factory=factory,
-        encoder_id=meta.get("encoder_id"),
-        encoder_path=meta.get("encoder_path"),
-        layer=meta.get("layer"),
-        sample_rate=meta.get("sample_rate"),
-        hop_samples=meta.get("hop_samples"),
-        params=asdict(params or fh.SearchParams()),
+    table = SideTable.for_embeddings(
+        emb.meta,
+        dim,
+        factory,
+        asdict(params or fh.SearchParams()),
         rerank=f"vectors-{generation + 1:06d}.npy",
     )
     ids = table.append(list(emb.ids), list(emb.sources))  # 0..n-1: row i of the store is id i

@@ -80,16 +80,8 @@ class TrackIndex:
                 "cannot build an index from an empty embeddings set", hint="embed some tracks first"
             )
         factory = factory or fh.default_factory(len(emb.ids), emb.dim)
-        meta = emb.meta
-        table = SideTable(
-            dim=emb.dim,
-            factory=factory,
-            encoder_id=meta.get("encoder_id"),
-            encoder_path=meta.get("encoder_path"),
-            layer=meta.get("layer"),
-            sample_rate=meta.get("sample_rate"),
-            hop_samples=meta.get("hop_samples"),
-            params=asdict(params or fh.SearchParams()),
+        table = SideTable.for_embeddings(
+            emb.meta, emb.dim, factory, asdict(params or fh.SearchParams())
         )
         tix = cls(fh.make_index(factory, emb.dim), table)
         xb = fh.normalize(emb.vectors, "embeddings")

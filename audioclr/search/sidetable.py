@@ -55,6 +55,29 @@ class SideTable:
         self._row = {int(i): r for r, i in enumerate(self.ids)}
         self._by_track = {t: int(i) for t, i in zip(self.track_ids, self.ids, strict=True)}
 
+    @classmethod
+    def for_embeddings(
+        cls,
+        meta: dict[str, Any],
+        dim: int,
+        factory: str,
+        params: dict[str, Any],
+        rerank: str | None = None,
+    ) -> SideTable:
+        """An empty table for vectors of ``dim`` embedded as ``meta`` says (encoder, layer,
+        rate, hop), indexed by ``factory`` with search ``params``."""
+        return cls(
+            dim=dim,
+            factory=factory,
+            encoder_id=meta.get("encoder_id"),
+            encoder_path=meta.get("encoder_path"),
+            layer=meta.get("layer"),
+            sample_rate=meta.get("sample_rate"),
+            hop_samples=meta.get("hop_samples"),
+            params=params,
+            rerank=rerank,
+        )
+
     def __len__(self) -> int:
         return len(self.ids)
 
