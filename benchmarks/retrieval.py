@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import multiprocessing
 import os
 import resource
@@ -108,7 +109,6 @@ def clustered(
 def write_embeddings(folder: Path, n: int, centres: np.ndarray, spread: float, rng) -> None:  # noqa: ANN001
     """An embeddings folder of ``n`` clustered vectors, written chunk by chunk (never all in RAM);
     no manifest (a folder made by hand), so loading it hashes nothing."""
-    import json
 
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / VECTORS, "wb") as fh_out:
@@ -264,34 +264,54 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
     rows to ``rows``."""
     work = Path(args.workdir or tempfile.mkdtemp(prefix="retrieval-large-"))
     emb, folder = work / f"emb-{n}", work / f"index-{n}"
+    saved, queries = work / f"run-{n}.json", work / f"queries-{n}.npz"
+    state = json.loads(saved.read_text()) if args.reuse and saved.is_file() else {}
     rng = np.random.default_rng(args.seed)
     centres = rng.standard_normal((args.clusters or max(1, n // 100), args.dim), np.float32)
     faiss.normalize_L2(centres)
-    t0 = time.perf_counter()
-    write_embeddings(emb, n, centres, args.spread, rng)
-    xq = clustered(args.queries, args.dim, centres, args.spread, rng)
-    t_data = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    gt = knn_ground_truth(
-        xq[: args.gt_queries],
-        mapped_chunks(emb / VECTORS, 262_144),
-        args.k,
-        faiss.METRIC_INNER_PRODUCT,
-    )[1]
-    t_gt = time.perf_counter() - t0
+    if "t_gt" in state and queries.is_file() and (emb / VECTORS).is_file():
+        with np.load(queries) as z:
+            xq, gt = z["xq"], z["gt"]
+        print(f"n={n}: reusing the data, queries and exact top-{args.k} in {work}", flush=True)
+    else:
+        state = {}
+        t0 = time.perf_counter()
+        write_embeddings(emb, n, centres, args.spread, rng)
+        xq = clustered(args.queries, args.dim, centres, args.spread, rng)
+        state["t_data"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        gt = knn_ground_truth(
+            xq[: args.gt_queries],
+            mapped_chunks(emb / VECTORS, 262_144),
+            args.k,
+            faiss.METRIC_INNER_PRODUCT,
+        )[1]
+        state["t_gt"] = time.perf_counter() - t0
+        if args.keep:
+            np.savez(queries, xq=xq, gt=gt)
+            atomic_write_text(saved, json.dumps(state))
+    t_data, t_gt = state["t_data"], state["t_gt"]
     print(
         f"n={n} dim={args.dim} clusters={len(centres)}: data on disk {t_data:.0f} s "
         f"({(emb / VECTORS).stat().st_size / 2**30:.1f} GiB); exact search over the memory map "
         f"for {len(gt)} queries {t_gt:.0f} s",
         flush=True,
     )
-    ctx = multiprocessing.get_context("spawn")  # fork after OpenMP ran would hang
-    queue = ctx.Queue()
-    child = ctx.Process(target=_build_child, args=(emb, folder, args.seed, args.max_train, queue))
-    child.start()
-    t_build, factory = queue.get()
-    child.join()
-    build_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB -> GiB
+    if "t_build" not in state or not (folder / "manifest.json").is_file():
+        ctx = multiprocessing.get_context("spawn")  # fork after OpenMP ran would hang
+        queue = ctx.Queue()
+        child = ctx.Process(
+            target=_build_child, args=(emb, folder, args.seed, args.max_train, queue)
+        )
+        child.start()
+        state["t_build"], state["factory"] = queue.get()
+        child.join()
+        state["build_rss"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+        if args.keep:
+            atomic_write_text(saved, json.dumps(state))
+    else:
+        print(f"  reusing the index built in {state['t_build']:.0f} s", flush=True)
+    t_build, factory, build_rss = state["t_build"], state["factory"], state["build_rss"]
     index_bytes = sum(f.stat().st_size for f in folder.glob("index-*.faiss"))
     store_bytes = sum(f.stat().st_size for f in folder.glob("vectors-*.npy"))
     print(
@@ -380,6 +400,12 @@ def main() -> None:
     p.add_argument("--ram-max", type=int, default=2_000_000, help="largest size for auto in-RAM")
     p.add_argument("--workdir", help="where type large writes its data and index (default: tmp)")
     p.add_argument("--keep", action="store_true", help="keep type large's data and index")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="type large: reuse the data, queries, exact top-k and index a --keep run left in "
+        "--workdir (to time the queries again on an idle machine); implies --keep",
+    )
     p.add_argument("--report", help="write the type large figures to this markdown file")
     p.add_argument("--dim", type=int, default=256)
     p.add_argument("--clusters", type=int, default=0, help="default: one cluster per 100 vectors")
@@ -413,6 +439,7 @@ def main() -> None:
         f", torch {importlib.metadata.version('torch')}; {args.threads} FAISS threads"
     )
     NLIST.extend([args.nlist] if args.nlist else [])
+    args.keep = args.keep or args.reuse
     rows: list[str] = []
     for n in args.sizes:
         types = args.types if args.types != "auto" else "large" if n > args.ram_max else ""

@@ -14,6 +14,7 @@ import pytest
 from audioclr.cli import main
 from audioclr.errors import RetrievalError
 from audioclr.evaluate.store import EmbeddingSet, save_embeddings
+from audioclr.search import faisshelpers as fh
 from audioclr.search.build import build_large, large_factory
 from audioclr.search.index import TrackIndex
 
@@ -119,3 +120,22 @@ def test_cli_large_build_and_mmap_query(tmp_path: Path, capsys: pytest.CaptureFi
     got = [r["track_id"] for r in json.loads(capsys.readouterr().out)[0]["results"]]
     want = [f"t{i}" for i in exact(x, x[7:8], 6)[0] if i != 7][:5]
     assert got == want
+
+
+def test_many_lists_get_two_level_centroids_behind_hnsw(tmp_path: Path) -> None:
+    """Past ``TWO_LEVEL_MIN`` lists the coarse centroids come from two-level k-means: unit norm,
+    closer to the data than as many data rows drawn at random (what k-means must beat), and the
+    HNSW quantizer still finds each query's neighbours (recall against numpy's exact top-10)."""
+    assert large_factory(10_000_000, 256) == "IVF65536_HNSW32,PQ64np"
+    x = clustered(40_000, 64, seed=7, centres=400)
+    tix = build_large(emb_folder(tmp_path, x), tmp_path / "idx", "IVF4096_HNSW32,PQ16np")
+    ivf = faiss.extract_index_ivf(tix.index)
+    cents = ivf.quantizer.reconstruct_n(0, ivf.nlist)
+    np.testing.assert_allclose(np.linalg.norm(cents, axis=1), 1.0, atol=1e-4)
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    drawn = xn[np.random.default_rng(0).choice(len(xn), ivf.nlist, replace=False)]
+    fit = float(np.mean(np.max(xn @ cents.T, axis=1)))
+    assert fit > float(np.mean(np.max(xn @ drawn.T, axis=1)))
+    xq = clustered(200, 64, seed=8, centres=400)
+    tix.set_params(fh.SearchParams(nprobe=16, k_factor=8))
+    assert recall(tix.search(xq, 10)[1], exact(x, xq, 10)) >= 0.9
