@@ -3,10 +3,12 @@ process writes, byte for byte, each rank embedding its share of the chunks."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from conftest import tone, write_audio
 
@@ -49,3 +51,45 @@ def test_torchrun_two_gloo_ranks_write_the_single_process_folder(tmp_path) -> No
     assert len(emb.ids) == 9 and [s["id"] for s in emb.meta["skipped"]] == ["t9.wav"]
     parts = sorted(p.name for p in (two / ".parts").glob("part-*.json"))
     assert parts == [f"part-{c:05d}.json" for c in range(5)]  # 9 + 1 tracks in chunks of 2
+
+
+def test_torchrun_probe_reports_the_single_process_scores(tmp_path) -> None:
+    """The probe's embedding step split over 2 gloo ranks: the same cached encoder embeddings,
+    byte for byte (MFCC's within float rounding), and the same scores and intervals as one
+    process; rank 0 alone writes the report."""
+    torch.manual_seed(6)
+    enc = build_encoder("melcnn", SR, widths=[8, 16], n_fft=256, hop_length=128, n_mels=16)
+    enc = save_encoder(enc.eval(), tmp_path / "enc.pt", {})
+    rows = ["path,label"]
+    for i in range(30):
+        label = ("low", "high")[i % 2]
+        freq = (180 + 9 * i) if label == "low" else (1400 + 23 * i)
+        write_audio(tmp_path / "task" / f"c{i:02d}.wav", tone(freq, SR, 0.5 + 0.02 * i), SR)
+        rows.append(f"c{i:02d}.wav,{label}")
+    labels = tmp_path / "task" / "labels.csv"
+    labels.write_text("\n".join(rows) + "\n")
+    flags = ["methods=[encoder,mfcc]", "task.fractions=[0.5,1.0]", "task.seeds=[0,1]", "device=cpu"]
+    assert main(["probe", str(enc), str(labels), str(tmp_path / "one"), *flags]) == 0
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    proc = subprocess.run(
+        [*torchrun, "-m", "audioclr.cli", "probe", str(enc), str(labels), str(tmp_path / "two")]
+        + flags,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("report:") == 1, proc.stdout
+    one, two = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("one", "two"))
+    (task,) = one["tasks"]
+    assert one["tasks"][task]["results"] == two["tasks"][task]["results"]
+    vecs = sorted((tmp_path / "one" / "emb").rglob("embeddings.npy"))
+    assert vecs
+    assert {v.parts[-3] for v in vecs} == {"encoder", "mfcc"}
+    for v in vecs:
+        w = tmp_path / "two" / v.relative_to(tmp_path / "one")
+        if "encoder" in v.parts:
+            assert v.read_bytes() == w.read_bytes()
+        else:  # torchrun runs each rank with OMP_NUM_THREADS=1: float sums in another order
+            np.testing.assert_allclose(np.load(w), np.load(v), rtol=0, atol=1e-5)
