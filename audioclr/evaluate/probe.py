@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from audioclr.evaluate.finetune import finetune_once
 from audioclr.evaluate.intervals import TEST_SCORES, TrackScores, cell_interval, paired_difference
@@ -155,6 +156,7 @@ def run_probe(
     check_classes(first)
     out: dict[str, dict[str, Any]] = {}
     train_all = first.split_indices("train")
+    bar = tqdm(total=len(fractions) * len(seeds) * len(draws), desc=f"probe {cfg.head}", unit="fit")
     for fraction in fractions:
         runs, notes = [], []
         for message in _set_up_warnings(first, cfg):
@@ -167,6 +169,7 @@ def run_probe(
             for d, draw in enumerate(draws):
                 res = once(draw, chosen, cfg, seed)
                 runs.append({"seed": seed, "draw": d, "train_tracks": len(chosen), **res})
+                bar.update()
         for name, in_seeds in missing.items():
             _warn(
                 f"label fraction {float(fraction):g}: class {name!r} has test tracks but no "
@@ -180,6 +183,7 @@ def run_probe(
         robust = {name: robustness(runs, name, primary, cfg.bootstrap) for name in first.corrupted}
         extra = {"corrupted": robust} if robust else {}
         out[str(float(fraction))] = {**cell, **extra, "runs": runs, "warnings": notes}
+    bar.close()
     return out
 
 
