@@ -138,3 +138,28 @@ def test_a_hear_module_in_a_real_probe_run(tmp_path, rng):
         best = max((m for m in means if m != "encoder"), key=means.__getitem__)
         assert task["verdict"]["knn"][fraction]["baseline"] == best
     assert task["results"][name]["knn"]["1.0"]["accuracy"]["mean"] == 1.0  # tones: easy
+
+
+def test_the_cache_key_follows_the_modules_code_and_weights(tmp_path, rng, monkeypatch):
+    """Editing the HEAR module's source or its weights file changes the cache key (so the
+    embeddings are computed again); an unchanged module keeps it."""
+    mod = tmp_path / "mods" / "hear_edit_me.py"
+    mod.parent.mkdir()
+    mod.write_text(Path(hear_toy.__file__).read_text())
+    monkeypatch.syspath_prepend(str(mod.parent))
+    source = Source.open(_encoder(tmp_path))
+    data = TrackSet(tracks=open_tracks(_corpus(tmp_path, rng), SR)[:2], key="two")
+    settings = MethodSettings(windows=True, device="cpu", progress=False)
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"1")
+
+    def key() -> str:
+        return get_method(f"hear:hear_edit_me:{weights}").cache_key(source, data, settings)
+
+    first = key()
+    assert key() == first
+    mod.write_text(mod.read_text() + "\n# edited\n")
+    second = key()
+    assert second != first
+    weights.write_bytes(b"22")
+    assert key() not in (first, second)

@@ -10,8 +10,8 @@ the encoder gets (its ``input_samples`` and the task's hop, the last window alig
 a whole track when no window is known) and embedded with ``get_scene_embeddings``, windows of a
 length batched together; a track's vector is the mean of its windows'. It is a baseline: the
 report's verdict compares the encoder with the best of every baseline, a HEAR model included.
-The cache key sees the module name and the weights file (path, size, time), not the module's
-code: delete ``OUT/emb/hear-*`` after changing it.
+The cache key sees the module name, its source file and the weights file (path, size and
+modification time of each), so editing the module or its weights embeds again.
 
 Example:
     >>> method = get_method("hear:hearbaseline.naive")
@@ -84,13 +84,13 @@ class Hear(Method):
             raise ConfigError(f"method 'hear:{self.module}': no weights at {self.weights}", HINT)
 
     def cache_key(self, source: Source, data: TrackSet, settings: MethodSettings) -> str:
-        """A hash of the data, module, weights file, rate, windows and hop."""
-        weights: Any = self.weights
-        if weights and Path(weights).is_file():
-            st = Path(weights).stat()
-            weights = (str(Path(weights).resolve()), st.st_size, st.st_mtime_ns)
+        """A hash of the data, module (and its source file), weights file, rate, windows, hop."""
+        weights: Any = _file_stamp(self.weights) if self.weights else ""
+        spec = importlib.util.find_spec(self.module)
+        code = _file_stamp(spec.origin) if spec is not None and spec.origin else ""
         window, hop = window_and_hop(source, settings)
-        parts = (data.key, self.module, weights, source.sample_rate, window, hop, settings.windows)
+        parts = (data.key, self.module, code, weights, source.sample_rate, window, hop)
+        parts += (settings.windows,)
         return slug(*parts)
 
     def embed(
@@ -225,3 +225,11 @@ def _model_int(model: Any, attr: str, module: str) -> int:
             hint="a HEAR model has int sample_rate, scene_embedding_size, timestamp_embedding_size",
         )
     return int(value)
+
+
+def _file_stamp(path: str) -> Any:
+    """``(resolved path, size, mtime_ns)`` of a file, or ``path`` itself if it is not one."""
+    if not Path(path).is_file():
+        return path
+    st = Path(path).stat()
+    return (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
