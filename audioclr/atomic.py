@@ -25,12 +25,15 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any], durable: b
     """Call ``write(fh)`` on a temp binary file beside ``path``, then rename it over ``path``.
 
     ``durable`` fsyncs before the rename (the file survives a power cut once this returns).
-    The temp file is removed when ``write`` raises. Returns ``path``.
+    The temp file is removed when ``write`` raises. The file gets the mode ``open`` would give
+    a new one (0666 less the umask; a temp file starts at 0600), or the replaced file's mode.
+    Returns ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             if durable:
@@ -41,6 +44,27 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any], durable: b
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _mode_for(path: Path) -> int:
+    """The replaced file's permission bits, else 0666 less the process umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask: from ``/proc`` where it is shown (no change), else set and restored."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o22)
+    os.umask(umask)
+    return umask
 
 
 def atomic_write_text(path: str | Path, text: str, durable: bool = True) -> Path:
