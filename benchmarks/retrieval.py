@@ -345,6 +345,8 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
                 best = results[-1]
     query_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"  best: {best if best else 'none reached the target recall'}", flush=True)
+    code = int(factory.rsplit(",PQ", 1)[1].split("x")[0].rstrip("np"))
+    fixed = index_bytes - n * (code + 16)
     rows += [
         f"## n = {n:,} x {args.dim}-d\n",
         f"- data: {len(centres):,} Gaussian clusters (unit centres, spread {args.spread}/dim), "
@@ -355,9 +357,12 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
         f"rows) built by `build_large` in {t_build:.0f} s ({t_build / 60:.1f} min); "
         f"peak RSS of the build process {build_rss:.2f} GiB (the embeddings: "
         f"{n * args.dim * 4 / 2**30:.1f} GiB)",
-        f"- index file: {index_bytes / n:.1f} bytes/vector ({index_bytes / 2**20:.0f} MiB: "
-        f"64-byte PQ codes + 8-byte ids in the inverted lists + 8-byte IndexIDMap2 id map + "
-        f"centroids); exact vectors for re-ranking on disk: {store_bytes / n:.0f} bytes/vector",
+        f"- index file: {index_bytes / n:.1f} bytes/vector ({index_bytes / 2**20:.0f} MiB): "
+        f"{code}-byte PQ codes + 8-byte ids in the inverted lists + 8-byte IndexIDMap2 id map "
+        f"per vector, and {fixed / 2**20:.0f} MiB that do not grow with n (coarse centroids"
+        f"{' and their HNSW graph' if 'HNSW' in factory else ''}, PQ tables, headers: "
+        f"{fixed / n:.1f} bytes/vector at this n); exact vectors for re-ranking on disk: "
+        f"{store_bytes / n:.0f} bytes/vector",
         f"- load with `mmap=True` {t_load:.1f} s; peak RSS of the querying process "
         f"{query_rss:.2f} GiB (was {rss0:.2f} GiB before the load; includes the side table of "
         f"{n:,} track ids and the pages of memory-mapped files it touched)",
