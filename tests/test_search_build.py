@@ -126,7 +126,7 @@ def test_many_lists_get_two_level_centroids_behind_hnsw(tmp_path: Path) -> None:
     """Past ``TWO_LEVEL_MIN`` lists the coarse centroids come from two-level k-means: unit norm,
     closer to the data than as many data rows drawn at random (what k-means must beat), and the
     HNSW quantizer still finds each query's neighbours (recall against numpy's exact top-10)."""
-    assert large_factory(10_000_000, 256) == "IVF65536_HNSW32,PQ64np"
+    assert large_factory(10_000_000, 256) == "IVF8192,PQ64np"
     x = clustered(40_000, 64, seed=7, centres=400)
     tix = build_large(emb_folder(tmp_path, x), tmp_path / "idx", "IVF4096_HNSW32,PQ16np")
     ivf = faiss.extract_index_ivf(tix.index)

@@ -3,11 +3,10 @@
 The embeddings are read memory-mapped, one chunk at a time (each chunk's mapping is dropped
 after use, so the process never holds more than a chunk of them); the index is trained on a
 seeded sample of rows and filled chunk by chunk. The default type, :func:`large_factory`, is
-IVF-PQ with 8-bit codes of at most 64 bytes a vector; past a million vectors its lists follow
-FAISS's guideline (about 16 sqrt(n): 65,536 at 1e7) behind an HNSW coarse quantizer (a flat one
-would cost more than the scan itself), trained by two-level k-means
+IVF-PQ with 8-bit codes of at most 64 bytes a vector. A factory with many lists (from
+:data:`TWO_LEVEL_MIN`) gets its coarse centroids from two-level k-means
 (``faiss.contrib.clustering.two_level_clustering``: sqrt(nlist) clusters, then each split
-again), which needs minutes where flat k-means over 65,536 centroids needs hours on a few
+again): 65,536 centroids from 2.1M rows in minutes where flat k-means needs hours on a few
 cores. While the codes go into the
 index, the normalised exact vectors go to ``vectors-<generation>.npy`` beside it, which
 :mod:`audioclr.search.rerank` reads memory-mapped to re-rank each query's ``k * k_factor``
@@ -15,7 +14,7 @@ candidates. 8-bit PQ keeps FAISS's plain inverted lists, so ``TrackIndex.load(..
 can map them from the index file (``faiss.IO_FLAG_MMAP``) instead of reading them into RAM.
 
 Example:
-    >>> tix = build_large("emb/", "big_index/")     # "IVF65536_HNSW32,PQ64np" for 10M x 256-d
+    >>> tix = build_large("emb/", "big_index/")     # "IVF8192,PQ64np" for 10M x 256-d
     >>> tix = TrackIndex.load("big_index/", mmap=True)
     >>> D, I = tix.search(xq, k=10)                  # 80 PQ candidates re-ranked exactly
 """
@@ -44,31 +43,29 @@ from audioclr.search.sidetable import TABLE, SideTable, read_table
 
 CHUNK = 65_536  # rows read, normalised and added at a time (64 MiB at 256-d)
 MAX_CODE_BYTES = 64
-BIG = 1_000_000  # from here on: FAISS's many-lists layout behind an HNSW quantizer
 TWO_LEVEL_MIN = 4096  # lists from which the coarse centroids come from two-level k-means
 
 
 def large_factory(n: int, dim: int) -> str:
-    """IVF + 8-bit PQ with ``m`` bytes a vector, ``m`` the largest divisor of ``dim`` up to 64.
+    """IVF + 8-bit PQ with ``m`` bytes a vector, ``m`` the largest divisor of ``dim`` up to 64;
+    about ``2 sqrt(n)`` lists (a power of two) behind a flat coarse quantizer.
 
-    Lists (a power of two): about ``2 sqrt(n)`` below :data:`BIG` vectors; from there FAISS's
-    guideline for 1e6-1e8 vectors, about ``16 sqrt(n)`` (65,536 at 1e7), behind an HNSW coarse
-    quantizer (``_HNSW32``). Fewer, longer lists scatter each neighbourhood over many of them:
-    at 1e7 with 8,192 lists recall@10 stayed at 0.67 even with 32 lists probed and re-ranking.
+    Measured at 1e7 x 256-d (``benchmarks/results/retrieval-10m.md``): FAISS's guideline for
+    that size, 65,536 lists behind an HNSW quantizer (``IVF65536_HNSW32``), placed only 27 % of
+    the vectors in their nearest list (HNSW with its default efSearch on high-dimensional
+    centroids) and reached recall@10 0.33-0.38, against 0.59-0.67 for this layout; exact
+    assignment to 65,536 lists would cost about an hour of 2 cores per 1e7 vectors.
     ``np``: no polysemous training (slow, and only useful for Hamming-filtered search). No OPQ:
     its training costs minutes on a few cores and the exact re-ranking recovers what the rotation
     would.
 
     Example:
         >>> large_factory(10_000_000, 256), large_factory(100_000, 80)
-        ('IVF65536_HNSW32,PQ64np', 'IVF512,PQ40np')
+        ('IVF8192,PQ64np', 'IVF512,PQ40np')
     """
     m = max(d for d in range(1, MAX_CODE_BYTES + 1) if dim % d == 0)
-    if n < BIG:
-        nlist = 2 ** max(4, round(math.log2(2 * math.sqrt(n))))
-        return f"IVF{nlist},PQ{m}np"
-    nlist = 2 ** round(math.log2(16 * math.sqrt(n)))
-    return f"IVF{nlist}_HNSW32,PQ{m}np"
+    nlist = 2 ** max(4, round(math.log2(2 * math.sqrt(n))))
+    return f"IVF{nlist},PQ{m}np"
 
 
 def nlist_of(factory: str) -> int:
