@@ -31,6 +31,7 @@ from audioclr.atomic import atomic_write_text
 from audioclr.evaluate.aggregate import aggregate_table, labels_saved_lines
 from audioclr.evaluate.intervals import TEST_SCORES, VERDICTS, paired_difference
 from audioclr.evaluate.methods import ENCODER, is_baseline
+from audioclr.machine import meta_lines
 
 
 def verdicts(
@@ -201,7 +202,8 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Linear-probe report",
         "",
-        f"encoder: `{report.get('encoder')}` (id {report.get('encoder_id')})",
+        *(meta_lines(report["meta"]) if report.get("meta") else []),
+        f"- encoder: `{report.get('encoder')}` (id {report.get('encoder_id')})",
         "",
     ]
     for name, task in report["tasks"].items():

@@ -22,6 +22,8 @@ Example (YAML, ``configs/probe/demo.yaml``)::
 
 from __future__ import annotations
 
+import shlex
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +56,7 @@ from audioclr.evaluate.probe_data import (
     unreadable_warnings,
 )
 from audioclr.evaluate.report import task_warnings, verdicts, write_report
+from audioclr.machine import machine_meta
 
 
 @dataclass
@@ -376,6 +379,7 @@ def run_suite(cfg: SuiteConfig, encoder_path: str | Path, out_dir: str | Path) -
     out.mkdir(parents=True, exist_ok=True)
     source = Source.open(encoder_path)
     report: dict[str, Any] = {
+        "meta": machine_meta(shlex.join(["audioclr", *sys.argv[1:]])),
         "encoder": str(encoder_path),
         "config": config_to_dict(cfg),
         "tasks": {},

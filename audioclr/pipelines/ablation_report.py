@@ -23,8 +23,9 @@ from audioclr.atomic import atomic_write_text
 from audioclr.evaluate.intervals import VERDICTS
 from audioclr.evaluate.methods import ENCODER, display_name
 from audioclr.evaluate.report import format_counts
+from audioclr.machine import meta_lines
 from audioclr.pipelines.ablation_matrix import ablation_matrix, matrix_lines
-from audioclr.pipelines.bench_report import cell, meta_lines
+from audioclr.pipelines.bench_report import cell
 
 Table = dict[str, Any]
 

@@ -13,11 +13,7 @@ Example:
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -32,49 +28,7 @@ from audioclr.evaluate.report import (
     task_warnings,
     verdict_counts,
 )
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (or ``platform.processor()``)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def git_commit(repo: Path) -> str:
-    """``HEAD`` of ``repo`` (plus ``-dirty`` when tracked files changed), or ``unknown``."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-
-    try:
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-        return git("rev-parse", "HEAD") + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def machine_meta(command: str) -> dict[str, Any]:
-    """Date, machine (cores, CPU model, GPU), the command and the git commit."""
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "host": platform.node(),
-        "cores": os.cpu_count(),
-        "cpu": cpu_model(),
-        "gpu": gpu,
-        "torch": torch.__version__,
-        "command": command,
-        "git_commit": git_commit(Path(__file__).resolve().parents[2]),
-    }
+from audioclr.machine import meta_lines
 
 
 def cell(r: dict[str, Any] | None) -> str:
@@ -186,17 +140,6 @@ def retrieval_table(ret: dict[str, Any]) -> list[str]:
         "Intervals: 95 % bootstrap over whole held-out tracks (and random-init "
         "draws), paired between methods.",
         "",
-    ]
-
-
-def meta_lines(m: dict[str, Any]) -> list[str]:
-    """The header bullets every report starts with: date, machine, command, commit."""
-    gpu = f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU"
-    return [
-        f"- date: {m['date']}",
-        f"- machine: {m['cores']} cores, {m['cpu']}{gpu}, torch {m['torch']}",
-        f"- command: `{m['command']}`",
-        f"- git commit: {m['git_commit']}",
     ]
 
 

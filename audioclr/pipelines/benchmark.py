@@ -116,7 +116,7 @@ def report_head(cfg: BenchmarkConfig, stages: Stages, command: str) -> dict[str,
     Example:
         >>> report = {**report_head(cfg, stages, "audioclr benchmark ..."), "probe": probe}
     """
-    from audioclr.pipelines.bench_report import machine_meta
+    from audioclr.machine import machine_meta
 
     return {
         "meta": {**machine_meta(command), "data_root": str(cfg.root)},
