@@ -21,14 +21,19 @@ from typing import Any
 
 
 def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (what ``lscpu`` shows), or ``platform.processor()``."""
+    """``lscpu``'s model name, else /proc/cpuinfo's, else ``platform.processor()``."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    try:
+        out += "\n" + Path("/proc/cpuinfo").read_text()
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    for line in out.splitlines():
+        if line.lower().startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
 
 
 def git_commit(repo: Path) -> str:

@@ -28,10 +28,8 @@ import argparse
 import math
 import multiprocessing as mp
 import os
-import platform
 import random
 import statistics
-import subprocess
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -48,18 +46,9 @@ from audioclr.augment import functional as F
 from audioclr.augment import spectral as S
 from audioclr.augment.config import AugmentConfig
 from audioclr.config import load_config
+from audioclr.machine import cpu_model
 
 VARIANTS = ("reverb.irs_per_batch=0", "pitch.method=stft")
-
-
-def cpu_model() -> str:
-    """``lscpu``'s model name (``platform.processor()`` where lscpu is missing)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown CPU"
-    names = [line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line]
-    return names[0] if names else "unknown CPU"
 
 
 def machine(threads: int) -> str:

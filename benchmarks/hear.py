@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,18 +20,9 @@ from pathlib import Path
 import torch
 
 import audioclr.hear as hear
+from audioclr.machine import cpu_model
 from audioclr.ssl.encoders import build_encoder
 from audioclr.ssl.export import save_encoder
-
-
-def cpu_model() -> str:
-    """``lscpu``'s model name."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown CPU"
-    names = [line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line]
-    return names[0] if names else "unknown CPU"
 
 
 def best_seconds(fn: Callable[[], object], repeats: int) -> float:

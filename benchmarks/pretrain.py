@@ -46,6 +46,7 @@ import torch
 
 from audioclr.config import load_config, resolve_config_path
 from audioclr.data.prepare import prepare_cache
+from audioclr.machine import cpu_model
 from audioclr.ssl.config import PretrainConfig
 from audioclr.ssl.module import PretrainModule
 from audioclr.ssl.train import pair_dataset, pretrain
@@ -74,14 +75,6 @@ LEGS = {  # name -> (in-memory batches?, overrides)
     "end to end, augment in workers": (False, ["data.augment_on=workers"]),
     "end to end, augment on device": (False, ["data.augment_on=device"]),
 }
-
-
-def cpu_model() -> str:
-    """``lscpu``'s model name, else ``/proc/cpuinfo``'s."""
-    for line in os.popen("lscpu 2>/dev/null").read().splitlines():
-        if line.startswith("Model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def make_cache(root: Path, tracks: int = 24, seconds: float = 8.0) -> Path:

@@ -57,6 +57,7 @@ from faiss.contrib.exhaustive_search import knn_ground_truth
 
 from audioclr.atomic import atomic_write_text
 from audioclr.evaluate.store import TABLE, VECTORS, EmbeddingSet
+from audioclr.machine import cpu_model
 from audioclr.search import faisshelpers as fh
 from audioclr.search.build import build_large, mapped_chunks, train_sample_size
 from audioclr.search.index import TrackIndex
@@ -125,14 +126,6 @@ def rss_bytes() -> int:
     """Resident memory of this process."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def cpu_model() -> str:
-    """``lscpu``'s model name."""
-    for line in os.popen("lscpu 2>/dev/null").read().splitlines():
-        if line.startswith("Model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def timed_search(

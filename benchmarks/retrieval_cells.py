@@ -26,7 +26,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 from faiss.contrib.clustering import two_level_clustering
-from retrieval import cpu_model  # benchmarks/ is on sys.path when this file runs
+
+from audioclr.machine import cpu_model
 
 
 def main() -> None:

@@ -34,15 +34,8 @@ import numpy as np
 import soundfile as sf
 
 from audioclr.evaluate.store import EmbeddingSet
+from audioclr.machine import cpu_model
 from audioclr.search.index import TrackIndex
-
-
-def cpu_model() -> str:
-    """``lscpu``'s model name."""
-    for line in os.popen("lscpu 2>/dev/null").read().splitlines():
-        if line.startswith("Model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def build_catalogue(folder: Path, tracks: int, dim: int, seed: int) -> Path:
