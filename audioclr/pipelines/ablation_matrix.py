@@ -25,7 +25,14 @@ MATRIX_FRACTIONS = (1.0, 0.1)
 _WORDS = {"beats": "beats", "tie": "ties", "loses": "**loses** to"}
 
 
-def _cell(r: dict[str, Any], v: dict[str, Any] | None) -> dict[str, Any]:
+def table_cell(r: dict[str, Any], v: dict[str, Any] | None) -> dict[str, Any]:
+    """A report cell: ``{"mean", "ci95"}`` of ``r``, plus the paired verdict ``v`` when given
+    (``verdict``, ``baseline``, ``diff``, ``diff_ci95``).
+
+    Example:
+        >>> table_cell({"mean": 0.5, "ci95": [0.4, 0.6]}, None)
+        {'mean': 0.5, 'ci95': [0.4, 0.6]}
+    """
     out = {"mean": r["mean"], "ci95": r.get("ci95")}
     if v is not None:
         out.update(
@@ -62,7 +69,7 @@ def ablation_matrix(report: dict[str, Any]) -> dict[str, Any]:
                         if float(f) not in MATRIX_FRACTIONS:
                             continue
                         v = t.get("verdict", {}).get(head, {}).get(f)
-                        c = _cell(r[t["metric"]], v if method == ENCODER else None)
+                        c = table_cell(r[t["metric"]], v if method == ENCODER else None)
                         found.setdefault(float(f), {}).setdefault(row, {})[task] = c
     fractions = [f for f in MATRIX_FRACTIONS if f in found]
     return {

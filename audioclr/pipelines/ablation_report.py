@@ -24,19 +24,10 @@ from audioclr.evaluate.intervals import VERDICTS
 from audioclr.evaluate.methods import ENCODER, display_name
 from audioclr.evaluate.report import format_counts
 from audioclr.machine import meta_lines
-from audioclr.pipelines.ablation_matrix import ablation_matrix, matrix_lines
+from audioclr.pipelines.ablation_matrix import ablation_matrix, matrix_lines, table_cell
 from audioclr.pipelines.bench_report import cell
 
 Table = dict[str, Any]
-
-
-def _cell(r: dict[str, Any], v: dict[str, Any] | None) -> dict[str, Any]:
-    out = {"mean": r["mean"], "ci95": r.get("ci95")}
-    if v is not None:
-        out.update(
-            verdict=v["verdict"], baseline=v["baseline"], diff=v["diff"], diff_ci95=v["ci95"]
-        )
-    return out
 
 
 def _put(
@@ -62,7 +53,7 @@ def ablation_tables(report: dict[str, Any]) -> dict[str, Table]:
                             t["metric"],
                             f"{head} probe, {float(f):g} of labels",
                             f"{recipe}/{layer}",
-                            _cell(r[t["metric"]], v),
+                            table_cell(r[t["metric"]], v),
                         )
         for kind, ret in rec["retrieval"].items():
             enc = ret["results"].get(ENCODER, {})
@@ -75,7 +66,7 @@ def ablation_tables(report: dict[str, Any]) -> dict[str, Table]:
                     "precision@k",
                     f"precision@{k}",
                     f"{recipe}/{layer}",
-                    _cell(r, enc[k].get("vs_best_baseline")),
+                    table_cell(r, enc[k].get("vs_best_baseline")),
                 )
     for t in tables.values():
         rows = []
