@@ -48,6 +48,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -87,35 +88,80 @@ def sweep(name: str, args: argparse.Namespace) -> list[dict]:
     return [{}]
 
 
-def clustered_chunks(
-    n: int, centres: np.ndarray, spread: float, rng: np.random.Generator, chunk: int = 100_000
-):  # noqa: ANN201 (a generator of (chunk, dim) float32 arrays)
-    """Normalised points around random ``centres``, ``chunk`` rows at a time (bounded memory)."""
+@dataclass
+class Synth:
+    """The seeded distribution the benchmark draws from: unit ``centres`` ``(clusters, dim)``,
+    noise of std ``spread`` per dimension, and ``shape`` ``(dim, dim)`` (``None``: isotropic),
+    the map that gives both centres and noise the variance spectrum of real embeddings."""
+
+    centres: np.ndarray
+    spread: float
+    shape: np.ndarray | None = None
+
+
+def power_law_shape(dim: int, alpha: float, rng: np.random.Generator) -> np.ndarray | None:
+    """``diag(sqrt(l)) R``: per-direction variances ``l_i`` proportional to ``i ** -alpha``
+    (mean 1, so the total variance is the isotropic one) along the axes of a seeded random
+    rotation ``R``; ``None`` for ``alpha == 0`` (isotropic, the data of earlier runs)."""
+    if alpha == 0:
+        return None
+    var = np.arange(1, dim + 1, dtype=np.float64) ** -alpha
+    q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
+    rot = q * np.sign(np.diag(r))  # a uniformly random rotation
+    return (np.sqrt(var / var.mean())[:, None] * rot).astype(np.float32)
+
+
+def make_synth(n: int, args: argparse.Namespace) -> tuple[Synth, np.random.Generator]:
+    """The distribution for size ``n`` from the flags, and the generator to draw points with."""
+    rng = np.random.default_rng(args.seed)
+    centres = rng.standard_normal((args.clusters or max(1, n // 100), args.dim), np.float32)
+    shape = power_law_shape(args.dim, args.alpha, rng)
+    if shape is not None:
+        centres = centres @ shape
+    faiss.normalize_L2(centres)
+    return Synth(centres, args.spread, shape), rng
+
+
+def describe(synth: Synth, alpha: float) -> str:
+    """One line on the data for the report."""
+    spectrum = (
+        "isotropic"
+        if synth.shape is None
+        else f"variance spectrum i^-{alpha:g} along random axes (centres and noise)"
+    )
+    return (
+        f"{len(synth.centres):,} Gaussian clusters (unit centres, noise {synth.spread}/dim on "
+        f"average; {spectrum}), L2-normalised"
+    )
+
+
+def clustered_chunks(n: int, synth: Synth, rng: np.random.Generator, chunk: int = 100_000):  # noqa: ANN201 (a generator of (chunk, dim) float32 arrays)
+    """Normalised points around random ``synth.centres``, ``chunk`` rows at a time (bounded
+    memory)."""
+    centres = synth.centres
     for s in range(0, n, chunk):
         m = min(chunk, n - s)
-        x = centres[rng.integers(0, len(centres), m)] + spread * rng.standard_normal(
-            (m, centres.shape[1]), np.float32
-        )
+        x = centres[rng.integers(0, len(centres), m)]  # draw order as in earlier runs
+        noise = rng.standard_normal((m, centres.shape[1]), np.float32)
+        x += synth.spread * (noise if synth.shape is None else noise @ synth.shape)
         faiss.normalize_L2(x)
         yield x
 
 
-def clustered(
-    n: int, dim: int, centres: np.ndarray, spread: float, rng: np.random.Generator
-) -> np.ndarray:
-    """``(n, dim)`` normalised points around random ``centres``, in RAM."""
-    return np.vstack(list(clustered_chunks(n, centres, spread, rng))).reshape(n, dim)
+def clustered(n: int, synth: Synth, rng: np.random.Generator) -> np.ndarray:
+    """``(n, dim)`` normalised points of ``synth``, in RAM."""
+    return np.vstack(list(clustered_chunks(n, synth, rng))).reshape(n, synth.centres.shape[1])
 
 
-def write_embeddings(folder: Path, n: int, centres: np.ndarray, spread: float, rng) -> None:  # noqa: ANN001
+def write_embeddings(folder: Path, n: int, synth: Synth, rng: np.random.Generator) -> None:
     """An embeddings folder of ``n`` clustered vectors, written chunk by chunk (never all in RAM);
     no manifest (a folder made by hand), so loading it hashes nothing."""
 
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / VECTORS, "wb") as fh_out:
-        header = {"descr": "<f4", "fortran_order": False, "shape": (n, centres.shape[1])}
+        header = {"descr": "<f4", "fortran_order": False, "shape": (n, synth.centres.shape[1])}
         np.lib.format.write_array_header_2_0(fh_out, header)
-        for x in clustered_chunks(n, centres, spread, rng):
+        for x in clustered_chunks(n, synth, rng):
             x.tofile(fh_out)
     ids = [f"t{i}" for i in range(n)]
     table = {"format_version": 1, "ids": ids, "sources": [""] * n, "meta": {"layer": "last"}}
@@ -245,10 +291,25 @@ def run_type(
     del tix
 
 
-def _build_child(emb: Path, folder: Path, seed: int, max_train: int | None, out) -> None:  # noqa: ANN001
+def _build_child(emb: Path, folder: Path, args: argparse.Namespace, out) -> None:  # noqa: ANN001
+    faiss.omp_set_num_threads(args.threads)
     t0 = time.perf_counter()
-    tix = build_large(emb, folder, seed=seed, max_train=max_train, verify=False, progress=True)
+    tix = build_large(
+        emb,
+        folder,
+        args.factory,
+        seed=args.seed,
+        max_train=args.max_train,
+        verify=False,
+        progress=True,
+    )
     out.put((time.perf_counter() - t0, tix.table.factory))
+
+
+def _quantizer_note(factory: str) -> str:
+    if "HNSW" in factory:
+        return " and their HNSW graph"
+    return " in an IVF of their own, with a direct map" if "(IVF" in factory else ""
 
 
 def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
@@ -259,9 +320,7 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
     emb, folder = work / f"emb-{n}", work / f"index-{n}"
     saved, queries = work / f"run-{n}.json", work / f"queries-{n}.npz"
     state = json.loads(saved.read_text()) if args.reuse and saved.is_file() else {}
-    rng = np.random.default_rng(args.seed)
-    centres = rng.standard_normal((args.clusters or max(1, n // 100), args.dim), np.float32)
-    faiss.normalize_L2(centres)
+    synth, rng = make_synth(n, args)
     if "t_gt" in state and queries.is_file() and (emb / VECTORS).is_file():
         with np.load(queries) as z:
             xq, gt = z["xq"], z["gt"]
@@ -269,8 +328,8 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
     else:
         state = {}
         t0 = time.perf_counter()
-        write_embeddings(emb, n, centres, args.spread, rng)
-        xq = clustered(args.queries, args.dim, centres, args.spread, rng)
+        write_embeddings(emb, n, synth, rng)
+        xq = clustered(args.queries, synth, rng)
         state["t_data"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         gt = knn_ground_truth(
@@ -285,7 +344,7 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
             atomic_write_text(saved, json.dumps(state))
     t_data, t_gt = state["t_data"], state["t_gt"]
     print(
-        f"n={n} dim={args.dim} clusters={len(centres)}: data on disk {t_data:.0f} s "
+        f"n={n} dim={args.dim} clusters={len(synth.centres)}: data on disk {t_data:.0f} s "
         f"({(emb / VECTORS).stat().st_size / 2**30:.1f} GiB); exact search over the memory map "
         f"for {len(gt)} queries {t_gt:.0f} s",
         flush=True,
@@ -293,9 +352,7 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
     if "t_build" not in state or not (folder / "manifest.json").is_file():
         ctx = multiprocessing.get_context("spawn")  # fork after OpenMP ran would hang
         queue = ctx.Queue()
-        child = ctx.Process(
-            target=_build_child, args=(emb, folder, args.seed, args.max_train, queue)
-        )
+        child = ctx.Process(target=_build_child, args=(emb, folder, args, queue))
         child.start()
         state["t_build"], state["factory"] = queue.get()
         child.join()
@@ -319,31 +376,33 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
     t_load = time.perf_counter() - t0
     best = None
     results = []
-    for nprobe in args.nprobe:
-        for kf in args.k_factor:
-            tix.set_params(fh.SearchParams(nprobe=nprobe, k_factor=kf))
-            wall = cpu = 0.0
-            for _ in range(args.rounds):
-                ids, w, c = timed_search(lambda q: tix.search(q, args.k)[1], xq, args.batch)
-                wall, cpu = max(wall, w), max(cpu, c)
-            rec = recall_at_k(ids[: len(gt)], gt)
-            raw = recall_at_k(tix.index.search(xq[: len(gt)], args.k)[1], gt)
-            results.append((nprobe, kf, rec, raw, wall, cpu))
-            print(
-                f"  nprobe={nprobe:3d} k_factor={kf:4.0f}: recall@{args.k}={rec:.4f} "
-                f"(PQ alone {raw:.4f}) {wall:7.0f} q/s ({cpu:.0f} q/CPU-s)",
-                flush=True,
-            )
-            if rec >= args.target and (best is None or wall > best[4]):
-                best = results[-1]
+    nested = "(IVF" in factory
+    for qnp in args.quantizer_nprobe if nested else [fh.SearchParams().quantizer_nprobe]:
+        for nprobe in args.nprobe:
+            for kf in args.k_factor:
+                tix.set_params(fh.SearchParams(nprobe=nprobe, k_factor=kf, quantizer_nprobe=qnp))
+                wall = cpu = 0.0
+                for _ in range(args.rounds):
+                    ids, w, c = timed_search(lambda q: tix.search(q, args.k)[1], xq, args.batch)
+                    wall, cpu = max(wall, w), max(cpu, c)
+                rec = recall_at_k(ids[: len(gt)], gt)
+                raw = recall_at_k(tix.index.search(xq[: len(gt)], args.k)[1], gt)
+                results.append((qnp if nested else "-", nprobe, kf, rec, raw, wall, cpu))
+                print(
+                    f"  quantizer_nprobe={qnp if nested else '-'} nprobe={nprobe:3d} "
+                    f"k_factor={kf:4.0f}: recall@{args.k}={rec:.4f} (PQ alone {raw:.4f}) "
+                    f"{wall:7.0f} q/s ({cpu:.0f} q/CPU-s)",
+                    flush=True,
+                )
+                if rec >= args.target and (best is None or wall > best[5]):
+                    best = results[-1]
     query_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"  best: {best if best else 'none reached the target recall'}", flush=True)
     code = int(factory.rsplit(",PQ", 1)[1].split("x")[0].rstrip("np"))
     fixed = index_bytes - n * (code + 16)
     rows += [
         f"## n = {n:,} x {args.dim}-d\n",
-        f"- data: {len(centres):,} Gaussian clusters (unit centres, spread {args.spread}/dim), "
-        f"L2-normalised; written to disk in {t_data:.0f} s",
+        f"- data: {describe(synth, args.alpha)}; written to disk in {t_data:.0f} s",
         f"- exact top-{args.k} for {len(gt)} queries by brute force over the memory map in "
         f"chunks: {t_gt:.0f} s",
         f"- index `{factory}` (trained on {train_sample_size(factory, n, args.max_train):,} "
@@ -353,7 +412,7 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
         f"- index file: {index_bytes / n:.1f} bytes/vector ({index_bytes / 2**20:.0f} MiB): "
         f"{code}-byte PQ codes + 8-byte ids in the inverted lists + 8-byte IndexIDMap2 id map "
         f"per vector, and {fixed / 2**20:.0f} MiB that do not grow with n (coarse centroids"
-        f"{' and their HNSW graph' if 'HNSW' in factory else ''}, PQ tables, headers: "
+        f"{_quantizer_note(factory)}, PQ tables, headers: "
         f"{fixed / n:.1f} bytes/vector at this n); exact vectors for re-ranking on disk: "
         f"{store_bytes / n:.0f} bytes/vector",
         f"- load with `mmap=True` {t_load:.1f} s; peak RSS of the querying process "
@@ -361,17 +420,18 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
         f"{n:,} track ids and the pages of memory-mapped files it touched)",
         f"- {args.queries} queries in batches of {args.batch}, {args.threads} FAISS threads, "
         f"best of {args.rounds} rounds, through `TrackIndex.search` (re-ranking included)\n",
-        f"| nprobe | k_factor | recall@{args.k} | recall@{args.k} PQ alone | queries/s | "
-        "queries/CPU-s |",
-        "|---|---|---|---|---|---|",
+        f"| quantizer_nprobe | nprobe | k_factor | recall@{args.k} | recall@{args.k} PQ alone | "
+        "queries/s | queries/CPU-s |",
+        "|---|---|---|---|---|---|---|",
         *[
-            f"| {p} | {f:g} | {r:.4f} | {w:.4f} | {q:.0f} | {c:.0f} |"
-            for p, f, r, w, q, c in results
+            f"| {qp} | {p} | {f:g} | {r:.4f} | {w:.4f} | {q:.0f} | {c:.0f} |"
+            for qp, p, f, r, w, q, c in results
         ],
         "",
         f"best reaching recall@{args.k} >= {args.target}: "
         + (
-            f"nprobe={best[0]}, k_factor={best[1]:g}: recall {best[2]:.4f} at {best[4]:.0f} q/s"
+            f"quantizer_nprobe={best[0]}, nprobe={best[1]}, k_factor={best[2]:g}: recall "
+            f"{best[3]:.4f} at {best[5]:.0f} q/s"
             if best
             else "none"
         ),
@@ -407,6 +467,13 @@ def main() -> None:
     p.add_argument("--report", help="write the type large figures to this markdown file")
     p.add_argument("--dim", type=int, default=256)
     p.add_argument("--clusters", type=int, default=0, help="default: one cluster per 100 vectors")
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=0.0,
+        help="variance spectrum i^-alpha over random axes (0: isotropic, the hardest case; "
+        "audioclr's own embeddings measure 1.6-2.0: docs in the module)",
+    )
     p.add_argument("--nlist", type=int, help="IVF lists (default 4 sqrt(n), a power of two)")
     p.add_argument(
         "--spread", type=float, default=0.05, help="noise std per dimension around a unit centre"
@@ -422,6 +489,13 @@ def main() -> None:
         help="training sample (default: 65,536 in RAM; type large: build_large's, 32 per list)",
     )
     p.add_argument("--nprobe", type=ints, default=[8, 16, 32, 64])
+    p.add_argument(
+        "--quantizer-nprobe",
+        type=ints,
+        default=[16, 32, 64],
+        help="type large with a nested quantizer (IVFn(IVFm,Flat)): lists of centroids visited",
+    )
+    p.add_argument("--factory", help="type large: this factory instead of build_large's default")
     p.add_argument(
         "--k-factor", type=lambda s: [float(v) for v in s.split(",")], default=[4.0, 8.0, 16.0]
     )
@@ -449,17 +523,15 @@ def main() -> None:
         types = ",".join(t for t in types.split(",") if t and t != "large")
         if not types:
             continue
-        rng = np.random.default_rng(args.seed)
-        centres = rng.standard_normal((args.clusters or max(1, n // 100), args.dim), np.float32)
-        faiss.normalize_L2(centres)
+        synth, rng = make_synth(n, args)
         t0 = time.perf_counter()
-        xb = clustered(n, args.dim, centres, args.spread, rng)
-        xq = clustered(args.queries, args.dim, centres, args.spread, rng)
+        xb = clustered(n, synth, rng)
+        xq = clustered(args.queries, synth, rng)
         t_gt = time.perf_counter()
         gt = faiss.knn(xq[: args.gt_queries], xb, args.k, metric=faiss.METRIC_INNER_PRODUCT)[1]
         t_exact = time.perf_counter() - t_gt
         print(
-            f"n={n} dim={args.dim} clusters={len(centres)} threads={args.threads}: "
+            f"n={n} dim={args.dim} clusters={len(synth.centres)} threads={args.threads}: "
             f"data {t_gt - t0:.1f} s; "
             f"exact brute force (= Flat) for {len(gt)} queries {t_exact:.1f} s "
             f"= {len(gt) / t_exact:.0f} q/s",

@@ -126,7 +126,6 @@ def test_many_lists_get_two_level_centroids_behind_hnsw(tmp_path: Path) -> None:
     """Past ``TWO_LEVEL_MIN`` lists the coarse centroids come from two-level k-means: unit norm,
     closer to the data than as many data rows drawn at random (what k-means must beat), and the
     HNSW quantizer still finds each query's neighbours (recall against numpy's exact top-10)."""
-    assert large_factory(10_000_000, 256) == "IVF8192,PQ64np"
     x = clustered(40_000, 64, seed=7, centres=400)
     tix = build_large(emb_folder(tmp_path, x), tmp_path / "idx", "IVF4096_HNSW32,PQ16np")
     ivf = faiss.extract_index_ivf(tix.index)
@@ -139,3 +138,59 @@ def test_many_lists_get_two_level_centroids_behind_hnsw(tmp_path: Path) -> None:
     xq = clustered(200, 64, seed=8, centres=400)
     tix.set_params(fh.SearchParams(nprobe=16, k_factor=8))
     assert recall(tix.search(xq, 10)[1], exact(x, xq, 10)) >= 0.9
+
+
+def lists_of(index: faiss.Index) -> np.ndarray:
+    """The inverted list of each stored vector, in the order of their external ids, read back
+    from FAISS's lists."""
+    ivf = faiss.extract_index_ivf(index)
+    id_map = faiss.vector_to_array(faiss.downcast_index(index).id_map)
+    ext, lists = [], []
+    for lst in range(ivf.nlist):
+        size = ivf.invlists.list_size(lst)
+        if size:
+            ext.append(id_map[faiss.rev_swig_ptr(ivf.invlists.get_ids(lst), size)])
+            lists.append(np.full(size, lst))
+    return np.concatenate(lists)[np.argsort(np.concatenate(ext))]
+
+
+def test_large_factory_has_small_lists_and_a_nested_quantizer_past_16384() -> None:
+    """About 128 vectors a list (at least 2 sqrt(n)), a power of two; an IVF quantizer with
+    sqrt(nlist) lists of centroids from 16,384 lists."""
+    assert large_factory(1200, 16) == "IVF64,PQ16np"  # 2 sqrt(1200) = 69 > 1200 / 128
+    assert large_factory(1_000_000, 256) == "IVF8192,PQ64np"  # 1e6 / 128 = 7,812
+    assert large_factory(10_000_000, 256) == "IVF65536(IVF256,Flat),PQ64np"
+    assert large_factory(10_000_000, 96) == "IVF65536(IVF256,Flat),PQ48np"
+
+
+def test_nested_quantizer_files_every_vector_in_its_nearest_list(tmp_path: Path) -> None:
+    """``IVFn(IVFm,Flat)``: while adding, each vector goes to its exactly nearest centroid (numpy
+    argmax over the centroids), though the nested quantizer visits only some of its lists; the
+    search visits ``quantizer_nprobe`` of them (more: better recall), and an mmap load answers
+    as the built index does. In RAM too, and after a removal."""
+    x = clustered(12_000, 32, seed=9, centres=300)
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    tix = build_large(emb_folder(tmp_path, x), tmp_path / "idx", "IVF512(IVF16,Flat),PQ8np")
+    ivf = faiss.extract_index_ivf(tix.index)
+    cents = faiss.downcast_index(ivf.quantizer).reconstruct_n(0, ivf.nlist)
+    np.testing.assert_array_equal(lists_of(tix.index), np.argmax(xn @ cents.T, axis=1))
+    xq, truth = x[:300] + 0.05, exact(x, x[:300] + 0.05, 10)
+    got = {}
+    for qnp in (1, 16):
+        tix.set_params(fh.SearchParams(nprobe=4, k_factor=8, quantizer_nprobe=qnp))
+        got[qnp] = recall(tix.search(xq, 10)[1], truth)
+    assert got[16] >= 0.95 and got[1] < got[16] - 0.05, got
+    tix.save(tmp_path / "idx")
+    mapped = TrackIndex.load(tmp_path / "idx", mmap=True)
+    for a, b in zip(mapped.search(xq, 10), tix.search(xq, 10), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    ram = TrackIndex.build(
+        EmbeddingSet(x, [f"t{i}" for i in range(len(x))], [""] * len(x), {}),
+        "IVF256(IVF16,Flat),Flat",
+    )
+    ram.remove(["t0", "t1"])
+    ivf = faiss.extract_index_ivf(ram.index)
+    cents = faiss.downcast_index(ivf.quantizer).reconstruct_n(0, ivf.nlist)
+    where = lists_of(ram.index)
+    np.testing.assert_array_equal(where, np.argmax(xn[2:] @ cents.T, axis=1))

@@ -20,6 +20,11 @@ def _search_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nprobe", type=int, help="IVF: inverted lists visited per query")
     p.add_argument("--ef-search", type=int, help="HNSW: candidate list size")
     p.add_argument(
+        "--quantizer-nprobe",
+        type=int,
+        help="IVF behind an IVF quantizer (large indexes): lists of centroids visited per query",
+    )
+    p.add_argument(
         "--k-factor", type=float, help="re-ranking: exact scores for k * k_factor candidates"
     )
 
@@ -35,7 +40,12 @@ def _mmap_flag(p: argparse.ArgumentParser) -> None:
 
 def _flag_params(args: argparse.Namespace) -> dict:
     """The search parameters given on the command line."""
-    flags = (("nprobe", args.nprobe), ("ef_search", args.ef_search), ("k_factor", args.k_factor))
+    flags = (
+        ("nprobe", args.nprobe),
+        ("ef_search", args.ef_search),
+        ("k_factor", args.k_factor),
+        ("quantizer_nprobe", args.quantizer_nprobe),
+    )
     return {k: v for k, v in flags if v is not None}
 
 

@@ -3,18 +3,19 @@
 The embeddings are read memory-mapped, one chunk at a time (each chunk's mapping is dropped
 after use, so the process never holds more than a chunk of them); the index is trained on a
 seeded sample of rows and filled chunk by chunk. The default type, :func:`large_factory`, is
-IVF-PQ with 8-bit codes of at most 64 bytes a vector. A factory with many lists (from
-:data:`TWO_LEVEL_MIN`) gets its coarse centroids from two-level k-means
-(``faiss.contrib.clustering.two_level_clustering``: sqrt(nlist) clusters, then each split
-again): 65,536 centroids from 2.1M rows in minutes where flat k-means needs hours on a few
-cores. While the codes go into the
+IVF-PQ with 8-bit codes of at most 64 bytes a vector and small lists; past 16,384 lists its
+coarse quantizer is itself an IVF (``"IVF65536(IVF256,Flat)"``). A factory with many lists
+gets its coarse centroids from two-level k-means (``faiss.contrib.clustering``; see
+:func:`audioclr.search.faisshelpers.train_index`): 65,536 centroids from 2.1M rows in minutes
+where flat k-means needs hours on a few cores, and every vector is filed in its exactly
+nearest list (:func:`audioclr.search.faisshelpers.exact_assignment`). While the codes go into the
 index, the normalised exact vectors go to ``vectors-<generation>.npy`` beside it, which
 :mod:`audioclr.search.rerank` reads memory-mapped to re-rank each query's ``k * k_factor``
 candidates. 8-bit PQ keeps FAISS's plain inverted lists, so ``TrackIndex.load(..., mmap=True)``
 can map them from the index file (``faiss.IO_FLAG_MMAP``) instead of reading them into RAM.
 
 Example:
-    >>> tix = build_large("emb/", "big_index/")     # "IVF8192,PQ64np" for 10M x 256-d
+    >>> tix = build_large("emb/", "big_index/")     # "IVF65536(IVF256,Flat),PQ64np" at 1e7
     >>> tix = TrackIndex.load("big_index/", mmap=True)
     >>> D, I = tix.search(xq, k=10)                  # 80 PQ candidates re-ranked exactly
 """
@@ -22,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -29,7 +31,6 @@ from typing import IO
 
 import faiss
 import numpy as np
-from faiss.contrib.clustering import two_level_clustering
 from tqdm import tqdm
 
 from audioclr.atomic import atomic_write
@@ -43,39 +44,51 @@ from audioclr.search.sidetable import TABLE, SideTable, read_table
 
 CHUNK = 65_536  # rows read, normalised and added at a time (64 MiB at 256-d)
 MAX_CODE_BYTES = 64
-TWO_LEVEL_MIN = 4096  # lists from which the coarse centroids come from two-level k-means
+PER_LIST = 128  # vectors per inverted list that large_factory aims at
+NESTED_MIN = 16_384  # lists from which the coarse quantizer is itself an IVF
 
 
 def large_factory(n: int, dim: int) -> str:
-    """IVF + 8-bit PQ with ``m`` bytes a vector, ``m`` the largest divisor of ``dim`` up to 64;
-    about ``2 sqrt(n)`` lists (a power of two) behind a flat coarse quantizer.
+    """IVF + 8-bit PQ with ``m`` bytes a vector, ``m`` the largest divisor of ``dim`` up to 64.
 
-    Measured at 1e7 x 256-d (``benchmarks/results/retrieval-10m.md``): FAISS's guideline for
-    that size, 65,536 lists behind an HNSW quantizer (``IVF65536_HNSW32``), placed only 27 % of
-    the vectors in their nearest list (HNSW with its default efSearch on high-dimensional
-    centroids) and reached recall@10 0.33-0.38, against 0.59-0.67 for this layout; exact
-    assignment to 65,536 lists would cost about an hour of 2 cores per 1e7 vectors.
+    Lists: about :data:`PER_LIST` vectors each (at least ``2 sqrt(n)``), a power of two. From
+    :data:`NESTED_MIN` lists the coarse quantizer is itself an IVF over the centroids
+    (``sqrt(nlist)`` lists of centroids, ``quantizer_nprobe`` of them visited per query), and
+    vectors are assigned to their exactly nearest list while adding (``exact_assignment``).
+
+    Measured at 1e7 x 256-d (``benchmarks/results/retrieval-10m.md``): small lists are what
+    recall needs (the neighbours of a query fall in its 16 nearest of 8,192 lists only 57 % of
+    the time, of 65,536 lists 94 %), and a flat quantizer over 65,536 centroids alone answers
+    only 700 queries/s on 2 cores; an HNSW quantizer (``IVF65536_HNSW32``) filed only 27 % of
+    the vectors in their nearest list (recall@10 0.33-0.38).
     ``np``: no polysemous training (slow, and only useful for Hamming-filtered search). No OPQ:
     its training costs minutes on a few cores and the exact re-ranking recovers what the rotation
     would.
 
     Example:
-        >>> large_factory(10_000_000, 256), large_factory(100_000, 80)
-        ('IVF8192,PQ64np', 'IVF512,PQ40np')
+        >>> large_factory(10_000_000, 256), large_factory(1_000_000, 256)
+        ('IVF65536(IVF256,Flat),PQ64np', 'IVF8192,PQ64np')
+        >>> large_factory(100_000, 80)
+        'IVF1024,PQ40np'
     """
     m = max(d for d in range(1, MAX_CODE_BYTES + 1) if dim % d == 0)
-    nlist = 2 ** max(4, round(math.log2(2 * math.sqrt(n))))
-    return f"IVF{nlist},PQ{m}np"
+    nlist = 2 ** max(4, round(math.log2(max(2 * math.sqrt(n), n / PER_LIST))))
+    if nlist < NESTED_MIN:
+        return f"IVF{nlist},PQ{m}np"
+    return f"IVF{nlist}(IVF{2 ** round(math.log2(math.sqrt(nlist)))},Flat),PQ{m}np"
 
 
 def nlist_of(factory: str) -> int:
     """The IVF list count of a factory string (0 without IVF).
 
     Example:
-        >>> nlist_of("IVF65536_HNSW32,PQ64np"), nlist_of("HNSW32")
-        (65536, 0)
+        >>> nlist_of("IVF65536(IVF256,Flat),PQ64np"), nlist_of("IVF8_HNSW32,PQ4")
+        (65536, 8)
+        >>> nlist_of("HNSW32")
+        0
     """
-    return int(factory.split("IVF", 1)[1].split(",")[0].split("_")[0]) if "IVF" in factory else 0
+    m = re.match(r"(?:\w+,)*IVF(\d+)", factory)
+    return int(m.group(1)) if m else 0
 
 
 def train_sample_size(factory: str, n: int, max_train: int | None) -> int:
@@ -83,29 +96,6 @@ def train_sample_size(factory: str, n: int, max_train: int | None) -> int:
     if max_train is not None:
         return min(n, max_train)
     return min(n, max(65_536, 32 * nlist_of(factory)))
-
-
-def train_index(index: faiss.Index, sample: np.ndarray, seed: int = 0) -> None:
-    """Train ``index`` (an ``IndexIDMap2`` from :func:`fh.make_index`) on normalised ``sample``.
-
-    An IVF with at least :data:`TWO_LEVEL_MIN` lists gets its coarse centroids from two-level
-    k-means (``sqrt(nlist)`` clusters, then each split in proportion to its size), normalised
-    for the inner product, before FAISS trains the codes on the residuals.
-
-    Example:
-        >>> index = fh.make_index("IVF4096_HNSW32,PQ16np", 64)
-        >>> train_index(index, fh.normalize(np.random.rand(200_000, 64).astype("f4")))
-    """
-    ivf = faiss.try_extract_index_ivf(fh.inner_index(index))
-    if ivf is not None and ivf.nlist >= TWO_LEVEL_MIN and ivf.quantizer.ntotal == 0:
-        centroids, _ = two_level_clustering(
-            sample, int(math.sqrt(ivf.nlist)), ivf.nlist, seed=seed, min_points_per_centroid=16
-        )
-        if ivf.metric_type == faiss.METRIC_INNER_PRODUCT:
-            faiss.normalize_L2(centroids)
-        ivf.quantizer.train(centroids)
-        ivf.quantizer.add(centroids)
-    index.train(sample)
 
 
 def mapped_chunks(path: Path, chunk: int, rows: np.ndarray | None = None) -> Iterator[np.ndarray]:
@@ -148,7 +138,7 @@ def build_large(
         size = train_sample_size(factory, n, max_train)
         rows = np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
         sample = np.vstack(list(mapped_chunks(path, chunk, rows)))
-        train_index(index, fh.normalize(sample, "embeddings (training sample)"), seed)
+        fh.train_index(index, fh.normalize(sample, "embeddings (training sample)"), seed)
         del sample
     folder = Path(folder)
     with folder_lock(folder, "index build", RetrievalError):
@@ -184,7 +174,8 @@ def _fill_and_save(
         for start, part in zip(range(0, n, chunk), mapped_chunks(path, chunk), strict=True):
             xb = fh.normalize(part, f"embeddings rows {start}..{start + len(part) - 1}")
             xb.tofile(fh_out)
-            index.add_with_ids(xb, ids[start : start + len(xb)])
+            with fh.exact_assignment(index):
+                index.add_with_ids(xb, ids[start : start + len(xb)])
             bar.update(len(xb))
         bar.close()
 

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import faiss
 import numpy as np
+from faiss.contrib.clustering import two_level_clustering
 
 from audioclr.config import require
 from audioclr.errors import RetrievalError
@@ -28,6 +31,7 @@ EXACT_MAX = 50_000  # up to here, exact search is fast enough: "Flat"
 HNSW_MAX = (
     300_000  # up to here "HNSW32,Flat"; above, IVF-PQ (4-bit fast scan) with exact re-ranking
 )
+TWO_LEVEL_MIN = 4096  # lists from which the coarse centroids come from two-level k-means
 
 
 @dataclass
@@ -37,9 +41,12 @@ class SearchParams:
     nprobe: int = 16  # IVF: inverted lists visited per query
     ef_search: int = 128  # HNSW: candidate list size
     k_factor: float = 8.0  # Refine/RFlat: re-rank k * k_factor candidates with exact vectors
+    quantizer_nprobe: int = 48  # "IVFn(IVFm,Flat)": lists of centroids the coarse quantizer visits
 
     def __post_init__(self) -> None:
         require(self.nprobe >= 1, "nprobe", self.nprobe, "must be >= 1")
+        qnp = self.quantizer_nprobe
+        require(qnp >= 1, "quantizer_nprobe", qnp, "must be >= 1")
         require(self.ef_search >= 1, "ef_search", self.ef_search, "must be >= 1")
         require(self.k_factor >= 1, "k_factor", self.k_factor, "must be >= 1")
 
@@ -88,6 +95,9 @@ def make_index(factory: str, dim: int) -> faiss.IndexIDMap2:
     ivf = faiss.try_extract_index_ivf(inner)
     if ivf is not None:
         ivf.cp.spherical = True  # cosine: unit-norm centroids, else IP k-means favours long ones
+        nested = faiss.try_extract_index_ivf(ivf.quantizer)
+        if nested is not None:
+            nested.cp.spherical = True
     return faiss.IndexIDMap2(inner)  # the Python wrapper keeps ``inner`` alive
 
 
@@ -105,10 +115,83 @@ def set_search_params(index: faiss.Index, params: SearchParams) -> None:
         quantizer = faiss.downcast_index(ivf.quantizer)
         if isinstance(quantizer, faiss.IndexHNSW):  # "IVFn_HNSWm": must find nprobe lists
             quantizer.hnsw.efSearch = max(params.ef_search, 2 * ivf.nprobe)
+        if isinstance(quantizer, faiss.IndexIVF):  # "IVFn(IVFm,Flat)"
+            quantizer.nprobe = min(params.quantizer_nprobe, quantizer.nlist)
     if isinstance(inner, faiss.IndexHNSW):
         inner.hnsw.efSearch = params.ef_search
     if isinstance(inner, faiss.IndexRefine):
         inner.k_factor = params.k_factor
+
+
+def coarse_centroids(sample: np.ndarray, nlist: int, spherical: bool, seed: int = 0) -> np.ndarray:
+    """``(nlist, dim)`` k-means centroids of ``sample``: two-level k-means (``sqrt(nlist)``
+    clusters, then each split in proportion to its size) from :data:`TWO_LEVEL_MIN` lists, where
+    flat k-means would take hours on a few cores; unit norm when ``spherical``."""
+    if nlist >= TWO_LEVEL_MIN:
+        centroids, _ = two_level_clustering(
+            sample, int(math.sqrt(nlist)), nlist, seed=seed, min_points_per_centroid=16
+        )
+    else:
+        km = faiss.Kmeans(sample.shape[1], nlist, niter=20, seed=seed, spherical=spherical)
+        km.train(sample)
+        centroids = km.centroids
+    centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+    if spherical:
+        faiss.normalize_L2(centroids)
+    return centroids
+
+
+def train_index(index: faiss.Index, sample: np.ndarray, seed: int = 0) -> None:
+    """Train ``index`` (from :func:`make_index`) on normalised ``sample``.
+
+    An IVF with at least :data:`TWO_LEVEL_MIN` lists, or with an IVF as its coarse quantizer
+    (``"IVFn(IVFm,Flat)"``), gets its centroids from :func:`coarse_centroids`; a nested quantizer
+    is trained on them (its own ``m`` lists over the ``n`` centroids) and keeps a direct map (the
+    residuals need each centroid back). Then FAISS trains the codes on the residuals.
+
+    Example:
+        >>> index = make_index("IVF4096_HNSW32,PQ16np", 64)
+        >>> train_index(index, normalize(np.random.rand(200_000, 64).astype("f4")))
+    """
+    ivf = faiss.try_extract_index_ivf(inner_index(index))
+    quantizer = faiss.downcast_index(ivf.quantizer) if ivf is not None else None
+    nested = isinstance(quantizer, faiss.IndexIVF)
+    if quantizer is not None and quantizer.ntotal == 0 and (nested or ivf.nlist >= TWO_LEVEL_MIN):
+        ip = ivf.metric_type == faiss.METRIC_INNER_PRODUCT
+        centroids = coarse_centroids(sample, ivf.nlist, ip, seed)
+        quantizer.train(centroids)
+        quantizer.add(centroids)
+        if nested:
+            quantizer.make_direct_map()
+    index.train(sample)
+
+
+@contextmanager
+def exact_assignment(index: faiss.Index) -> Iterator[None]:
+    """While adding to ``index``: each vector goes to its nearest list, found exactly.
+
+    A nested coarse quantizer (``"IVFn(IVFm,Flat)"``) finds a query's lists by visiting only
+    ``quantizer_nprobe`` of its ``m`` lists of centroids; that is fast but approximate, and a
+    vector filed in the wrong list is missed by every later query. So for the adds a flat copy
+    of the same centroids (BLAS, ids in the same order) stands in; the nested one is put back
+    after. Other indexes are left as they are.
+
+    Example:
+        >>> with exact_assignment(index):
+        ...     index.add_with_ids(xb, ids)
+    """
+    ivf = faiss.try_extract_index_ivf(inner_index(index))
+    nested = faiss.downcast_index(ivf.quantizer) if ivf is not None else None
+    if not isinstance(nested, faiss.IndexIVF) or nested.ntotal == 0:
+        yield
+        return
+    flat = faiss.IndexFlat(nested.d, nested.metric_type)
+    flat.add(nested.reconstruct_n(0, nested.ntotal))
+    ivf.quantizer = flat  # the IVF owns ``nested``; ``flat`` lives in this frame
+    try:
+        yield
+    finally:
+        ivf.quantizer = nested
 
 
 def stores_exact(index: faiss.Index) -> bool:

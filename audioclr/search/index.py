@@ -60,7 +60,7 @@ class TrackIndex:
         return fh.SearchParams(**self.table.params)
 
     def set_params(self, params: fh.SearchParams) -> None:
-        """Change nprobe / ef_search / k_factor (recorded on the next save)."""
+        """Change nprobe / ef_search / k_factor / quantizer_nprobe (recorded on the next save)."""
         self.table.params = asdict(params)
         fh.set_search_params(self.index, params)
 
@@ -88,7 +88,7 @@ class TrackIndex:
         if not tix.index.is_trained:
             rng = np.random.default_rng(seed)
             sample = rng.choice(len(xb), size=min(len(xb), max_train), replace=False)
-            tix.index.train(xb[np.sort(sample)])
+            fh.train_index(tix.index, xb[np.sort(sample)], seed)
         tix._add_normalized(xb, emb.ids, emb.sources, progress)
         return tix
 
@@ -108,10 +108,12 @@ class TrackIndex:
         self, xb: np.ndarray, track_ids: list[str], sources: list[str], progress: bool
     ) -> np.ndarray:
         ids = self.table.append(list(track_ids), list(sources))
-        for start in tqdm(
-            range(0, len(xb), ADD_CHUNK), desc="adding", unit="chunk", disable=not progress
-        ):
-            self.index.add_with_ids(xb[start : start + ADD_CHUNK], ids[start : start + ADD_CHUNK])
+        with fh.exact_assignment(self.index):
+            for start in tqdm(
+                range(0, len(xb), ADD_CHUNK), desc="adding", unit="chunk", disable=not progress
+            ):
+                chunk = slice(start, start + ADD_CHUNK)
+                self.index.add_with_ids(xb[chunk], ids[chunk])
         return ids
 
     def _check_compatible(self, emb: EmbeddingSet) -> None:
@@ -138,9 +140,10 @@ class TrackIndex:
             keep = ~np.isin(all_ids, ids)
             xb, all_ids = xb[keep], all_ids[keep]
             self.index.reset()  # keeps the trained quantizers: no retraining
-            for start in range(0, len(xb), ADD_CHUNK):
-                stop = start + ADD_CHUNK
-                self.index.add_with_ids(xb[start:stop], all_ids[start:stop])
+            with fh.exact_assignment(self.index):
+                for start in range(0, len(xb), ADD_CHUNK):
+                    stop = start + ADD_CHUNK
+                    self.index.add_with_ids(xb[start:stop], all_ids[start:stop])
         else:
             raise RetrievalError(
                 f"index type {self.table.factory!r} keeps no exact vectors to remove tracks",
