@@ -222,8 +222,8 @@ def test_index_add_killed_between_renames_leaves_old_or_new_index(
 def test_index_load_checks_id_map_manifest_and_table_fields(tmp_path, capsys) -> None:
     emb = load_embeddings(_index(tmp_path))
     tix = TrackIndex.build(emb)
-    tix.table.ids[3], tix.table.ids[4] = tix.table.ids[4], tix.table.ids[3]  # a writer's bug
-    tix.table.__post_init__()
+    tix.table.ids[4:] += 1  # a writer's bug: rows 4.. no longer carry the ids FAISS has
+    tix.table.next_id += 1
     tix.save(tmp_path / "swapped")
     with pytest.raises(RetrievalError, match="FAISS id map does not match table.json"):
         TrackIndex.load(tmp_path / "swapped")
@@ -236,6 +236,7 @@ def test_index_load_checks_id_map_manifest_and_table_fields(tmp_path, capsys) ->
     for edit, message in [
         (lambda t: t.update(sources=t["sources"][:-1]), "must be of equal length"),
         (lambda t: t.update(ids=[str(i) for i in t["ids"]]), "ids must be non-negative integers"),
+        (lambda t: t.update(ids=t["ids"][1::-1] + t["ids"][2:]), "ids must rise row by row"),
     ]:
         bad = json.loads(json.dumps(table))
         edit(bad)

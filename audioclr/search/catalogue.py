@@ -151,7 +151,7 @@ class Catalogue:
         out = []
         for row, low in enumerate(self._lower):
             if needle in low:
-                out.append({"id": table.ids[row], "track_id": table.track_ids[row]})
+                out.append({"id": int(table.ids[row]), "track_id": table.track_ids[row]})
                 if len(out) == limit:
                     break
         return out

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ class SideTable:
     hop_samples: int | None = None
     params: dict[str, float] = field(default_factory=dict)  # nprobe / efSearch / k_factor_rf
     rerank: str | None = None  # large index: exact vectors file for re-ranking (search/rerank.py)
-    ids: list[int] = field(default_factory=list)
+    ids: list[int] | np.ndarray = field(default_factory=list)  # int64 array once constructed
     track_ids: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     next_id: int = 0
@@ -52,8 +52,31 @@ class SideTable:
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
-        self._row = {int(i): r for r, i in enumerate(self.ids)}
-        self._by_track = {t: int(i) for t, i in zip(self.track_ids, self.ids, strict=True)}
+        # ids rise with the rows (append gives increasing ids, drop keeps the order), so a row is
+        # a binary search away; the track -> id map is built on first need (a build, not a
+        # query: at 1e7 tracks the two dicts this replaces took about 2 GB)
+        self.ids = np.asarray(self.ids, dtype=np.int64).reshape(-1)
+        self._by_track: dict[str, int] | None = None
+
+    def _track_map(self) -> dict[str, int]:
+        if self._by_track is None:
+            self._by_track = dict(zip(self.track_ids, self.ids.tolist(), strict=True))
+        return self._by_track
+
+    def _row(self, i: int) -> int:
+        r = int(np.searchsorted(self.ids, i))
+        if r == len(self.ids) or self.ids[r] != i:
+            raise RetrievalError(f"id {i} is not in the index ({len(self)} tracks)")
+        return r
+
+    def _row_of_track(self, track_id: str) -> int | None:
+        if self._by_track is not None:
+            i = self._by_track.get(track_id)
+            return None if i is None else self._row(i)
+        try:  # one lookup: a scan in C beats building the map
+            return self.track_ids.index(track_id)
+        except ValueError:
+            return None
 
     @classmethod
     def for_embeddings(
@@ -88,55 +111,56 @@ class SideTable:
 
     def append(self, track_ids: list[str], sources: list[str]) -> np.ndarray:
         """Give new tracks fresh int64 ids, returned ``(n,)``; duplicate track ids are errors."""
-        dup = [t for t in track_ids if t in self._by_track] or _duplicates(track_ids)
+        known = self._track_map()
+        dup = [t for t in track_ids if t in known] or _duplicates(track_ids)
         if dup:
             raise RetrievalError(
                 f"track id {dup[0]!r} is already in the index ({len(dup)} duplicates)",
                 hint="remove it first (audioclr index remove) or add only new tracks",
             )
         new = np.arange(self.next_id, self.next_id + len(track_ids), dtype=np.int64)
-        for i, t, s in zip(new.tolist(), track_ids, sources, strict=True):
-            self._row[i] = len(self.ids)
-            self._by_track[t] = i
-            self.ids.append(i)
-            self.track_ids.append(t)
-            self.sources.append(s)
+        known.update(zip(track_ids, new.tolist(), strict=True))
+        self.ids = np.concatenate([self.ids, new])
+        self.track_ids.extend(track_ids)
+        self.sources.extend(sources)
         self.next_id += len(track_ids)
         return new
 
     def drop(self, ids: np.ndarray) -> None:
         """Forget the given int64 ids (already removed from the FAISS index)."""
-        gone = set(np.asarray(ids).tolist())
-        keep = [r for r, i in enumerate(self.ids) if i not in gone]
-        self.ids = [self.ids[r] for r in keep]
-        self.track_ids = [self.track_ids[r] for r in keep]
-        self.sources = [self.sources[r] for r in keep]
-        self.__post_init__()
+        keep = np.flatnonzero(~np.isin(self.ids, np.asarray(ids, dtype=np.int64)))
+        self.ids = self.ids[keep]
+        self.track_ids = [self.track_ids[r] for r in keep.tolist()]
+        self.sources = [self.sources[r] for r in keep.tolist()]
+        self._by_track = None
 
     def has(self, track_id: str) -> bool:
         """Whether ``track_id`` is in the index."""
-        return track_id in self._by_track
+        return self._row_of_track(track_id) is not None
 
     def id_of(self, track_id: str) -> int:
         """The int64 id of ``track_id``; ``RetrievalError`` naming it when unknown."""
-        if track_id not in self._by_track:
+        row = self._row_of_track(track_id)
+        if row is None:
             raise RetrievalError(
                 f"unknown track id {track_id!r} (index has {len(self)} tracks)",
                 hint="list the ids with: audioclr index info INDEX --ids",
             )
-        return self._by_track[track_id]
+        return int(self.ids[row])
 
     def track_of(self, i: int) -> str:
         """The track id behind int64 id ``i``."""
-        return self.track_ids[self._row[int(i)]]
+        return self.track_ids[self._row(int(i))]
 
     def source_of(self, i: int) -> str:
         """The source path behind int64 id ``i``."""
-        return self.sources[self._row[int(i)]]
+        return self.sources[self._row(int(i))]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict."""
-        return asdict(self)
+        """Plain JSON-ready dict (the columns are not copied, save ``ids`` to a list)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["ids"] = self.ids.tolist()
+        return out
 
 
 def _duplicates(items: list[str]) -> list[str]:
@@ -197,8 +221,9 @@ def _problem(data: dict[str, Any]) -> str | None:
         return "ids must be non-negative integers"
     if not all(isinstance(s, str) for s in track_ids + columns["sources"]):
         return "track_ids and sources must be strings"
-    if len(set(ids)) < len(ids) or len(set(track_ids)) < len(track_ids):
-        return "ids and track_ids must be unique"
+    rising = all(a < b for a, b in zip(ids[:-1], ids[1:], strict=True))
+    if not rising or len(set(track_ids)) < len(track_ids):
+        return "ids must rise row by row and track_ids must be unique"
     dim, next_id, gen = (data.get(k, 0) for k in ("dim", "next_id", "generation"))
     if not (_is_int(dim) and dim > 0 and _is_int(next_id) and _is_int(gen)):
         return "dim, next_id and generation must be integers (dim > 0)"
