@@ -6,6 +6,7 @@ Example:
     $ audioclr query big_index/ --track t123 --mmap
     $ audioclr query my_index/ --track piano/a.wav -k 5
     $ audioclr query my_index/ --file new_song.wav --json
+    $ audioclr query shard0/ shard1/ shard2/ --track t123 --mmap   # one front over shards
     $ audioclr retrieval-eval my_index/ --labels labels.csv -k 10
 """
 
@@ -173,7 +174,12 @@ def _query(args: argparse.Namespace) -> int:
         [args.track] if args.track else [args.file] if args.file else read_query_list(args.list)
     )
     kind = "track" if args.track else "file" if args.file else "auto"
-    tix = TrackIndex.load(args.index, mmap=args.mmap)
+    if len(args.index) > 1:
+        from audioclr.search.shards import ShardedIndex
+
+        tix = ShardedIndex.load(args.index, mmap=args.mmap)
+    else:
+        tix = TrackIndex.load(args.index[0], mmap=args.mmap)
     _apply_search_flags(tix, args)
     results = Querier(tix, args.encoder, args.device).query_many(queries, args.k, kind)
     for r in results:
@@ -253,7 +259,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = sub.add_parser(
         "query", help="the k most similar tracks to a track, an audio file, or a list"
     )
-    q.add_argument("index")
+    q.add_argument(
+        "index",
+        nargs="+",
+        help="an index folder; several: shards of one catalogue, answered as one "
+        "(per-shard top-k merged by score)",
+    )
     what = q.add_mutually_exclusive_group(required=True)
     what.add_argument("--track", help="a track id in the index (itself excluded from the results)")
     what.add_argument(

@@ -26,6 +26,7 @@ from audioclr.errors import RetrievalError, SampleRateMismatch
 from audioclr.search.index import TrackIndex
 
 if TYPE_CHECKING:
+    from audioclr.search.shards import ShardedIndex
     from audioclr.ssl.export import LoadedEncoder
 
 SILENT_PEAK = 1e-4  # -80 dBFS, the level below which prepare rejects a file as all silent
@@ -56,10 +57,14 @@ class QueryResult:
 
 
 class Querier:
-    """Answers queries on ``tix``; loads the encoder once, on the first file query."""
+    """Answers queries on ``tix`` (one index, or shards behind a ``ShardedIndex``); loads the
+    encoder once, on the first file query."""
 
     def __init__(
-        self, tix: TrackIndex, encoder: str | Path | None = None, device: str = "cpu"
+        self,
+        tix: TrackIndex | ShardedIndex,
+        encoder: str | Path | None = None,
+        device: str = "cpu",
     ) -> None:
         self.tix = tix
         self.encoder_path = encoder
