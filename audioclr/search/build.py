@@ -171,12 +171,12 @@ def _fill_and_save(
         header = {"descr": "<f4", "fortran_order": False, "shape": (n, dim)}
         np.lib.format.write_array_header_2_0(fh_out, header)
         bar = tqdm(total=n, desc="adding", unit="vec", unit_scale=True, disable=not progress)
-        for start, part in zip(range(0, n, chunk), mapped_chunks(path, chunk), strict=True):
-            xb = fh.normalize(part, f"embeddings rows {start}..{start + len(part) - 1}")
-            xb.tofile(fh_out)
-            with fh.exact_assignment(index):
+        with fh.exact_assignment(index):
+            for start, part in zip(range(0, n, chunk), mapped_chunks(path, chunk), strict=True):
+                xb = fh.normalize(part, f"embeddings rows {start}..{start + len(part) - 1}")
+                xb.tofile(fh_out)
                 index.add_with_ids(xb, ids[start : start + len(xb)])
-            bar.update(len(xb))
+                bar.update(len(xb))
         bar.close()
 
     atomic_write(folder / table.rerank, fill)

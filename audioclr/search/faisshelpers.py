@@ -41,7 +41,7 @@ class SearchParams:
     nprobe: int = 16  # IVF: inverted lists visited per query
     ef_search: int = 128  # HNSW: candidate list size
     k_factor: float = 8.0  # Refine/RFlat: re-rank k * k_factor candidates with exact vectors
-    quantizer_nprobe: int = 48  # "IVFn(IVFm,Flat)": lists of centroids the coarse quantizer visits
+    quantizer_nprobe: int = 64  # "IVFn(IVFm,Flat)": lists of centroids the coarse quantizer visits
 
     def __post_init__(self) -> None:
         require(self.nprobe >= 1, "nprobe", self.nprobe, "must be >= 1")
@@ -163,7 +163,8 @@ def train_index(index: faiss.Index, sample: np.ndarray, seed: int = 0) -> None:
         quantizer.add(centroids)
         if nested:
             quantizer.make_direct_map()
-    index.train(sample)
+    with exact_assignment(index):  # the codes learn the residuals to the nearest centroids
+        index.train(sample)
 
 
 @contextmanager
@@ -187,11 +188,12 @@ def exact_assignment(index: faiss.Index) -> Iterator[None]:
         return
     flat = faiss.IndexFlat(nested.d, nested.metric_type)
     flat.add(nested.reconstruct_n(0, nested.ntotal))
-    ivf.quantizer = flat  # the IVF owns ``nested``; ``flat`` lives in this frame
+    ivf.quantizer = flat  # SWIG hands ``flat`` to C++ here ...
     try:
         yield
     finally:
         ivf.quantizer = nested
+        flat.this.acquire()  # ... and Python takes it back, to free it (else 4 x dim x n leak)
 
 
 def stores_exact(index: faiss.Index) -> bool:
