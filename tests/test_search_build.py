@@ -194,3 +194,41 @@ def test_nested_quantizer_files_every_vector_in_its_nearest_list(tmp_path: Path)
     cents = faiss.downcast_index(ivf.quantizer).reconstruct_n(0, ivf.nlist)
     where = lists_of(ram.index)
     np.testing.assert_array_equal(where, np.argmax(xn[2:] @ cents.T, axis=1))
+
+
+def test_reranking_store_reads_only_the_rows_it_needs(tmp_path: Path, monkeypatch) -> None:
+    """``open_store`` tells the kernel its rows are read at random: 200 random rows of a 64 MiB
+    store evicted from the page cache fetch about 200 pages from disk (``/proc/self/io``), where
+    default read-ahead fetches the whole file (what filled 11 GiB of RAM at 1e7)."""
+    import mmap
+    import os
+    import types
+
+    from audioclr.search import rerank
+
+    if not Path("/proc/self/io").is_file() or not hasattr(os, "posix_fadvise"):
+        pytest.skip("needs /proc/self/io and posix_fadvise")
+    path = tmp_path / "store.npy"
+    store = rerank.create_store(path, 65_536, 256)
+    store[:] = 1.0
+    store.flush()
+    del store
+
+    def disk_kib_for_random_rows() -> int:
+        fd = os.open(path, os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # evict: the next reads hit the disk
+        os.close(fd)
+        io = Path("/proc/self/io")
+        before = int(io.read_text().split("read_bytes:")[1].split()[0])
+        mapped = rerank.open_store(path, 256)
+        rows = np.random.default_rng(0).choice(65_536, 200, replace=False)
+        assert float(np.asarray(mapped[rows]).sum()) == 200 * 256
+        return (int(io.read_text().split("read_bytes:")[1].split()[0]) - before) // 1024
+
+    monkeypatch.setattr(rerank, "mmap", types.SimpleNamespace())  # no hint: default read-ahead
+    default = disk_kib_for_random_rows()
+    if default == 0:
+        pytest.skip("this filesystem reads nothing from a disk (tmpfs?)")
+    monkeypatch.setattr(rerank, "mmap", mmap)
+    hinted = disk_kib_for_random_rows()
+    assert hinted <= 200 * 16 and hinted * 8 < default, (hinted, default)

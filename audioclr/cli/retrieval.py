@@ -236,7 +236,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--large",
         action="store_true",
         help="embeddings larger than RAM: read memory-mapped in chunks, IVF-PQ with 64-byte codes "
-        "(default IVF<2 sqrt n>,PQ64np), exact re-ranking from vectors kept on disk",
+        "and about 128 vectors a list (IVF65536(IVF256,Flat),PQ64np at 1e7 x 256-d), exact "
+        "re-ranking from vectors kept on disk",
     )
     _search_flags(b)
     b.set_defaults(func=_build)

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,11 @@ def open_store(path: str | Path, dim: int) -> np.ndarray:
             f"{path} holds {store.dtype} {store.shape}, not float32 (n, {dim})",
             hint="rebuild with: audioclr index build --large",
         )
+    raw = getattr(store, "_mmap", None)
+    if raw is not None and hasattr(mmap, "MADV_RANDOM"):
+        # rows are read at random: without this hint the kernel reads ahead 128 KiB around
+        # every 1 KiB row, filling RAM with the whole file and making each query wait on disk
+        raw.madvise(mmap.MADV_RANDOM)
     return store
 
 
