@@ -232,3 +232,47 @@ def test_reranking_store_reads_only_the_rows_it_needs(tmp_path: Path, monkeypatc
     monkeypatch.setattr(rerank, "mmap", mmap)
     hinted = disk_kib_for_random_rows()
     assert hinted <= 200 * 16 and hinted * 8 < default, (hinted, default)
+
+
+def test_tuning_picks_the_cheapest_setting_that_reaches_the_target(tmp_path: Path) -> None:
+    """``tune_search`` on data where nprobe 8 falls short (structureless 24-d Gaussian): the
+    setting it picks reaches the target on other tracks (recall against numpy's exact top-10,
+    itself excluded), the one below it on the ladder does not, and the index keeps its own
+    parameters until told."""
+    from audioclr.search.tune import ladder, tune_search
+
+    x = np.random.default_rng(11).standard_normal((12_000, 24)).astype(np.float32)
+    tix = build_large(emb_folder(tmp_path, x), tmp_path / "idx", "IVF256,PQ8np")
+    params, recall = tune_search(tix, target=0.85, queries=200, seed=1)
+    assert tix.params.nprobe == fh.SearchParams().nprobe  # unchanged until set_params
+    steps = ladder(tix.index)
+    at = steps.index((params.nprobe, params.quantizer_nprobe))
+    assert recall >= 0.85 and at > 0, (params, recall)
+    others = np.random.default_rng(2).choice(len(x), 200, replace=False)
+    truth = exact(x, x[others], 11)
+    truth = [t[t != o][:10] for t, o in zip(truth, others, strict=True)]
+
+    def measured(nprobe: int, qnp: int) -> float:
+        tix.set_params(fh.SearchParams(nprobe=nprobe, quantizer_nprobe=qnp, k_factor=8))
+        found = tix.search(x[others], 10, others.tolist())[1]
+        return float(
+            np.mean([len(np.intersect1d(f, t)) / 10 for f, t in zip(found, truth, strict=True)])
+        )
+
+    assert measured(*steps[at]) >= 0.82
+    assert measured(*steps[at - 1]) < 0.85
+
+
+def test_cli_large_build_tunes_unless_told(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    x = np.random.default_rng(12).standard_normal((6000, 16)).astype(np.float32)
+    emb = emb_folder(tmp_path, x)
+    assert (
+        main(["index", "build", str(emb), str(tmp_path / "a"), "--large", "--target-recall", "0.9"])
+        == 0
+    )
+    said = capsys.readouterr().err
+    table = json.loads((tmp_path / "a" / "table.json").read_text())
+    assert f"nprobe {table['params']['nprobe']}," in said and table["params"]["nprobe"] > 16, said
+    assert main(["index", "build", str(emb), str(tmp_path / "b"), "--large", "--nprobe", "3"]) == 0
+    assert "recall@10" not in capsys.readouterr().err
+    assert json.loads((tmp_path / "b" / "table.json").read_text())["params"]["nprobe"] == 3

@@ -98,10 +98,30 @@ def _build_large(args: argparse.Namespace) -> int:
     from audioclr.search import faisshelpers as fh
     from audioclr.search.build import build_large
 
-    params = fh.SearchParams(**_flag_params(args))
+    given = _flag_params(args)
     tix = build_large(
-        args.embeddings, args.index, args.factory, params, args.seed, args.max_train, progress=True
+        args.embeddings,
+        args.index,
+        args.factory,
+        fh.SearchParams(**given),
+        args.seed,
+        args.max_train,
+        progress=True,
     )
+    if args.target_recall > 0 and not {"nprobe", "quantizer_nprobe"} & set(given):
+        from audioclr.search.tune import QUERIES, tune_search
+
+        params, recall = tune_search(tix, args.target_recall, seed=args.seed)
+        tix.set_params(params)
+        tix.save(args.index)
+        short = "" if recall >= args.target_recall else " (short of the target: the most thorough)"
+        sample = min(QUERIES, len(tix.table))
+        print(
+            f"search parameters: nprobe {params.nprobe}, quantizer_nprobe "
+            f"{params.quantizer_nprobe}: recall@10 {recall:.3f} on {sample} of its own tracks "
+            f"(target {args.target_recall}){short}",
+            file=sys.stderr,
+        )
     n, dim = tix.rerank.shape
     mib = fh.estimate_memory_bytes(tix.table.factory, n, dim) / 2**20
     print(
@@ -238,6 +258,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="embeddings larger than RAM: read memory-mapped in chunks, IVF-PQ with 64-byte codes "
         "and about 128 vectors a list (IVF65536(IVF256,Flat),PQ64np at 1e7 x 256-d), exact "
         "re-ranking from vectors kept on disk",
+    )
+    b.add_argument(
+        "--target-recall",
+        type=float,
+        default=0.9,
+        help="--large: pick the cheapest nprobe / quantizer_nprobe whose recall@10 on a sample of "
+        "the catalogue's own tracks reaches this (0: keep the defaults; skipped when --nprobe or "
+        "--quantizer-nprobe is given)",
     )
     _search_flags(b)
     b.set_defaults(func=_build)

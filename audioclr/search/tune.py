@@ -1,0 +1,83 @@
+"""Search parameters measured on the catalogue itself: the cheapest ``nprobe`` (and
+``quantizer_nprobe``) whose recall@k reaches a target, on a seeded sample of the index's own tracks.
+
+How many lists a query must visit depends on the data, not only on its size: at 1e6 x 256-d,
+``IVF8192,PQ64np`` reaches recall@10 0.98 at nprobe 4 on isotropic clusters but 0.68 at nprobe
+16 on vectors with the variance spectrum of audioclr's own embeddings (0.90 needs nprobe 64;
+``benchmarks/results/retrieval-10m.md``). So ``index build --large`` measures instead of
+guessing: each sampled track is a query (itself excluded, as ``audioclr query --track`` does), its
+exact top-k comes from brute force over the exact vectors on disk, and the settings are tried
+from the cheapest up.
+
+Example:
+    >>> tix = build_large("emb/", "big_index/")
+    >>> params, recall = tune_search(tix, target=0.9)
+    >>> tix.set_params(params); tix.save("big_index/")
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import faiss
+import numpy as np
+from faiss.contrib.exhaustive_search import knn_ground_truth
+
+from audioclr.errors import RetrievalError
+from audioclr.search import faisshelpers as fh
+from audioclr.search.index import TrackIndex
+
+QUERIES = 256  # sampled tracks: recall to about +-0.02
+
+
+def ladder(index: faiss.Index) -> list[tuple[int, int]]:
+    """``(nprobe, quantizer_nprobe)`` settings from the cheapest up: nprobe doubling from 8 to
+    the list count; a nested quantizer visits at least 64 of its lists, and at least nprobe."""
+    ivf = faiss.try_extract_index_ivf(fh.inner_index(index))
+    if ivf is None:
+        return []
+    quantizer = faiss.try_extract_index_ivf(ivf.quantizer)
+    inner = quantizer.nlist if quantizer is not None else 1
+    steps, p = [], 8
+    while True:
+        steps.append((min(p, ivf.nlist), min(max(64, p), inner)))
+        if p >= ivf.nlist:
+            return steps
+        p *= 2
+
+
+def tune_search(
+    tix: TrackIndex,
+    target: float = 0.9,
+    k: int = 10,
+    queries: int = QUERIES,
+    seed: int = 0,
+    chunk: int = 262_144,
+) -> tuple[fh.SearchParams, float]:
+    """The cheapest setting of :func:`ladder` whose recall@``k`` on ``queries`` sampled tracks of
+    the large index ``tix`` reaches ``target`` (else the last, most thorough one), and that recall.
+    ``tix`` keeps its parameters; apply the result with ``tix.set_params``."""
+    if tix.rerank is None:
+        raise RetrievalError(
+            "only a large index (exact vectors on disk) can be tuned",
+            hint="build it with: audioclr index build --large",
+        )
+    store, n = tix.rerank, len(tix.rerank)  # row i = id i; run it before removing tracks
+    ids = np.sort(np.random.default_rng(seed).choice(tix.table.ids, min(queries, n), False))
+    xq = np.array(store[ids], dtype=np.float32)
+    blocks = (np.array(store[s : s + chunk], dtype=np.float32) for s in range(0, n, chunk))
+    truth = knn_ground_truth(xq, blocks, min(k + 1, n), faiss.METRIC_INNER_PRODUCT)[1]
+    truth = [t[t != i][:k] for t, i in zip(truth, ids, strict=True)]  # itself excluded
+    before, best = tix.params, (tix.params, 0.0)
+    try:
+        for nprobe, qnp in ladder(tix.index):
+            params = replace(before, nprobe=nprobe, quantizer_nprobe=qnp)
+            tix.set_params(params)
+            found = tix.search(xq, k, ids.tolist())[1]
+            pairs = zip(found, truth, strict=True)
+            best = (params, float(np.mean([len(np.intersect1d(f, t)) / k for f, t in pairs])))
+            if best[1] >= target:
+                break
+    finally:
+        tix.set_params(before)
+    return best
