@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -25,6 +26,7 @@ from faiss.contrib.exhaustive_search import knn_ground_truth
 
 from audioclr.errors import RetrievalError
 from audioclr.search import faisshelpers as fh
+from audioclr.search.build import mapped_chunks
 from audioclr.search.index import TrackIndex
 
 QUERIES = 256  # sampled tracks: recall to about +-0.02
@@ -65,7 +67,7 @@ def tune_search(
     store, n = tix.rerank, len(tix.rerank)  # row i = id i; run it before removing tracks
     ids = np.sort(np.random.default_rng(seed).choice(tix.table.ids, min(queries, n), False))
     xq = np.array(store[ids], dtype=np.float32)
-    blocks = (np.array(store[s : s + chunk], dtype=np.float32) for s in range(0, n, chunk))
+    blocks = mapped_chunks(Path(store.filename), chunk)  # sequential: a map with read-ahead
     truth = knn_ground_truth(xq, blocks, min(k + 1, n), faiss.METRIC_INNER_PRODUCT)[1]
     truth = [t[t != i][:k] for t, i in zip(truth, ids, strict=True)]  # itself excluded
     before, best = tix.params, (tix.params, 0.0)
