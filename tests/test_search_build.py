@@ -86,6 +86,30 @@ def test_reranking_recovers_exact_neighbours(built: tuple) -> None:
     assert (np.diff(D, axis=1) <= 0).all()  # best first
 
 
+def test_rerank_is_the_exact_top_k_of_its_candidates(tmp_path: Path) -> None:
+    """Against numpy over the same rows: ids, scores, order; -1 tails (fewer candidates than k)."""
+    from audioclr.search import rerank
+
+    rng = np.random.default_rng(4)
+    store = rerank.create_store(tmp_path / "v.npy", 500, 24)
+    store[:] = rng.standard_normal((500, 24)).astype(np.float32)
+    store.flush()
+    mapped = rerank.open_store(tmp_path / "v.npy", 24)
+    xq = rng.standard_normal((40, 24)).astype(np.float32)
+    cand = np.stack([rng.choice(500, 30, replace=False) for _ in range(40)])
+    cand[5, 12:] = -1  # 12 candidates only
+    cand[6, :] = -1  # none
+    D, I = rerank.rerank(mapped, xq, cand, k=16)
+    for q in range(40):
+        c = cand[q][cand[q] >= 0]
+        s = np.asarray(store[c], np.float64) @ xq[q].astype(np.float64)
+        want = c[np.argsort(-s)][:16]
+        n = len(want)
+        np.testing.assert_array_equal(I[q, :n], want)
+        np.testing.assert_allclose(D[q, :n], np.sort(s)[::-1][:16], rtol=1e-5, atol=1e-5)
+        assert (I[q, n:] == -1).all() and np.isneginf(D[q, n:]).all()
+
+
 def test_mmap_load_answers_like_a_normal_load(built: tuple) -> None:
     tmp, _, big = built
     mapped, loaded = TrackIndex.load(tmp / "idx", mmap=True), TrackIndex.load(tmp / "idx")

@@ -18,12 +18,12 @@ from __future__ import annotations
 import mmap
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from audioclr.errors import RetrievalError
 
 STORE = "vectors.npy"
-QUERY_BLOCK = 256  # queries re-ranked at once: bounds the (block, candidates, dim) gather
 
 
 def create_store(path: str | Path, n: int, dim: int) -> np.memmap:
@@ -62,17 +62,19 @@ def rerank(
     ``-inf`` scores where fewer than ``k`` candidates exist (candidate ids ``-1``).
     """
     nq, kp = cand.shape
-    D = np.full((nq, k), -np.inf, dtype=np.float32)
-    I = np.full((nq, k), -1, dtype=np.int64)
-    for s in range(0, nq, QUERY_BLOCK):
-        c = cand[s : s + QUERY_BLOCK]
-        valid = c >= 0
-        rows = store[np.where(valid, c, 0).ravel()].reshape(len(c), kp, -1)
-        scores = np.matmul(rows, xq[s : s + QUERY_BLOCK, :, None])[..., 0]
-        scores[~valid] = -np.inf
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        best = np.take_along_axis(scores, order, 1)
-        ids = np.where(np.isfinite(best), np.take_along_axis(c, order, 1), -1)
-        D[s : s + QUERY_BLOCK, : order.shape[1]] = best
-        I[s : s + QUERY_BLOCK, : order.shape[1]] = ids
+    xq = np.ascontiguousarray(xq, dtype=np.float32)
+    cand = np.ascontiguousarray(cand, dtype=np.int64)
+    D = np.empty((nq, k), dtype=np.float32)
+    I = np.empty((nq, k), dtype=np.int64)
+    if nq and kp:
+        # FAISS's re-ranking kernel: threads over queries, reads each candidate's row straight
+        # from the map (no gathered copy); it stops at a row's first -1, which FAISS puts last
+        faiss.knn_inner_products_by_idx(
+            faiss.swig_ptr(xq), faiss.swig_ptr(store), faiss.swig_ptr(cand),
+            store.shape[1], nq, store.shape[0], kp, k,
+            faiss.swig_ptr(D), faiss.swig_ptr(I), kp,
+        )  # fmt: skip
+    else:
+        I.fill(-1)
+    D[I < 0] = -np.inf
     return D, I
