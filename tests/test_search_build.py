@@ -137,7 +137,7 @@ def test_rebuild_replaces_the_vectors_and_add_is_refused(tmp_path: Path) -> None
 def test_cli_large_build_and_mmap_query(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     x = clustered(1200, 16, seed=6)
     emb, idx = emb_folder(tmp_path, x), tmp_path / "idx"
-    assert large_factory(1200, 16) == "IVF64,PQ16np"
+    assert large_factory(1200, 16) == "IVF64,PQ16x4fs"
     assert main(["index", "build", str(emb), str(idx), "--large", "--k-factor", "16"]) == 0
     capsys.readouterr()
     assert main(["query", str(idx), "--track", "t7", "-k", "5", "--mmap", "--json"]) == 0
@@ -178,13 +178,33 @@ def lists_of(index: faiss.Index) -> np.ndarray:
     return np.concatenate(lists)[np.argsort(np.concatenate(ext))]
 
 
-def test_large_factory_has_small_lists_and_a_nested_quantizer_past_16384() -> None:
-    """About 128 vectors a list (at least 2 sqrt(n)), a power of two; an IVF quantizer with
-    sqrt(nlist) lists of centroids from 16,384 lists."""
-    assert large_factory(1200, 16) == "IVF64,PQ16np"  # 2 sqrt(1200) = 69 > 1200 / 128
-    assert large_factory(1_000_000, 256) == "IVF8192,PQ64np"  # 1e6 / 128 = 7,812
-    assert large_factory(10_000_000, 256) == "IVF65536(IVF256,Flat),PQ64np"
-    assert large_factory(10_000_000, 96) == "IVF65536(IVF256,Flat),PQ48np"
+def test_large_factory_has_64_byte_fast_scan_codes_and_a_nested_quantizer_past_16384() -> None:
+    """About 512 vectors a list (at least 2 sqrt(n)), a power of two; 4-bit codes of at most 64
+    bytes; an IVF quantizer with sqrt(nlist) lists of centroids from 16,384 lists."""
+    assert large_factory(1200, 16) == "IVF64,PQ16x4fs"  # 2 sqrt(1200) = 69 > 1200 / 512
+    assert large_factory(1_000_000, 256) == "IVF2048,PQ128x4fs"  # 1e6 / 512 = 1,953
+    assert large_factory(10_000_000, 256) == "IVF16384(IVF128,Flat),PQ128x4fs"
+    assert large_factory(10_000_000, 96) == "IVF16384(IVF128,Flat),PQ96x4fs"
+    index = faiss.index_factory(256, "IVF64,PQ128x4fs", faiss.METRIC_INNER_PRODUCT)
+    assert faiss.extract_index_ivf(index).code_size == 64  # bytes a vector, as FAISS stores it
+
+
+def test_large_build_defaults_to_the_measured_k_factor(tmp_path: Path) -> None:
+    """4-bit codes need more candidates: a large build keeps K_FACTOR unless told otherwise,
+    and the re-ranked recall with it beats the library-wide default of 8 on the same index."""
+    from audioclr.search.build import K_FACTOR, large_params
+
+    x = clustered(6000, 32, seed=11, centres=60)
+    tix = build_large(emb_folder(tmp_path, x), tmp_path / "idx", "IVF64,PQ16x4fs")
+    assert tix.params.k_factor == K_FACTOR == large_params().k_factor
+    assert TrackIndex.load(tmp_path / "idx").params.k_factor == K_FACTOR
+    assert large_params(k_factor=8.0, nprobe=3).k_factor == 8.0
+    xq = clustered(300, 32, seed=12, centres=60)
+    truth = exact(x, xq, 10)
+    tix.set_params(fh.SearchParams(nprobe=64, k_factor=K_FACTOR))
+    ours = recall(tix.search(xq, 10)[1], truth)
+    tix.set_params(fh.SearchParams(nprobe=64, k_factor=8))
+    assert ours > recall(tix.search(xq, 10)[1], truth) + 0.02
 
 
 def test_nested_quantizer_files_every_vector_in_its_nearest_list(tmp_path: Path) -> None:

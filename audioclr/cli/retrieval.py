@@ -34,8 +34,8 @@ def _mmap_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mmap",
         action="store_true",
-        help="memory-map the index's inverted lists (IVF with 8-bit PQ/SQ) instead of reading "
-        "them into RAM; the manifest is then checked by size only",
+        help="memory-map the index's inverted lists (IVF with 8-bit PQ/SQ; fast-scan lists, the "
+        "--large default, are still read into RAM); the manifest is then checked by size only",
     )
 
 
@@ -96,14 +96,14 @@ def _build_locked(args: argparse.Namespace) -> int:
 
 def _build_large(args: argparse.Namespace) -> int:
     from audioclr.search import faisshelpers as fh
-    from audioclr.search.build import build_large
+    from audioclr.search.build import build_large, large_params
 
     given = _flag_params(args)
     tix = build_large(
         args.embeddings,
         args.index,
         args.factory,
-        fh.SearchParams(**given),
+        large_params(**given),
         args.seed,
         args.max_train,
         progress=True,
@@ -255,9 +255,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--large",
         action="store_true",
-        help="embeddings larger than RAM: read memory-mapped in chunks, IVF-PQ with 64-byte codes "
-        "and about 128 vectors a list (IVF65536(IVF256,Flat),PQ64np at 1e7 x 256-d), exact "
-        "re-ranking from vectors kept on disk",
+        help="embeddings larger than RAM: read memory-mapped in chunks, IVF with 64-byte 4-bit "
+        "fast-scan PQ codes and about 512 vectors a list (IVF16384(IVF128,Flat),PQ128x4fs at 1e7 "
+        "x 256-d), exact re-ranking of 32 candidates a neighbour from vectors kept on disk",
     )
     b.add_argument(
         "--target-recall",

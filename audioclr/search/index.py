@@ -227,7 +227,8 @@ class TrackIndex:
         Checks the files against ``manifest.json`` (sizes; sha256 unless ``verify`` is false),
         the side table's fields, and the FAISS id map against the table's ids, in order.
         ``mmap``: IVF inverted lists are memory-mapped from the file (``faiss.IO_FLAG_MMAP``),
-        not read into RAM, and the manifest check is by size only (hashing would read it all);
+        not read into RAM (FAISS still reads fast-scan's blocked lists into RAM), and the
+        manifest check is by size only (hashing would read it all);
         a large index's exact vectors are memory-mapped either way.
         """
         folder = Path(folder)

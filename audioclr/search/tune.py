@@ -4,10 +4,10 @@
 How many lists a query must visit depends on the data, not only on its size: at 1e6 x 256-d,
 ``IVF8192,PQ64np`` reaches recall@10 0.98 at nprobe 4 on isotropic clusters but 0.68 at nprobe
 16 on vectors with the variance spectrum of audioclr's own embeddings (0.90 needs nprobe 64;
-``benchmarks/results/retrieval-1m.md``). So ``index build --large`` measures instead of
-guessing: each sampled track is a query (itself excluded, as ``audioclr query --track`` does), its
-exact top-k comes from brute force over the exact vectors on disk, and the settings are tried
-from the cheapest up.
+``benchmarks/results/retrieval-1m.md``; the default layout has changed since, the lesson not).
+So ``index build --large`` measures instead of guessing: each sampled track is a query (itself
+excluded, as ``audioclr query --track`` does), its exact top-k comes from brute force over the
+exact vectors on disk, and the settings are tried from the cheapest up.
 
 Example:
     >>> tix = build_large("emb/", "big_index/")
