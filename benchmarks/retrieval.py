@@ -412,6 +412,7 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
     t0 = time.perf_counter()
     tix = TrackIndex.load(folder, mmap=True)
     t_load = time.perf_counter() - t0
+    built_with = tix.params  # what build_large saved: the tuning starts from it
     best = None
     results = []
     nested = "(IVF" in factory
@@ -436,6 +437,7 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
                     best = results[-1]
     query_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"  best: {best if best else 'none reached the target recall'}", flush=True)
+    tix.set_params(built_with)
     tuned = run_tuning(tix, xq, gt, args)
     code, pad = stored_code_bytes(tix.index)
     fixed = index_bytes - n * (code + 16) - pad

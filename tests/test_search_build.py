@@ -289,15 +289,15 @@ def test_tuning_picks_the_cheapest_setting_that_reaches_the_target(tmp_path: Pat
     tix = build_large(emb_folder(tmp_path, x), tmp_path / "idx", "IVF256,PQ8np")
     params, recall = tune_search(tix, target=0.85, queries=200, seed=1)
     assert tix.params.nprobe == fh.SearchParams().nprobe  # unchanged until set_params
-    steps = ladder(tix.index)
-    at = steps.index((params.nprobe, params.quantizer_nprobe))
+    steps = ladder(tix.index, tix.params.k_factor)
+    at = steps.index((params.nprobe, params.quantizer_nprobe, params.k_factor))
     assert recall >= 0.85 and at > 0, (params, recall)
     others = np.random.default_rng(2).choice(len(x), 200, replace=False)
     truth = exact(x, x[others], 11)
     truth = [t[t != o][:10] for t, o in zip(truth, others, strict=True)]
 
-    def measured(nprobe: int, qnp: int) -> float:
-        tix.set_params(fh.SearchParams(nprobe=nprobe, quantizer_nprobe=qnp, k_factor=8))
+    def measured(nprobe: int, qnp: int, kf: float) -> float:
+        tix.set_params(fh.SearchParams(nprobe=nprobe, quantizer_nprobe=qnp, k_factor=kf))
         found = tix.search(x[others], 10, others.tolist())[1]
         return float(
             np.mean([len(np.intersect1d(f, t)) / 10 for f, t in zip(found, truth, strict=True)])
@@ -305,6 +305,31 @@ def test_tuning_picks_the_cheapest_setting_that_reaches_the_target(tmp_path: Pat
 
     assert measured(*steps[at]) >= 0.82
     assert measured(*steps[at - 1]) < 0.85
+
+
+def test_tuning_raises_k_factor_where_visiting_more_lists_cannot_help(tmp_path: Path) -> None:
+    """Coarse 4-bit codes (``PQ8x4fs`` at 32-d) built with k_factor 2: even with every list
+    visited, recall stays far below the target; the tuning raises k_factor, and its choice
+    reaches the target on other tracks (numpy's exact top-10, itself excluded)."""
+    from audioclr.search.build import large_params
+    from audioclr.search.tune import tune_search
+
+    x = clustered(8000, 32, seed=13, centres=80)
+    tix = build_large(
+        emb_folder(tmp_path, x), tmp_path / "idx", "IVF16,PQ8x4fs", params=large_params(k_factor=2)
+    )
+    params, recall_own = tune_search(tix, target=0.9, queries=200, seed=1)
+    assert params.k_factor > 2 and recall_own >= 0.9, (params, recall_own)
+    others = np.random.default_rng(5).choice(len(x), 300, replace=False)
+    truth = exact(x, x[others], 11)
+    truth = np.array([t[t != o][:10] for t, o in zip(truth, others, strict=True)])
+
+    def measured(p: fh.SearchParams) -> float:
+        tix.set_params(p)
+        return recall(tix.search(x[others], 10, others.tolist())[1], truth)
+
+    assert measured(params) >= 0.88
+    assert measured(fh.SearchParams(nprobe=16, k_factor=2)) < 0.6  # all 16 lists, own k_factor
 
 
 def test_cli_large_build_tunes_unless_told(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

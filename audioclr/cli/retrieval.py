@@ -118,7 +118,8 @@ def _build_large(args: argparse.Namespace) -> int:
         sample = min(QUERIES, len(tix.table))
         print(
             f"search parameters: nprobe {params.nprobe}, quantizer_nprobe "
-            f"{params.quantizer_nprobe}: recall@10 {recall:.3f} on {sample} of its own tracks "
+            f"{params.quantizer_nprobe}, k_factor {params.k_factor:g}: recall@10 {recall:.3f} on "
+            f"{sample} of its own tracks "
             f"(target {args.target_recall}){short}",
             file=sys.stderr,
         )
@@ -263,9 +264,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--target-recall",
         type=float,
         default=0.9,
-        help="--large: pick the cheapest nprobe / quantizer_nprobe whose recall@10 on a sample of "
-        "the catalogue's own tracks reaches this (0: keep the defaults; skipped when --nprobe or "
-        "--quantizer-nprobe is given)",
+        help="--large: pick the cheapest nprobe / quantizer_nprobe / k_factor whose recall@10 on a "
+        "sample of the catalogue's own tracks reaches this (0: keep the defaults; skipped when "
+        "--nprobe or --quantizer-nprobe is given)",
     )
     _search_flags(b)
     b.set_defaults(func=_build)

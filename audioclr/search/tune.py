@@ -1,5 +1,6 @@
-"""Search parameters measured on the catalogue itself: the cheapest ``nprobe`` (and
-``quantizer_nprobe``) whose recall@k reaches a target, on a seeded sample of the index's own tracks.
+"""Search parameters measured on the catalogue itself: the cheapest ``nprobe`` (with
+``quantizer_nprobe`` and ``k_factor``) whose recall@k reaches a target, on a seeded sample of the
+index's own tracks.
 
 How many lists a query must visit depends on the data, not only on its size: at 1e6 x 256-d,
 ``IVF8192,PQ64np`` reaches recall@10 0.98 at nprobe 4 on isotropic clusters but 0.68 at nprobe
@@ -32,9 +33,21 @@ from audioclr.search.index import TrackIndex
 QUERIES = 256  # sampled tracks: recall to about +-0.02
 
 
-def ladder(index: faiss.Index) -> list[tuple[int, int]]:
-    """``(nprobe, quantizer_nprobe)`` settings from the cheapest up: nprobe doubling from 8 to
-    the list count; a nested quantizer visits at least 64 of its lists, and at least nprobe."""
+KF_STEPS = (1, 2, 4)  # k_factor tried at each nprobe: the index's own, twice it, four times it
+
+
+def ladder(index: faiss.Index, k_factor: float = 1.0) -> list[tuple[int, int, float]]:
+    """``(nprobe, quantizer_nprobe, k_factor)`` settings from the cheapest up: nprobe doubling
+    from 8 to the list count (a nested quantizer visits at least 64 of its lists, and at least
+    nprobe); at each, ``k_factor`` times :data:`KF_STEPS`. More candidates to re-rank is what
+    4-bit codes need as the catalogue grows: at 1e7 power-law data, recall@10 0.79 / 0.86 /
+    0.91 / 0.94 with k_factor 16 / 32 / 64 / 128 at nprobe 256
+    (``benchmarks/results/retrieval-10m.md``).
+
+    Example:
+        >>> ladder(faiss.index_factory(8, "IDMap2,IVF16,PQ4x4fs"), 32.0)[:4]
+        [(8, 1, 32.0), (8, 1, 64.0), (8, 1, 128.0), (16, 1, 32.0)]
+    """
     ivf = faiss.try_extract_index_ivf(fh.inner_index(index))
     if ivf is None:
         return []
@@ -42,7 +55,8 @@ def ladder(index: faiss.Index) -> list[tuple[int, int]]:
     inner = quantizer.nlist if quantizer is not None else 1
     steps, p = [], 8
     while True:
-        steps.append((min(p, ivf.nlist), min(max(64, p), inner)))
+        for f in KF_STEPS:
+            steps.append((min(p, ivf.nlist), min(max(64, p), inner), k_factor * f))
         if p >= ivf.nlist:
             return steps
         p *= 2
@@ -72,8 +86,8 @@ def tune_search(
     truth = [t[t != i][:k] for t, i in zip(truth, ids, strict=True)]  # itself excluded
     before, best = tix.params, (tix.params, 0.0)
     try:
-        for nprobe, qnp in ladder(tix.index):
-            params = replace(before, nprobe=nprobe, quantizer_nprobe=qnp)
+        for nprobe, qnp, kf in ladder(tix.index, before.k_factor):
+            params = replace(before, nprobe=nprobe, quantizer_nprobe=qnp, k_factor=kf)
             tix.set_params(params)
             found = tix.search(xq, k, ids.tolist())[1]
             pairs = zip(found, truth, strict=True)
