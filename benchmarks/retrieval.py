@@ -175,6 +175,17 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def private_gib() -> float:
+    """Anonymous (private) resident memory of this process now, GiB: what RSS holds beyond
+    file pages, which the kernel can drop (``RssAnon`` in ``/proc/self/status``; 0 elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            kib = next(int(line.split()[1]) for line in f if line.startswith("RssAnon:"))
+    except (OSError, StopIteration):
+        return 0.0
+    return kib / 2**20
+
+
 def timed_search(
     search: Callable[[np.ndarray], np.ndarray], xq: np.ndarray, batch: int
 ) -> tuple[np.ndarray, float, float]:
@@ -436,6 +447,7 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
                 if rec >= args.target and (best is None or wall > best[5]):
                     best = results[-1]
     query_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    private = private_gib()
     print(f"  best: {best if best else 'none reached the target recall'}", flush=True)
     tix.set_params(built_with)
     tuned = run_tuning(tix, xq, gt, args)
@@ -459,7 +471,8 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
         f"{store_bytes / n:.0f} bytes/vector",
         f"- load with `mmap=True` {t_load:.1f} s; peak RSS of the querying process "
         f"{query_rss:.2f} GiB (was {rss0:.2f} GiB before the load; includes the side table of "
-        f"{n:,} track ids and the pages of memory-mapped files it touched)",
+        f"{n:,} track ids and the pages of memory-mapped files it touched, which the kernel "
+        f"can drop; private memory after the queries: {private:.2f} GiB)",
         f"- {args.queries} queries in batches of {args.batch}, {args.threads} FAISS threads, "
         f"best of {args.rounds} rounds, through `TrackIndex.search` (re-ranking included)\n",
         f"| quantizer_nprobe | nprobe | k_factor | recall@{args.k} | recall@{args.k} PQ alone | "

@@ -65,3 +65,21 @@ def test_large_path_runs_end_to_end_and_reports(tmp_path: Path) -> None:
     reported = float(re.search(r"([\d.]+) bytes/vector of padding", text).group(1))
     assert pad > 0.5 and abs(reported - pad) < 0.06, (reported, pad)
     assert path.stat().st_size >= 20000 * (8 + 16 + pad)
+
+
+def test_private_memory_counts_anonymous_pages_not_mapped_files(tmp_path: Path) -> None:
+    """The report's "private memory": 256 MiB of written numpy pages add 0.25 GiB; reading a
+    256 MiB file through a memory map adds nothing (those pages are the kernel's to drop)."""
+    if not Path("/proc/self/status").is_file():
+        pytest.skip("needs /proc/self/status")
+    before = retrieval.private_gib()
+    held = np.ones((64, 2**20), np.float32)  # 256 MiB, written
+    grown = retrieval.private_gib() - before
+    assert abs(grown - 0.25) < 0.03, grown
+    path = tmp_path / "big.npy"
+    np.save(path, held)
+    del held
+    mapped = np.load(path, mmap_mode="r")
+    base = retrieval.private_gib()
+    assert float(mapped.sum(dtype=np.float64)) == 64 * 2**20  # every page read
+    assert retrieval.private_gib() - base < 0.03
