@@ -57,6 +57,7 @@ import numpy as np
 from faiss.contrib.exhaustive_search import knn_ground_truth
 
 from audioclr.atomic import atomic_write_text
+from audioclr.data.workers import die_with_parent
 from audioclr.evaluate.store import TABLE, VECTORS, EmbeddingSet
 from audioclr.machine import cpu_model
 from audioclr.search import faisshelpers as fh
@@ -303,7 +304,8 @@ def run_type(
     del tix
 
 
-def _build_child(emb: Path, folder: Path, args: argparse.Namespace, out) -> None:  # noqa: ANN001
+def _build_child(emb: Path, folder: Path, args: argparse.Namespace, parent: int, out) -> None:  # noqa: ANN001
+    die_with_parent(parent)  # a killed benchmark must not leave a build running
     faiss.omp_set_num_threads(args.threads)
     t0 = time.perf_counter()
     tix = build_large(
@@ -401,7 +403,7 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
     if "t_build" not in state or not (folder / "manifest.json").is_file():
         ctx = multiprocessing.get_context("spawn")  # fork after OpenMP ran would hang
         queue = ctx.Queue()
-        child = ctx.Process(target=_build_child, args=(emb, folder, args, queue))
+        child = ctx.Process(target=_build_child, args=(emb, folder, args, os.getpid(), queue))
         child.start()
         state["t_build"], state["factory"] = queue.get()
         child.join()

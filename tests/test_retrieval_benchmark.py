@@ -83,3 +83,45 @@ def test_private_memory_counts_anonymous_pages_not_mapped_files(tmp_path: Path) 
     base = retrieval.private_gib()
     assert float(mapped.sum(dtype=np.float64)) == 64 * 2**20  # every page read
     assert retrieval.private_gib() - base < 0.03
+
+
+def test_killed_benchmark_leaves_no_build_running(tmp_path: Path) -> None:
+    """SIGKILL to the benchmark while its build child runs: the child dies with it (it once
+    kept building a 1e7 index for 10 minutes after its parent was gone)."""
+    import os
+    import signal
+    import time
+
+    cmd = [
+        sys.executable, str(ROOT / "benchmarks" / "retrieval.py"), "--sizes", "400000",
+        "--types", "large", "--dim", "64", "--queries", "100", "--gt-queries", "50",
+        "--factory", "IVF4096(IVF64,Flat),PQ32x4fs", "--workdir", str(tmp_path / "w"),
+    ]  # fmt: skip
+    parent = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        child = None
+        for _ in range(600):  # the build child appears after the data and exact top-10
+            kids = subprocess.run(["pgrep", "-P", str(parent.pid)], capture_output=True, text=True)
+            for pid in map(int, kids.stdout.split()):  # not the resource tracker: the build
+                if b"multiprocessing-fork" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    child = pid
+            if child:
+                break
+            time.sleep(0.1)
+        assert child is not None, "no build child started"
+        time.sleep(1.0)  # inside build_large
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        for _ in range(50):
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                return
+            with open(f"/proc/{child}/stat") as f:
+                if f.read().split(") ")[1].startswith("Z"):  # dead, not yet reaped
+                    return
+            time.sleep(0.1)
+        os.kill(child, signal.SIGKILL)  # leave nothing behind, then fail
+        pytest.fail(f"build child {child} still ran after its parent was killed")
+    finally:
+        parent.kill()

@@ -179,12 +179,12 @@ def lists_of(index: faiss.Index) -> np.ndarray:
 
 
 def test_large_factory_has_64_byte_fast_scan_codes_and_a_nested_quantizer_past_16384() -> None:
-    """About 512 vectors a list (at least 2 sqrt(n)), a power of two; 4-bit codes of at most 64
+    """About 128 vectors a list (at least 2 sqrt(n)), a power of two; 4-bit codes of at most 64
     bytes; an IVF quantizer with sqrt(nlist) lists of centroids from 16,384 lists."""
-    assert large_factory(1200, 16) == "IVF64,PQ16x4fs"  # 2 sqrt(1200) = 69 > 1200 / 512
-    assert large_factory(1_000_000, 256) == "IVF2048,PQ128x4fs"  # 1e6 / 512 = 1,953
-    assert large_factory(10_000_000, 256) == "IVF16384(IVF128,Flat),PQ128x4fs"
-    assert large_factory(10_000_000, 96) == "IVF16384(IVF128,Flat),PQ96x4fs"
+    assert large_factory(1200, 16) == "IVF64,PQ16x4fs"  # 2 sqrt(1200) = 69 > 1200 / 128
+    assert large_factory(1_000_000, 256) == "IVF8192,PQ128x4fs"  # 1e6 / 128 = 7,812
+    assert large_factory(10_000_000, 256) == "IVF65536(IVF256,Flat),PQ128x4fs"
+    assert large_factory(10_000_000, 96) == "IVF65536(IVF256,Flat),PQ96x4fs"
     index = faiss.index_factory(256, "IVF64,PQ128x4fs", faiss.METRIC_INNER_PRODUCT)
     assert faiss.extract_index_ivf(index).code_size == 64  # bytes a vector, as FAISS stores it
 

@@ -43,8 +43,12 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context(method)
 
 
-def _die_with_parent(parent: int) -> None:
-    """Worker initializer: die when process ``parent`` dies; leave Ctrl-C to the parent."""
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: die when process ``parent`` dies; leave Ctrl-C to the parent.
+
+    Example:
+        >>> die_with_parent(parent_pid)  # first thing in a child process (or as initializer)
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -62,7 +66,7 @@ def _watch_parent(parent: int) -> None:
 
 def _pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
-        workers, mp_context=_context(), initializer=_die_with_parent, initargs=(os.getpid(),)
+        workers, mp_context=_context(), initializer=die_with_parent, initargs=(os.getpid(),)
     )
 
 

@@ -4,19 +4,19 @@ The embeddings are read memory-mapped, one chunk at a time (each chunk's mapping
 after use, so the process never holds more than a chunk of them); the index is trained on a
 seeded sample of rows and filled chunk by chunk. The default type, :func:`large_factory`, is
 IVF-PQ with 4-bit fast-scan codes of at most 64 bytes a vector; from 16,384 lists its coarse
-quantizer is itself an IVF (``"IVF16384(IVF128,Flat)"``). A factory with many lists
+quantizer is itself an IVF (``"IVF65536(IVF256,Flat)"``). A factory with many lists
 gets its coarse centroids from two-level k-means (``faiss.contrib.clustering``; see
-:func:`audioclr.search.faisshelpers.train_index`): 16,384 centroids from 0.5M rows in minutes
+:func:`audioclr.search.faisshelpers.train_index`): 65,536 centroids from 2.1M rows in minutes
 where flat k-means needs hours on a few cores, and every vector is filed in its exactly
 nearest list (:func:`audioclr.search.faisshelpers.exact_assignment`). While the codes go into the
 index, the normalised exact vectors go to ``vectors-<generation>.npy`` beside it, which
 :mod:`audioclr.search.rerank` reads memory-mapped to re-rank each query's ``k * k_factor``
-candidates. The 4-bit codes and their ids are read into RAM on load (72 bytes a vector: 0.7 GB
-at 1e7; FAISS copies fast-scan's blocked lists even with ``faiss.IO_FLAG_MMAP``); with an 8-bit
-PQ factory, ``TrackIndex.load(..., mmap=True)`` maps the inverted lists from the file instead.
+candidates. The 4-bit codes and their ids are read into RAM on load (about 80 bytes a vector:
+0.8 GB at 1e7; FAISS copies fast-scan's blocked lists even with ``faiss.IO_FLAG_MMAP``); with
+an 8-bit PQ factory, ``TrackIndex.load(..., mmap=True)`` maps the inverted lists instead.
 
 Example:
-    >>> tix = build_large("emb/", "big_index/")     # "IVF16384(IVF128,Flat),PQ128x4fs" at 1e7
+    >>> tix = build_large("emb/", "big_index/")     # "IVF65536(IVF256,Flat),PQ128x4fs" at 1e7
     >>> tix = TrackIndex.load("big_index/", mmap=True)
     >>> D, I = tix.search(xq, k=10)                  # 320 PQ candidates re-ranked exactly
 """
@@ -46,7 +46,7 @@ from audioclr.search.sidetable import TABLE, SideTable, read_table
 CHUNK = 65_536  # rows read, normalised and added at a time (64 MiB at 256-d)
 MAX_CODE_BYTES = 64
 K_FACTOR = 32.0  # 4-bit codes: re-rank 32 candidates per neighbour (measured: large_factory)
-PER_LIST = 512  # vectors per inverted list that large_factory aims at
+PER_LIST = 128  # vectors per inverted list that large_factory aims at
 NESTED_MIN = 16_384  # lists from which the coarse quantizer is itself an IVF
 
 
@@ -59,23 +59,24 @@ def large_factory(n: int, dim: int) -> str:
     (``sqrt(nlist)`` lists of centroids, ``quantizer_nprobe`` of them visited per query), and
     vectors are assigned to their exactly nearest list while adding (``exact_assignment``).
 
-    Measured at 1e6 x 256-d on data with the variance spectrum of audioclr's own embeddings
-    (``benchmarks/results/retrieval-1m.md``, recall@10 after exact re-ranking): 4-bit fast-scan
-    codes (``PQ128x4fs``, SIMD over blocks of 32 codes) scan so much faster than 8-bit ones
-    (``PQ64np``) that visiting twice the lists and re-ranking 32 candidates a neighbour still
-    answers 2.4 times the queries at the same recall (0.90 at 7,643 q/s vs 3,221); 32-byte
-    4-bit codes (``PQ64x4fs``) need 128 candidates a neighbour and lose. With fast scan, lists
-    of ~500 (2,048 at 1e6) do as well as lists of ~120 (8,192), and pad less: codes are stored
-    in blocks of 32. ``IVFn_HNSW32`` quantizers filed only 27 % of the vectors in their nearest
-    list at 1e7 (``benchmarks/results/retrieval-10m.md``); a flat quantizer over tens of
-    thousands of centroids costs more than the scan. No OPQ: the exact re-ranking recovers what
-    the rotation would.
+    Measured at 1e7 x 256-d (``benchmarks/results/retrieval-10m.md``, recall@10 after exact
+    re-ranking): on data with the variance spectrum of audioclr's own embeddings, which needs
+    many lists visited, 8-bit codes (``PQ64np``) reached 0.895 at 172 queries/s, 4-bit fast-scan
+    codes (``PQ128x4fs``, SIMD over blocks of 32 codes, 16,384 lists) 0.906 at 1,434: their scan
+    is that much faster, and the extra candidates they need are re-ranked cheaply (``k_factor``,
+    tuned by ``index build --large``). Small lists are what isotropic clusters need: with 16,384
+    lists of ~600, recall@10 stayed at 0.58-0.77 there (65,536 lists: the neighbours of a query
+    fall in its 16 nearest lists 94 % of the time). Fast scan stores each list in whole blocks
+    of 32 codes: about 16 codes of padding a list, 6.7 bytes a vector at 150 a list.
+    ``IVFn_HNSW32`` quantizers filed only 27 % of the vectors in their nearest list at 1e7; a
+    flat quantizer over 65,536 centroids alone answers 700 queries/s. No OPQ: the exact
+    re-ranking recovers what the rotation would.
 
     Example:
         >>> large_factory(10_000_000, 256), large_factory(1_000_000, 256)
-        ('IVF16384(IVF128,Flat),PQ128x4fs', 'IVF2048,PQ128x4fs')
+        ('IVF65536(IVF256,Flat),PQ128x4fs', 'IVF8192,PQ128x4fs')
         >>> large_factory(100_000, 80)
-        'IVF512,PQ80x4fs'
+        'IVF1024,PQ80x4fs'
     """
     m = max(d for d in range(1, 2 * MAX_CODE_BYTES + 1) if dim % d == 0)
     nlist = 2 ** max(4, round(math.log2(max(2 * math.sqrt(n), n / PER_LIST))))
@@ -98,8 +99,8 @@ def nlist_of(factory: str) -> int:
     """The IVF list count of a factory string (0 without IVF).
 
     Example:
-        >>> nlist_of("IVF16384(IVF128,Flat),PQ128x4fs"), nlist_of("IVF8_HNSW32,PQ4")
-        (16384, 8)
+        >>> nlist_of("IVF65536(IVF256,Flat),PQ128x4fs"), nlist_of("IVF8_HNSW32,PQ4")
+        (65536, 8)
         >>> nlist_of("HNSW32")
         0
     """
