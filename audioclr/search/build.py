@@ -11,9 +11,10 @@ where flat k-means needs hours on a few cores, and every vector is filed in its 
 nearest list (:func:`audioclr.search.faisshelpers.exact_assignment`). While the codes go into the
 index, the normalised exact vectors go to ``vectors-<generation>.npy`` beside it, which
 :mod:`audioclr.search.rerank` reads memory-mapped to re-rank each query's ``k * k_factor``
-candidates. The 4-bit codes and their ids are read into RAM on load (about 80 bytes a vector:
-0.8 GB at 1e7; FAISS copies fast-scan's blocked lists even with ``faiss.IO_FLAG_MMAP``); with
-an 8-bit PQ factory, ``TrackIndex.load(..., mmap=True)`` maps the inverted lists instead.
+candidates. The 4-bit codes and their ids are read into RAM on load (about 87 bytes a vector
+with padding: 0.9 GB at 1e7; FAISS copies fast-scan's blocked lists even with
+``faiss.IO_FLAG_MMAP``); with an 8-bit PQ factory, ``TrackIndex.load(..., mmap=True)`` maps the
+inverted lists instead.
 
 Example:
     >>> tix = build_large("emb/", "big_index/")     # "IVF65536(IVF256,Flat),PQ128x4fs" at 1e7
@@ -62,12 +63,13 @@ def large_factory(n: int, dim: int) -> str:
     Measured at 1e7 x 256-d (``benchmarks/results/retrieval-10m.md``, recall@10 after exact
     re-ranking): on data with the variance spectrum of audioclr's own embeddings, which needs
     many lists visited, 8-bit codes (``PQ64np``) reached 0.895 at 172 queries/s, 4-bit fast-scan
-    codes (``PQ128x4fs``, SIMD over blocks of 32 codes, 16,384 lists) 0.906 at 1,434: their scan
-    is that much faster, and the extra candidates they need are re-ranked cheaply (``k_factor``,
-    tuned by ``index build --large``). Small lists are what isotropic clusters need: with 16,384
-    lists of ~600, recall@10 stayed at 0.58-0.77 there (65,536 lists: the neighbours of a query
-    fall in its 16 nearest lists 94 % of the time). Fast scan stores each list in whole blocks
-    of 32 codes: about 16 codes of padding a list, 6.7 bytes a vector at 150 a list.
+    codes (``PQ128x4fs``, SIMD over blocks of 32 codes) 0.906 at 1,434 with 16,384 lists and
+    0.903 at 871 with this default's 65,536: their scan is that much faster, and the extra
+    candidates they need are re-ranked cheaply (``k_factor``, tuned by ``index build
+    --large``). Small lists are what isotropic clusters need: 65,536 lists give 0.918 at 2,139
+    queries/s there, 16,384 lists of ~600 only 0.58-0.77; so the default keeps small lists and
+    stays short of 1,000 queries/s at 0.90 on power-law data. Fast scan stores each list in
+    whole blocks of 32 codes: about 16 codes of padding a list, 6.6 bytes a vector at 150 a list.
     ``IVFn_HNSW32`` quantizers filed only 27 % of the vectors in their nearest list at 1e7; a
     flat quantizer over 65,536 centroids alone answers 700 queries/s. No OPQ: the exact
     re-ranking recovers what the rotation would.
