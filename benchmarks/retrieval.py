@@ -339,6 +339,27 @@ def stored_code_bytes(index: faiss.Index) -> tuple[int, int]:
     return ivf.code_size, stored - int(sizes.sum()) * ivf.code_size
 
 
+def single_query_ms(
+    tix: TrackIndex, xq: np.ndarray, args: argparse.Namespace, best: tuple | None
+) -> str:
+    """Milliseconds per query, one query a call (what ``audioclr query --track`` and the search
+    page do), at the best setting of the sweep: batches share the coarse quantizer's BLAS work and
+    single queries do not; one markdown line."""
+    if best is None:
+        return "one query a call: not timed (no setting reached the target)"
+    qnp = best[0] if best[0] != "-" else fh.SearchParams().quantizer_nprobe
+    tix.set_params(fh.SearchParams(nprobe=best[1], k_factor=best[2], quantizer_nprobe=qnp))
+    ms = []
+    for _ in range(args.rounds):
+        _ids, w, _c = timed_search(lambda q: tix.search(q, args.k)[1], xq[:200], 1)
+        ms.append(1000 / w)
+    print(f"  one query a call: {min(ms):.2f} ms", flush=True)
+    return (
+        f"one query a call at that setting (200 queries, best of {args.rounds}): "
+        f"{min(ms):.2f} ms a query ({1000 / min(ms):.0f} queries/s)"
+    )
+
+
 def run_tuning(tix: TrackIndex, xq: np.ndarray, gt: np.ndarray, args: argparse.Namespace) -> str:
     """What ``index build --large`` does after building: :func:`tune_search` on the index's own
     tracks, then the chosen setting timed on the benchmark's queries; one markdown line."""
@@ -400,7 +421,8 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
         f"for {len(gt)} queries {t_gt:.0f} s",
         flush=True,
     )
-    if "t_build" not in state or not (folder / "manifest.json").is_file():
+    other = args.factory is not None and state.get("factory") not in (None, args.factory)
+    if "t_build" not in state or other or not (folder / "manifest.json").is_file():
         ctx = multiprocessing.get_context("spawn")  # fork after OpenMP ran would hang
         queue = ctx.Queue()
         child = ctx.Process(target=_build_child, args=(emb, folder, args, os.getpid(), queue))
@@ -451,6 +473,7 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
     query_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     private = private_gib()
     print(f"  best: {best if best else 'none reached the target recall'}", flush=True)
+    latency = single_query_ms(tix, xq, args, best)
     tix.set_params(built_with)
     tuned = run_tuning(tix, xq, gt, args)
     code, pad = stored_code_bytes(tix.index)
@@ -487,6 +510,8 @@ def run_large(n: int, args: argparse.Namespace, rows: list[str]) -> None:
         "",
         tuned,
         "",
+        latency,
+        "",
         f"best reaching recall@{args.k} >= {args.target}: "
         + (
             f"quantizer_nprobe={best[0]}, nprobe={best[1]}, k_factor={best[2]:g}: recall "
@@ -521,7 +546,8 @@ def main() -> None:
         "--reuse",
         action="store_true",
         help="type large: reuse the data, queries, exact top-k and index a --keep run left in "
-        "--workdir (to time the queries again on an idle machine); implies --keep",
+        "--workdir (to time the queries again on an idle machine; the index is rebuilt when "
+        "--factory names another); implies --keep",
     )
     p.add_argument("--report", help="write the type large figures to this markdown file")
     p.add_argument("--dim", type=int, default=256)

@@ -345,3 +345,25 @@ def test_cli_large_build_tunes_unless_told(tmp_path: Path, capsys: pytest.Captur
     assert main(["index", "build", str(emb), str(tmp_path / "b"), "--large", "--nprobe", "3"]) == 0
     assert "recall@10" not in capsys.readouterr().err
     assert json.loads((tmp_path / "b" / "table.json").read_text())["params"]["nprobe"] == 3
+
+
+def test_pca_pretransform_keeps_inner_product_ranking() -> None:
+    """Vectors with a large common mean, all inside a 12-d subspace of 32-d: a 12-d PCA loses
+    nothing, so a flat search behind it must rank as exact cosine does (numpy). FAISS's own PCA
+    centres (``A (x - mean)``), which adds a per-vector bias to every score and reorders."""
+    rng = np.random.default_rng(3)
+    basis = np.linalg.qr(rng.standard_normal((32, 12)))[0].T  # 12 orthonormal rows
+    coef = rng.standard_normal((2000, 12)) * np.linspace(2.0, 0.2, 12) + 3.0  # a mean in-span
+    x = fh.normalize((coef @ basis).astype(np.float32))
+    xq = fh.normalize((rng.standard_normal((100, 12)) + 3.0) @ basis)
+    truth = exact(x, xq, 10)
+    index = fh.make_index("PCAR12,Flat", 32)
+    fh.train_index(index, x)
+    vt = faiss.downcast_VectorTransform(fh.inner_index(index).chain.at(0))
+    np.testing.assert_allclose(faiss.vector_to_array(vt.b), 0.0)  # a pure projection
+    index.add_with_ids(x, np.arange(len(x)))
+    assert recall(index.search(xq, 10)[1], truth) == 1.0
+    centred = fh.make_index("PCAR12,Flat", 32)
+    centred.train(x)  # FAISS alone: A (x - mean)
+    centred.add_with_ids(x, np.arange(len(x)))
+    assert recall(centred.search(xq, 10)[1], truth) < 0.9

@@ -141,6 +141,34 @@ def coarse_centroids(sample: np.ndarray, nlist: int, spherical: bool, seed: int 
     return centroids
 
 
+def train_transforms(index: faiss.Index, sample: np.ndarray) -> np.ndarray:
+    """Train the pre-transforms of ``index`` (``"PCAR224,..."``) on ``sample``; return the sample
+    as the index behind them sees it (``sample`` itself when there are none).
+
+    A PCA is applied without centring: ``x -> A x``, the rows of ``A`` orthonormal (the top
+    principal directions), so inner products are those of the projections and cosine ranking
+    survives. FAISS's own PCA maps ``x -> A (x - mean)``, which adds ``-<x, A^T A mean>`` to every
+    score of a query: a per-vector bias that reorders an inner-product search.
+
+    Example:
+        >>> index = faiss.index_factory(256, "PCAR224,IVF1024,PQ112x4fs", faiss.METRIC_INNER_PRODUCT)
+        >>> train_transforms(index, sample).shape[1]
+        224
+    """
+    if not isinstance(index, faiss.IndexPreTransform):
+        return sample
+    x = sample
+    for i in range(index.chain.size()):
+        vt = faiss.downcast_VectorTransform(index.chain.at(i))
+        if not vt.is_trained:
+            vt.train(x)
+            if isinstance(vt, faiss.PCAMatrix):
+                faiss.copy_array_to_vector(np.zeros(vt.d_in, dtype=np.float32), vt.mean)
+                vt.prepare_Ab()  # bias -A mean = 0; FAISS saves the zero mean with the index
+        x = vt.apply(x)
+    return x
+
+
 def train_index(index: faiss.Index, sample: np.ndarray, seed: int = 0) -> None:
     """Train ``index`` (from :func:`make_index`) on normalised ``sample``.
 
@@ -153,16 +181,19 @@ def train_index(index: faiss.Index, sample: np.ndarray, seed: int = 0) -> None:
         >>> index = make_index("IVF4096_HNSW32,PQ16np", 64)
         >>> train_index(index, normalize(np.random.rand(200_000, 64).astype("f4")))
     """
-    ivf = faiss.try_extract_index_ivf(inner_index(index))
+    inner = inner_index(index)
+    reduced = train_transforms(inner, sample)  # the IVF lives after the pre-transforms
+    ivf = faiss.try_extract_index_ivf(inner)
     quantizer = faiss.downcast_index(ivf.quantizer) if ivf is not None else None
     nested = isinstance(quantizer, faiss.IndexIVF)
     if quantizer is not None and quantizer.ntotal == 0 and (nested or ivf.nlist >= TWO_LEVEL_MIN):
         ip = ivf.metric_type == faiss.METRIC_INNER_PRODUCT
-        centroids = coarse_centroids(sample, ivf.nlist, ip, seed)
+        centroids = coarse_centroids(reduced, ivf.nlist, ip, seed)
         quantizer.train(centroids)
         quantizer.add(centroids)
         if nested:
             quantizer.make_direct_map()
+    del reduced
     with exact_assignment(index):  # the codes learn the residuals to the nearest centroids
         index.train(sample)
 
