@@ -151,8 +151,8 @@ def train_transforms(index: faiss.Index, sample: np.ndarray) -> np.ndarray:
     score of a query: a per-vector bias that reorders an inner-product search.
 
     Example:
-        >>> index = faiss.index_factory(256, "PCAR224,IVF1024,PQ112x4fs", faiss.METRIC_INNER_PRODUCT)
-        >>> train_transforms(index, sample).shape[1]
+        >>> index = make_index("PCAR224,IVF1024,PQ112x4fs", 256)
+        >>> train_transforms(inner_index(index), sample).shape[1]
         224
     """
     if not isinstance(index, faiss.IndexPreTransform):
