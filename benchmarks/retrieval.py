@@ -356,7 +356,7 @@ def single_query_ms(
     print(f"  one query a call: {min(ms):.2f} ms", flush=True)
     return (
         f"one query a call at that setting (200 queries, best of {args.rounds}): "
-        f"{min(ms):.2f} ms a query ({1000 / min(ms):.0f} queries/s)"
+        f"{min(ms):.3f} ms a query ({1000 / min(ms):.0f} queries/s)"
     )
 
 

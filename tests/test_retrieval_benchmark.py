@@ -57,6 +57,8 @@ def test_large_path_runs_end_to_end_and_reports(tmp_path: Path) -> None:
     assert "recall@10 >= 0.9: quantizer_nprobe=" in text
     tuned = re.search(r"own tuning .* picks nprobe (\d+).*recall@10 \*\*([\d.]+) at", text)
     assert tuned and float(tuned.group(2)) >= 0.85, text  # target 0.9 on its own tracks
+    single = re.search(r"one query a call .*: ([\d.]+) ms a query \((\d+) queries/s\)", text)
+    assert single and abs(1000 / float(single.group(1)) / int(single.group(2)) - 1) < 0.1, text
     (path,) = (tmp_path / "w" / "index-20000").glob("index-*.faiss")
     index = faiss.read_index(str(path))  # held: the IVF view below points into it
     ivf = faiss.extract_index_ivf(index)
