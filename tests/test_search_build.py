@@ -137,7 +137,7 @@ def test_rebuild_replaces_the_vectors_and_add_is_refused(tmp_path: Path) -> None
 def test_cli_large_build_and_mmap_query(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     x = clustered(1200, 16, seed=6)
     emb, idx = emb_folder(tmp_path, x), tmp_path / "idx"
-    assert large_factory(1200, 16) == "IVF64,PQ16x4fs"
+    assert large_factory(1200, 16) == "IVF64,PQ16x4fsr"
     assert main(["index", "build", str(emb), str(idx), "--large", "--k-factor", "16"]) == 0
     capsys.readouterr()
     assert main(["query", str(idx), "--track", "t7", "-k", "5", "--mmap", "--json"]) == 0
@@ -178,15 +178,18 @@ def lists_of(index: faiss.Index) -> np.ndarray:
     return np.concatenate(lists)[np.argsort(np.concatenate(ext))]
 
 
-def test_large_factory_has_64_byte_fast_scan_codes_and_a_nested_quantizer_past_16384() -> None:
-    """About 128 vectors a list (at least 2 sqrt(n)), a power of two; 4-bit codes of at most 64
-    bytes; an IVF quantizer with sqrt(nlist) lists of centroids from 16,384 lists."""
-    assert large_factory(1200, 16) == "IVF64,PQ16x4fs"  # 2 sqrt(1200) = 69 > 1200 / 128
-    assert large_factory(1_000_000, 256) == "IVF8192,PQ128x4fs"  # 1e6 / 128 = 7,812
-    assert large_factory(10_000_000, 256) == "IVF65536(IVF256,Flat),PQ128x4fs"
-    assert large_factory(10_000_000, 96) == "IVF65536(IVF256,Flat),PQ96x4fs"
-    index = faiss.index_factory(256, "IVF64,PQ128x4fs", faiss.METRIC_INNER_PRODUCT)
-    assert faiss.extract_index_ivf(index).code_size == 64  # bytes a vector, as FAISS stores it
+def test_large_factory_has_32_byte_residual_codes_and_a_nested_quantizer_past_65536() -> None:
+    """About 128 vectors a list (at least 2 sqrt(n)), a power of two; 4-bit codes of the
+    residuals, at most 32 bytes; a flat coarse quantizer up to 65,536 lists, then an IVF with
+    sqrt(nlist) lists of centroids."""
+    assert large_factory(1200, 16) == "IVF64,PQ16x4fsr"  # 2 sqrt(1200) = 69 > 1200 / 128
+    assert large_factory(1_000_000, 256) == "IVF8192,PQ64x4fsr"  # 1e6 / 128 = 7,812
+    assert large_factory(10_000_000, 256) == "IVF65536,PQ64x4fsr"
+    assert large_factory(10_000_000, 96) == "IVF65536,PQ48x4fsr"
+    assert large_factory(20_000_000, 256) == "IVF131072(IVF256,Flat),PQ64x4fsr"
+    index = faiss.index_factory(256, "IVF64,PQ64x4fsr", faiss.METRIC_INNER_PRODUCT)
+    ivf = faiss.extract_index_ivf(index)
+    assert ivf.code_size == 32 and ivf.by_residual  # as FAISS stores it ("x4fs": not residual)
 
 
 def test_large_build_defaults_to_the_measured_k_factor(tmp_path: Path) -> None:
@@ -367,3 +370,19 @@ def test_pca_pretransform_keeps_inner_product_ranking() -> None:
     centred.train(x)  # FAISS alone: A (x - mean)
     centred.add_with_ids(x, np.arange(len(x)))
     assert recall(centred.search(xq, 10)[1], truth) < 0.9
+
+
+def test_residual_codes_rank_better_than_codes_of_the_vectors(tmp_path: Path) -> None:
+    """The default codes the residual to each vector's list centroid (``x4fsr``): at the same
+    bytes, its PQ ranking alone (before re-ranking) finds more true neighbours than FAISS's
+    plain ``x4fs``, which codes the vectors themselves (measured at 1e6: 32-byte residual codes
+    as good as 64-byte plain ones)."""
+    x = clustered(8000, 32, seed=21, centres=80)
+    xq = clustered(300, 32, seed=22, centres=80)
+    truth = exact(x, xq, 10)
+    got = {}
+    for factory in ("IVF64,PQ32x4fs", "IVF64,PQ32x4fsr"):
+        tix = build_large(emb_folder(tmp_path / factory, x), tmp_path / f"i{factory}", factory)
+        tix.set_params(fh.SearchParams(nprobe=8))
+        got[factory] = recall(tix.index.search(fh.normalize(xq), 10)[1], truth)
+    assert got["IVF64,PQ32x4fsr"] > got["IVF64,PQ32x4fs"] + 0.15, got  # 0.63 vs 0.36

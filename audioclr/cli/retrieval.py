@@ -256,9 +256,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--large",
         action="store_true",
-        help="embeddings larger than RAM: read memory-mapped in chunks, IVF with 64-byte 4-bit "
-        "fast-scan PQ codes and about 128 vectors a list (IVF65536(IVF256,Flat),PQ128x4fs at 1e7 "
-        "x 256-d), exact re-ranking of 32 candidates a neighbour from vectors kept on disk",
+        help="embeddings larger than RAM: read memory-mapped in chunks, IVF with 32-byte 4-bit "
+        "fast-scan PQ codes of the residuals and about 128 vectors a list (IVF65536,PQ64x4fsr at "
+        "1e7 x 256-d), exact re-ranking of 32 candidates a neighbour from vectors kept on disk",
     )
     b.add_argument(
         "--target-recall",

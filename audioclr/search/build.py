@@ -3,21 +3,22 @@
 The embeddings are read memory-mapped, one chunk at a time (each chunk's mapping is dropped
 after use, so the process never holds more than a chunk of them); the index is trained on a
 seeded sample of rows and filled chunk by chunk. The default type, :func:`large_factory`, is
-IVF-PQ with 4-bit fast-scan codes of at most 64 bytes a vector; from 16,384 lists its coarse
-quantizer is itself an IVF (``"IVF65536(IVF256,Flat)"``). A factory with many lists
+IVF-PQ with 4-bit fast-scan codes of the residuals, 32 bytes a vector at 256-d, behind a flat
+coarse quantizer (``"IVF65536,PQ64x4fsr"`` at 1e7); from 131,072 lists the coarse quantizer is
+itself an IVF (``"IVF131072(IVF256,Flat)"``). A factory with many lists
 gets its coarse centroids from two-level k-means (``faiss.contrib.clustering``; see
 :func:`audioclr.search.faisshelpers.train_index`): 65,536 centroids from 2.1M rows in minutes
 where flat k-means needs hours on a few cores, and every vector is filed in its exactly
 nearest list (:func:`audioclr.search.faisshelpers.exact_assignment`). While the codes go into the
 index, the normalised exact vectors go to ``vectors-<generation>.npy`` beside it, which
 :mod:`audioclr.search.rerank` reads memory-mapped to re-rank each query's ``k * k_factor``
-candidates. The 4-bit codes and their ids are read into RAM on load (about 87 bytes a vector
-with padding: 0.9 GB at 1e7; FAISS copies fast-scan's blocked lists even with
+candidates. The 4-bit codes and their ids are read into RAM on load (about 52 bytes a vector
+with padding and ids: 0.5 GB at 1e7; FAISS copies fast-scan's blocked lists even with
 ``faiss.IO_FLAG_MMAP``); with an 8-bit PQ factory, ``TrackIndex.load(..., mmap=True)`` maps the
 inverted lists instead.
 
 Example:
-    >>> tix = build_large("emb/", "big_index/")     # "IVF65536(IVF256,Flat),PQ128x4fs" at 1e7
+    >>> tix = build_large("emb/", "big_index/")     # "IVF65536,PQ64x4fsr" at 1e7
     >>> tix = TrackIndex.load("big_index/", mmap=True)
     >>> D, I = tix.search(xq, k=10)                  # 320 PQ candidates re-ranked exactly
 """
@@ -45,46 +46,45 @@ from audioclr.search.rerank import open_store
 from audioclr.search.sidetable import TABLE, SideTable, read_table
 
 CHUNK = 65_536  # rows read, normalised and added at a time (64 MiB at 256-d)
-MAX_CODE_BYTES = 64
+MAX_CODE_BYTES = 32  # 4-bit residual codes: with fast-scan's block padding, well within 64
 K_FACTOR = 32.0  # 4-bit codes: re-rank 32 candidates per neighbour (measured: large_factory)
 PER_LIST = 128  # vectors per inverted list that large_factory aims at
-NESTED_MIN = 16_384  # lists from which the coarse quantizer is itself an IVF
+NESTED_MIN = 131_072  # lists from which the coarse quantizer is itself an IVF
 
 
 def large_factory(n: int, dim: int) -> str:
-    """IVF + 4-bit fast-scan PQ with ``m / 2`` bytes a vector, ``m`` the largest divisor of
-    ``dim`` up to 128 (64-byte codes at 256-d).
+    """IVF + 4-bit fast-scan PQ of the residuals to the list centroids, ``m / 2`` bytes a
+    vector, ``m`` the largest divisor of ``dim`` up to 64 (32-byte codes at 256-d).
 
-    Lists: about :data:`PER_LIST` vectors each (at least ``2 sqrt(n)``), a power of two. From
-    :data:`NESTED_MIN` lists the coarse quantizer is itself an IVF over the centroids
-    (``sqrt(nlist)`` lists of centroids, ``quantizer_nprobe`` of them visited per query), and
-    vectors are assigned to their exactly nearest list while adding (``exact_assignment``).
+    Lists: about :data:`PER_LIST` vectors each (at least ``2 sqrt(n)``), a power of two. The
+    coarse quantizer is flat (exact, BLAS over a batch of queries) up to 65,536 lists; from
+    :data:`NESTED_MIN` it is itself an IVF over the centroids (``sqrt(nlist)`` lists of
+    centroids, ``quantizer_nprobe`` of them visited per query), and vectors are assigned to
+    their exactly nearest list while adding (``exact_assignment``).
 
     Measured at 1e7 x 256-d (``benchmarks/results/retrieval-10m.md``, recall@10 after exact
-    re-ranking): on data with the variance spectrum of audioclr's own embeddings, which needs
-    many lists visited, 8-bit codes (``PQ64np``) reached 0.895 at 172 queries/s, 4-bit fast-scan
-    codes (``PQ128x4fs``, SIMD over blocks of 32 codes) 0.906 at 1,434 with 16,384 lists and
-    0.903 at 871 with this default's 65,536: their scan is that much faster, and the extra
-    candidates they need are re-ranked cheaply (``k_factor``, tuned by ``index build
-    --large``). Small lists are what isotropic clusters need: 65,536 lists give 0.918 at 2,139
-    queries/s there, 16,384 lists of ~600 only 0.58-0.77; so the default keeps small lists and
-    stays short of 1,000 queries/s at 0.90 on power-law data. Fast scan stores each list in
-    whole blocks of 32 codes: about 16 codes of padding a list, 6.6 bytes a vector at 150 a list.
-    ``IVFn_HNSW32`` quantizers filed only 27 % of the vectors in their nearest list at 1e7; a
-    flat quantizer over 65,536 centroids alone answers 700 queries/s. No OPQ: the exact
-    re-ranking recovers what the rotation would.
+    re-ranking, 2 cores): on data with the variance spectrum of audioclr's own embeddings,
+    which needs many lists visited, 8-bit codes (``PQ64np``) reached 0.895 at 172 queries/s;
+    4-bit fast-scan codes of the vectors themselves (FAISS's ``x4fs``: ``PQ128x4fs``, 64 bytes)
+    0.903 at 871 behind a nested quantizer and 0.904 at 1,118 behind a flat one (batches of
+    1,000 queries: the flat quantizer ranks 65,536 centroids by BLAS faster than the nested
+    one visits 64 of its lists). Coding the residuals (``x4fsr``) makes 32-byte codes as
+    accurate as 64-byte ones at 1e6 (recall@10 0.897 vs 0.900 at nprobe 128, k_factor 16)
+    and faster to scan; see the 1e7 figures in the results file. Fast scan stores each list in
+    whole blocks of 32 codes: about 16 codes of padding a list, 3.3 bytes a vector at 150 a list.
+    ``IVFn_HNSW32`` quantizers filed only 27 % of the vectors in their nearest list at 1e7.
 
     Example:
         >>> large_factory(10_000_000, 256), large_factory(1_000_000, 256)
-        ('IVF65536(IVF256,Flat),PQ128x4fs', 'IVF8192,PQ128x4fs')
-        >>> large_factory(100_000, 80)
-        'IVF1024,PQ80x4fs'
+        ('IVF65536,PQ64x4fsr', 'IVF8192,PQ64x4fsr')
+        >>> large_factory(100_000, 80), large_factory(20_000_000, 256)
+        ('IVF1024,PQ40x4fsr', 'IVF131072(IVF256,Flat),PQ64x4fsr')
     """
     m = max(d for d in range(1, 2 * MAX_CODE_BYTES + 1) if dim % d == 0)
     nlist = 2 ** max(4, round(math.log2(max(2 * math.sqrt(n), n / PER_LIST))))
     if nlist < NESTED_MIN:
-        return f"IVF{nlist},PQ{m}x4fs"
-    return f"IVF{nlist}(IVF{2 ** round(math.log2(math.sqrt(nlist)))},Flat),PQ{m}x4fs"
+        return f"IVF{nlist},PQ{m}x4fsr"
+    return f"IVF{nlist}(IVF{2 ** round(math.log2(math.sqrt(nlist)))},Flat),PQ{m}x4fsr"
 
 
 def large_params(**given: float) -> fh.SearchParams:
