@@ -40,9 +40,9 @@ def ladder(index: faiss.Index, k_factor: float = 1.0) -> list[tuple[int, int, fl
     """``(nprobe, quantizer_nprobe, k_factor)`` settings from the cheapest up: nprobe doubling
     from 8 to the list count (a nested quantizer visits at least 64 of its lists, and at least
     nprobe); at each, ``k_factor`` times :data:`KF_STEPS`. More candidates to re-rank is what
-    4-bit codes need as the catalogue grows: at 1e7 power-law data, recall@10 0.79 / 0.86 /
-    0.91 / 0.94 with k_factor 16 / 32 / 64 / 128 at nprobe 256
-    (``benchmarks/results/retrieval-10m.md``).
+    4-bit codes need as the catalogue grows: at 1e7 power-law data (``IVF65536,PQ64x4fsr``),
+    recall@10 0.78 / 0.84 / 0.88 with k_factor 16 / 32 / 64 at nprobe 256; the tuning there
+    picks nprobe 512, k_factor 64 (``benchmarks/results/retrieval-10m.md``).
 
     Example:
         >>> ladder(faiss.index_factory(8, "IDMap2,IVF16,PQ4x4fs"), 32.0)[:4]
