@@ -147,3 +147,43 @@ def test_shipped_cross_domain_config() -> None:
         "speech": ["speech_pool/audio"],
         "both": [suite.pool, "speech_pool/audio"],
     }
+
+
+def test_suite_pretrains_on_pool_and_extra_pools(tmp_path: Path) -> None:
+    """``extra_pools``: each folder its own cache (stage prepare/<slug>), pretraining reads them
+    as one (the encoder's trained-on list holds every file of both), the report sums them."""
+    from audioclr.pipelines.bench_report import to_markdown
+    from audioclr.pipelines.benchmark import run_benchmark
+
+    path = cross_suite(tmp_path)
+    suite = yaml.safe_load(path.read_text())
+    del suite["ablation"]
+    suite.update(extra_pools=["pool2"])
+    path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    cfg = load_benchmark_config(path)
+    assert cfg.pools == ["pool", "pool2"]
+    out = tmp_path / "out"
+    report = run_benchmark(cfg, out, "test", lambda _: None)
+    stages = json.loads((out / "stages.json").read_text())["stages"]
+    assert {s for s in stages if s.startswith("prepare")} == {"prepare", "prepare/pool2"}
+    stored = yaml.safe_load((out / "run" / "config.yaml").read_text())["data"]["cache"]
+    assert stored == [str(out / "cache"), str(out / "pools" / "pool2" / "cache")]
+    data = tmp_path / "data"
+    files = {str(p.resolve()) for f in cfg.pools for p in (data / f).glob("*.wav")}
+    trained_on = load_encoder(out / "encoder.pt").trained_on["sources"]
+    assert {str(Path(s).resolve()) for s in trained_on} == files and len(files) == 10
+    p = report["pretrain"]
+    assert p["pool_folders"] == ["pool", "pool2"] and p["pool_tracks"] == 10
+    assert p["pool_hours"] == pytest.approx(10 * 2.0 / 3600, rel=1e-3)
+    assert "on 10 tracks (`pool` + `pool2`, 0.0 h)" in to_markdown(report)
+
+
+def test_extra_pools_are_checked_and_named(tmp_path: Path) -> None:
+    suite = SHIPPED.with_name("suite.yaml")
+    with pytest.raises(ConfigError, match=r"extra_pools"):
+        load_benchmark_config(suite, ["extra_pools=[music_pool/audio/pretrain]"])
+    with pytest.raises(ConfigError, match=r"extra_pools"):
+        load_benchmark_config(suite, ["extra_pools=[a/b, a/b]"])
+    cfg = load_benchmark_config(suite, [f"data_root={tmp_path}", "extra_pools=[nowhere/audio]"])
+    with pytest.raises(AudioReadError, match=r"extra_pools\[0\] \(.*nowhere/audio\)"):
+        check_datasets(cfg)

@@ -41,7 +41,7 @@ from audioclr.pipelines.bench_config import AblationConfig, pool_slug
 from audioclr.pipelines.benchmark import (
     Stages,
     export_stage,
-    prepare_stage,
+    prepare_pool_stage,
     pretrain_stage,
     report_head,
     retrieval_stage,
@@ -50,7 +50,6 @@ from audioclr.pipelines.benchmark import (
 )
 
 SHARED = "shared"
-POOLS = "pools"
 Caches = dict[str, dict[str, Any]]  # pool slug -> {"cache": Path, "tracks", "hours"}
 
 
@@ -111,8 +110,9 @@ def retrieval(cfg: AblationConfig, paths: dict[str, Path], rdir: Path, out: Path
 
 
 def recipe_pool(cfg: AblationConfig, name: str) -> list[str]:
-    """The pool folders recipe ``name`` pretrains on: ``ablation.pools[name]``, else ``[pool]``."""
-    return list(cfg.ablation.pools.get(name, [cfg.pool]))
+    """The pool folders recipe ``name`` pretrains on: ``ablation.pools[name]``, else ``pool``
+    and ``extra_pools``."""
+    return list(cfg.ablation.pools.get(name, cfg.pools))
 
 
 def prepare_pools(cfg: AblationConfig, out: Path, stages: Stages, prep: dict[str, Any]) -> Caches:
@@ -121,14 +121,8 @@ def prepare_pools(cfg: AblationConfig, out: Path, stages: Stages, prep: dict[str
     caches = {pool_slug(cfg.pool): {"cache": out / "cache", **prep}}
     for name in cfg.ablation.recipes:
         for folder in recipe_pool(cfg, name):
-            slug = pool_slug(folder)
-            if slug not in caches:
-                dest = out / POOLS / slug
-                done = stages.run(
-                    f"prepare/{slug}",
-                    lambda folder=folder, dest=dest: prepare_stage(cfg, cfg.root / folder, dest),
-                )
-                caches[slug] = {"cache": dest / "cache", **done}
+            if pool_slug(folder) not in caches:
+                caches[pool_slug(folder)] = prepare_pool_stage(cfg, folder, out, stages)
     return caches
 
 

@@ -121,12 +121,20 @@ class RetrievalSection:
         require(len(self.k) > 0 and min(self.k) >= 1, "retrieval.k", self.k, "must be values >= 1")
 
 
+def pool_slug(folder: str) -> str:
+    """The folder name of a pool's clip cache: ``speech_pool/audio`` -> ``speech_pool-audio``."""
+    return "-".join(p for p in re.split(r"[^A-Za-z0-9_.]+", folder) if p)
+
+
 @dataclass
 class BenchmarkConfig:
     """The whole suite: data, pretraining, probes, retrieval."""
 
     data_root: str = ""  # empty: $AUDIOCLR_DATA, else ~/.cache/audioclr-data
     pool: str = "music_pool/audio/pretrain"  # unlabelled audio to pretrain on
+    # more unlabelled folders (under the data root) pretrained on together with ``pool``: each
+    # gets its own clip cache (OUT/pools/<slug>/cache), the caches are read as one
+    extra_pools: list[str] = field(default_factory=list)
     # a tracks.csv (path,<column>,...) attached to the pool's cache after prepare (audioclr
     # metadata), for recipes with data.positives=group:<column>; "": none
     metadata: str = ""
@@ -144,6 +152,18 @@ class BenchmarkConfig:
         require(
             self.random_init_draws >= 1, "random_init_draws", self.random_init_draws, "must be >= 1"
         )
+        slugs = [pool_slug(f) for f in [self.pool, *self.extra_pools]]
+        require(
+            all(slugs) and len(set(slugs)) == len(slugs),
+            "extra_pools",
+            self.extra_pools,
+            "must list folders under the data root, each once and none equal to pool",
+        )
+
+    @property
+    def pools(self) -> list[str]:
+        """Every folder pretrained on: ``pool`` first, then ``extra_pools`` (derived)."""
+        return [self.pool, *self.extra_pools]
 
     @property
     def root(self) -> Path:
@@ -155,11 +175,6 @@ class BenchmarkConfig:
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # recipe and layer names are folder names
 RESERVED = ("cache", "shared", "pools")  # folders of the ablation's output that are not recipes
 RUNNER_KEYS = ("data.cache", "run.dir", "trainer.max_minutes", "trainer.max_steps")
-
-
-def pool_slug(folder: str) -> str:
-    """The folder name of a pool's clip cache: ``speech_pool/audio`` -> ``speech_pool-audio``."""
-    return "-".join(p for p in re.split(r"[^A-Za-z0-9_.]+", folder) if p)
 
 
 @dataclass
@@ -277,6 +292,7 @@ def check_datasets(cfg: BenchmarkConfig) -> dict[str, Path]:
     root = cfg.root
     needed = {
         "pool": cfg.pool,
+        **{f"extra_pools[{i}]": folder for i, folder in enumerate(cfg.extra_pools)},
         **({"metadata": cfg.metadata} if cfg.metadata else {}),
         "retrieval": cfg.retrieval.labels,
         **(

@@ -143,6 +143,12 @@ def retrieval_table(ret: dict[str, Any]) -> list[str]:
     ]
 
 
+def pool_text(pretrain: dict[str, Any]) -> str:
+    """The pool folders and hours of a report's ``pretrain`` (older reports: hours only)."""
+    folders = " + ".join(f"`{f}`" for f in pretrain.get("pool_folders", []))
+    return f"{folders + ', ' if folders else ''}{pretrain['pool_hours']:.1f} h"
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     """The whole report as markdown."""
     p = report["pretrain"]
@@ -150,7 +156,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         "# audioclr benchmark on real recordings",
         "",
         *meta_lines(report["meta"]),
-        f"- pretraining: `{p['config']}` on {p['pool_tracks']} tracks, {p['steps']} steps in "
+        f"- pretraining: `{p['config']}` on {p['pool_tracks']} tracks "
+        f"({pool_text(p)}), {p['steps']} steps in "
         f"{p['minutes']:.1f} min (budget {p['budget_minutes']:g} min, max_steps "
         f"{p['max_steps']}), encoder id {p['encoder_id']}",
         "- stage wall times: "

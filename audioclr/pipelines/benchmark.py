@@ -5,8 +5,10 @@ skips it; an interrupted stage resumes through its own mechanism: prepare and em
 chunks, pretraining from ``run/checkpoints/last.ckpt``):
 
 1. ``prepare``: the music pool -> clip cache ``OUT/cache`` (then ``metadata``: ``metadata:``, a
-   tracks.csv, attached to it, when set)
-2. ``pretrain``: ``pretrain.config`` on the cache within ``pretrain.minutes`` -> ``OUT/run``
+   tracks.csv, attached to it, when set); ``prepare/<slug>`` for each of ``extra_pools``
+   -> ``OUT/pools/<slug>/cache``
+2. ``pretrain``: ``pretrain.config`` on the caches (read as one) within ``pretrain.minutes``
+   -> ``OUT/run``
 3. ``export``: -> ``OUT/encoder.pt``
 4. ``probe``: the probe suite on every task and method (default: SSL, random-init with
    ``random_init_draws`` init draws, MFCC) -> ``OUT/probe``
@@ -30,9 +32,10 @@ from typing import Any
 from audioclr.atomic import atomic_write_text
 from audioclr.config import config_to_dict
 from audioclr.errors import ConfigError
-from audioclr.pipelines.bench_config import BenchmarkConfig, check_datasets
+from audioclr.pipelines.bench_config import BenchmarkConfig, check_datasets, pool_slug
 
 STAGES_FILE = "stages.json"
+POOLS = "pools"  # OUT/pools/<slug>/cache: the clip caches of pools other than ``pool``
 
 
 class Stages:
@@ -77,6 +80,18 @@ def prepare_stage(cfg: BenchmarkConfig, pool: Path, out: Path) -> dict[str, Any]
     cache = ClipCache(out / "cache")
     seconds = sum(t.num_samples for t in cache.tracks) / cache.sample_rate
     return {"tracks": len(cache), "hours": seconds / 3600, "rejects": [list(r) for r in s.rejects]}
+
+
+def prepare_pool_stage(
+    cfg: BenchmarkConfig, folder: str, out: Path, stages: Stages
+) -> dict[str, Any]:
+    """Stage ``prepare/<slug>``: pool ``folder`` (under the data root) -> clip cache
+    ``out/pools/<slug>/cache``; returns the stage's info with ``cache`` (its path) added."""
+    dest = out / POOLS / pool_slug(folder)
+    done = stages.run(
+        f"prepare/{pool_slug(folder)}", lambda: prepare_stage(cfg, cfg.root / folder, dest)
+    )
+    return {"cache": dest / "cache", **done}
 
 
 def start_run(
@@ -251,7 +266,10 @@ def run_benchmark(
     from audioclr.pipelines.bench_report import write_benchmark_report
 
     paths, out, stages, prep = start_run(cfg, out_dir, log)
-    pre = stages.run("pretrain", lambda: pretrain_stage(cfg, out))
+    pools = [{"cache": out / "cache", **prep}]
+    pools += [prepare_pool_stage(cfg, folder, out, stages) for folder in cfg.extra_pools]
+    cache = None if len(pools) == 1 else [p["cache"] for p in pools]
+    pre = stages.run("pretrain", lambda: pretrain_stage(cfg, out, cache))
     exp = stages.run("export", lambda: export_stage(out))
     probe = stages.run("probe", lambda: _probe(cfg, paths, out))
     ret = stages.run("retrieval", lambda: retrieval_stage(cfg, paths, out))
@@ -261,8 +279,9 @@ def run_benchmark(
             "config": cfg.pretrain.config,
             "budget_minutes": cfg.pretrain.minutes,
             "max_steps": cfg.pretrain.max_steps,
-            "pool_tracks": prep["tracks"],
-            "pool_hours": prep["hours"],
+            "pool_folders": cfg.pools,
+            "pool_tracks": sum(p["tracks"] for p in pools),
+            "pool_hours": sum(p["hours"] for p in pools),
             "steps": pre["steps"],
             "minutes": pre["minutes"],
             "batch_size": pre["batch_size"],
