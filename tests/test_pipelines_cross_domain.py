@@ -187,3 +187,20 @@ def test_extra_pools_are_checked_and_named(tmp_path: Path) -> None:
     cfg = load_benchmark_config(suite, [f"data_root={tmp_path}", "extra_pools=[nowhere/audio]"])
     with pytest.raises(AudioReadError, match=r"extra_pools\[0\] \(.*nowhere/audio\)"):
         check_datasets(cfg)
+
+
+def test_shipped_objectives_config_compares_objectives_on_one_pool() -> None:
+    """benchmarks/objectives.yaml: the cross-domain budget and recipes, plus VICReg and Barlow
+    Twins on the music+speech pool; only the method (and its projection sizes) differs."""
+    cfg = load_benchmark_config(SHIPPED.with_name("objectives.yaml"))
+    cross = load_benchmark_config(SHIPPED)
+    assert isinstance(cfg, AblationConfig) and isinstance(cross, AblationConfig)
+    assert cfg.pretrain == cross.pretrain and cfg.probe == cross.probe
+    both = cross.ablation.pools["both"]
+    for method in ("vicreg", "barlowtwins"):
+        name = f"both_{method}"
+        assert cfg.ablation.pools[name] == both
+        assert cfg.ablation.recipes[name][0] == f"method={method}"
+    assert {k: v for k, v in cfg.ablation.recipes.items() if not k.startswith("both_")} == (
+        cross.ablation.recipes
+    )
