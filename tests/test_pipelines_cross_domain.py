@@ -204,3 +204,16 @@ def test_shipped_objectives_config_compares_objectives_on_one_pool() -> None:
     assert {k: v for k, v in cfg.ablation.recipes.items() if not k.startswith("both_")} == (
         cross.ablation.recipes
     )
+
+
+def test_shipped_views_config_varies_only_the_views_on_one_pool() -> None:
+    """benchmarks/views.yaml: the cross-domain budget on music + speech (``extra_pools``); the
+    recipes differ from "both" only in a seed or augment keys."""
+    cfg = load_benchmark_config(SHIPPED.with_name("views.yaml"))
+    cross = load_benchmark_config(SHIPPED)
+    assert isinstance(cfg, AblationConfig) and isinstance(cross, AblationConfig)
+    assert cfg.pretrain == cross.pretrain and cfg.probe == cross.probe
+    assert cfg.pools == cross.ablation.pools["both"] and not cfg.ablation.pools
+    assert cfg.ablation.recipes["both"] == []
+    for name, overrides in cfg.ablation.recipes.items():
+        assert all(o.startswith(("augment.", "trainer.seed=")) for o in overrides), name
