@@ -2,6 +2,8 @@
 
 Relative paths resolve against the CSV's folder. Without a split column, a deterministic
 stratified train/valid/test split is drawn from ``seed`` (see :mod:`audioclr.data.splits`).
+The split column may name folds instead (``fold0``, ``fold1``, ..., ``foldK-test``): the probe
+then cross-validates (:mod:`audioclr.evaluate.folds`).
 
 Example:
     >>> ds = load_labelled_set("demo/labels.csv", seed=0)
@@ -18,7 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from audioclr.data.scan import absolute, scan_audio
-from audioclr.data.splits import SPLITS, normalise_split, stratified_split
+from audioclr.data.splits import (
+    FOLD_HINT,
+    check_split_kinds,
+    normalise_split,
+    parse_fold,
+    stratified_split,
+)
 from audioclr.errors import LabelError
 
 
@@ -30,7 +38,7 @@ class LabelledSet:
     labels: list[list[str]]
     classes: list[str]
     multilabel: bool
-    splits: list[str]  # "train" | "valid" | "test"
+    splits: list[str]  # "train" | "valid" | "test", or fold names ("fold0", "fold0-test", ...)
 
     def targets(self) -> np.ndarray:
         """``(n,)`` int64 class index, or ``(n, classes)`` float32 multi-hot when ``multilabel``."""
@@ -52,6 +60,11 @@ class LabelledSet:
                 f"a labelled path is not under {root}: {exc}",
                 hint="pass the folder that was given to prepare",
             ) from exc
+
+    @property
+    def folded(self) -> bool:
+        """Whether the split column names folds (cross-validation) rather than train/valid/test."""
+        return bool(self.splits) and parse_fold(self.splits[0]) is not None
 
     def indices(self, split: str) -> np.ndarray:
         """Row indices of ``split`` ("train", "valid" or "test")."""
@@ -82,6 +95,7 @@ def load_labelled_set(
         splits = stratified_split(labels, seed, fractions)
     else:
         splits = [str(s) for s in given]
+        check_split_kinds(splits, str(spec))
     return LabelledSet(paths, labels, classes, multilabel, splits)
 
 
@@ -139,9 +153,7 @@ def _from_csv(
         )
     if any(s is None for s in splits) and any(s is not None for s in splits):
         row = start + 1 + [s is None for s in splits].index(True)
-        raise LabelError(
-            f"{path} row {row}: no split while other rows have one", hint=f"use one of {SPLITS}"
-        )
+        raise LabelError(f"{path} row {row}: no split while other rows have one", hint=FOLD_HINT)
     return paths, labels, splits, multilabel
 
 

@@ -1,4 +1,4 @@
-"""Deterministic stratified train/valid/test splits, seeded.
+"""Deterministic stratified train/valid/test splits, seeded; fold names for cross-validation.
 
 Single-label sets are stratified by class: each class is shuffled with its own draw from the
 seeded generator, then cut by the fractions; with 3+ tracks every non-empty split gets one.
@@ -6,13 +6,21 @@ Multi-label sets (any track with several tags) use iterative stratification (Sec
 and Vlahavas, 2011): the tag with the fewest tracks left is placed first, each of its tracks into
 the split that most lacks that tag, so every tag, co-occurring ones too, is split in proportion.
 
+A labelled set may instead name folds (``fold0``, ``fold1``, ...; ``fold1-test`` for a track
+scored only when fold 1 is the test fold, e.g. the same presets rendered by another soundfont):
+the probe then tests on every fold in turn (:mod:`audioclr.evaluate.folds`).
+
 Example:
+    >>> normalise_split("fold2-test", "labels.csv row 5")
+    'fold2-test'
     >>> splits = stratified_split([["a"]] * 10 + [["b"]] * 10, seed=0, fractions=(0.6, 0.2, 0.2))
     >>> splits.count("valid")
     4
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -32,12 +40,53 @@ ALIASES = {
 }
 
 
+FOLD = re.compile(r"^fold0*(\d+)(-test)?$")
+FOLD_HINT = f"use one of {SPLITS}, or fold names fold0, fold1, ... (foldK-test: test-only)"
+
+
 def normalise_split(value: str, where: str) -> str:
-    """``"val"`` -> ``"valid"`` etc.; ``LabelError`` naming ``where`` for anything else."""
-    split = ALIASES.get(value.strip().lower())
-    if split is None:
-        raise LabelError(f"{where}: unknown split {value!r}", hint=f"use one of {SPLITS}")
-    return split
+    """``"val"`` -> ``"valid"``, ``"Fold03"`` -> ``"fold3"`` etc.; ``LabelError`` naming
+    ``where`` for anything else."""
+    key = value.strip().lower()
+    split = ALIASES.get(key)
+    if split is not None:
+        return split
+    match = FOLD.match(key)
+    if match is None:
+        raise LabelError(f"{where}: unknown split {value!r}", hint=FOLD_HINT)
+    return f"fold{int(match.group(1))}{match.group(2) or ''}"
+
+
+def parse_fold(split: str) -> tuple[int, bool] | None:
+    """``"fold3"`` -> ``(3, False)``, ``"fold3-test"`` -> ``(3, True)``, a split name -> None."""
+    match = FOLD.match(split)
+    return None if match is None else (int(match.group(1)), match.group(2) is not None)
+
+
+def check_split_kinds(splits: list[str], where: str) -> None:
+    """A set names either train/valid/test splits or folds (at least 3 of them: test, valid and
+    train come from different folds), and a test-only fold row needs its fold's tracks."""
+    folds = [parse_fold(s) for s in splits]
+    if all(f is None for f in folds):
+        return
+    if any(f is None for f in folds):
+        row = [f is None for f in folds].index(True)
+        raise LabelError(
+            f"{where}: track {row + 1} has split {splits[row]!r} while others name folds",
+            hint="name folds on every row, or train/valid/test on every row",
+        )
+    plain = {k for k, only in folds if not only}  # type: ignore[misc]
+    if len(plain) < 3:
+        raise LabelError(
+            f"{where}: {len(plain)} fold(s) of trainable tracks; cross-validation needs 3 or more",
+            hint="test, valid and train each take whole folds: name at least fold0..fold2",
+        )
+    orphan = sorted({k for k, only in folds if only and k not in plain})  # type: ignore[misc]
+    if orphan:
+        raise LabelError(
+            f"{where}: test-only rows of fold(s) {orphan} but no trainable tracks in them",
+            hint="every foldK-test needs rows of foldK",
+        )
 
 
 def _counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, int]:

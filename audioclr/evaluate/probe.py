@@ -35,6 +35,7 @@ import torch
 from tqdm import tqdm
 
 from audioclr.evaluate.finetune import finetune_once
+from audioclr.evaluate.folds import fold_ids, fold_view, merge_folds
 from audioclr.evaluate.intervals import TEST_SCORES, TrackScores, cell_interval, paired_difference
 from audioclr.evaluate.metrics import primary_metric, score_all
 from audioclr.evaluate.probe_config import ProbeConfig, is_finetune
@@ -146,6 +147,11 @@ def run_probe(
     metric carries ``ci95``: the bootstrap interval of its mean over test tracks and runs
     (:func:`audioclr.evaluate.intervals.cell_interval`, ``cfg.bootstrap`` replicates).
 
+    A labelled set that names folds is cross-validated (:mod:`audioclr.evaluate.folds`): each
+    run fits one probe per fold (fold i tested, fold i + 1 selecting) and is scored on the
+    joined test folds; ``train_tracks`` is then the mean over folds and each fold's choices
+    are under the run's ``"folds"``.
+
     Raises ``LabelError`` for a labelled set with one class; warns (and lists under
     ``warnings``) when a test class has no training track or there is no validation split.
     """
@@ -153,23 +159,39 @@ def run_probe(
     once = finetune_once if is_finetune(cfg.head) else probe_once
     check_draws(draws)
     first = draws[0]
-    check_classes(first)
+    folds = fold_ids(first.splits)
+    # one entry per fold (a single one without folds): each draw's view with that fold tested
+    views = [[fold_view(d, i, folds) for d in draws] for i in range(len(folds))] or [draws]
+    for fold in views:
+        check_classes(fold[0])
     out: dict[str, dict[str, Any]] = {}
-    train_all = first.split_indices("train")
-    bar = tqdm(total=len(fractions) * len(seeds) * len(draws), desc=f"probe {cfg.head}", unit="fit")
+    bar = tqdm(
+        total=len(fractions) * len(seeds) * len(draws) * len(views),
+        desc=f"probe {cfg.head}" + (f" ({len(folds)} folds)" if folds else ""),
+        unit="fit",
+    )
     for fraction in fractions:
         runs, notes = [], []
-        for message in _set_up_warnings(first, cfg):
+        for message in _set_up_warnings(views[0][0], cfg):
             _warn(message, notes)
         missing: dict[str, list[int]] = {}
         for seed in seeds:
-            chosen = sample_fraction(first.targets, train_all, fraction, seed, first.multilabel)
-            for name in missing_in_train(first, chosen):
-                missing.setdefault(name, []).append(seed)
-            for d, draw in enumerate(draws):
-                res = once(draw, chosen, cfg, seed)
-                runs.append({"seed": seed, "draw": d, "train_tracks": len(chosen), **res})
-                bar.update()
+            chosen = []
+            for fold in views:
+                train_all = fold[0].split_indices("train")
+                picked = sample_fraction(first.targets, train_all, fraction, seed, first.multilabel)
+                for name in missing_in_train(fold[0], picked):
+                    missing.setdefault(name, []).append(seed)
+                chosen.append(picked)
+            for d in range(len(draws)):
+                results = []
+                for fold, picked in zip(views, chosen, strict=True):
+                    results.append(once(fold[d], picked, cfg, seed))
+                    bar.update()
+                res = merge_folds(results, first.multilabel) if folds else results[0]
+                n_train = int(np.mean([len(c) for c in chosen]))
+                runs.append({"seed": seed, "draw": d, "train_tracks": n_train, **res})
+        missing = {name: sorted(set(in_seeds)) for name, in_seeds in missing.items()}
         for name, in_seeds in missing.items():
             _warn(
                 f"label fraction {float(fraction):g}: class {name!r} has test tracks but no "

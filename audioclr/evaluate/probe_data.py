@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from audioclr.atomic import atomic_write_text
+from audioclr.data.splits import parse_fold
 from audioclr.errors import LabelError
 from audioclr.evaluate.store import EmbeddingSet
 
@@ -97,7 +98,8 @@ def align(emb: EmbeddingSet, labelled: Any, windows: EmbeddingSet | None = None)
         rows.append(i)
     idx = np.asarray(rows, dtype=np.int64)
     splits = np.asarray(labelled.splits)
-    for name in ("train", "test"):
+    folded = len(splits) and parse_fold(str(splits[0])) is not None  # cross-validated: folds
+    for name in () if folded else ("train", "test"):
         if not np.any(splits == name):
             raise LabelError(
                 f"labelled set has no '{name}' tracks", hint="give a split column or more tracks"
@@ -248,8 +250,13 @@ def readable_labelled(
             ok[t.source] = stamp
     if write and ok != known:
         atomic_write_text(cache_file, json.dumps({str(sample_rate): ok}), durable=False)
-    n_test = sum(1 for s in labelled.splits if s == "test")
-    lost_test = [x for x in lost if x["split"] == "test"]
+
+    # a fold set tests every track once (its own fold, or its fold's test-only stand-in)
+    def tested(split: str) -> bool:
+        return split == "test" or parse_fold(split) is not None
+
+    n_test = sum(1 for s in labelled.splits if tested(s))
+    lost_test = [x for x in lost if tested(x["split"])]
     check_unreadable(lost_test, n_test, max_unreadable, "max_unreadable=SHARE")
     gone = {x["source"] for x in lost}
     keep = [i for i, t in enumerate(tracks) if t.source not in gone]

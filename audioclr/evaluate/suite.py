@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from audioclr.config import config_to_dict, require
+from audioclr.errors import ConfigError
 from audioclr.evaluate.corruptions import parse_corruption
 from audioclr.evaluate.distributed import is_main, rank0_lock
 from audioclr.evaluate.frozen import resolve_device
@@ -151,12 +152,17 @@ def task_tracks(task: TaskConfig, labelled: Any, sample_rate: int) -> TrackSet:
     from audioclr.evaluate.tracks import open_tracks, tracks_of_files
 
     files = tracks_of_files(labelled.paths, sample_rate)
-    train = labelled.indices("train")
+    if labelled.folded:  # every fold trains once: BatchNorm statistics of all trainable tracks
+        train = np.array([i for i, s in enumerate(labelled.splits) if not s.endswith("-test")])
+        targets = None  # no labels: nothing may train on a fold set's test folds
+    else:
+        train = labelled.indices("train")
+        targets = labelled.targets()[train]
     return TrackSet(
         tracks=open_tracks(task.data, sample_rate) if task.data else files,
         key=str(task.data or task.labels),
         train=[files[i] for i in train],
-        targets=labelled.targets()[train],
+        targets=targets,
         multilabel=bool(labelled.multilabel),
         n_classes=len(labelled.classes),
     )
@@ -203,6 +209,8 @@ def run_task(cfg: SuiteConfig, task: TaskConfig, source: Source, out: Path) -> d
         labelled, unreadable = readable_labelled(
             labelled, source.sample_rate, out / "emb", cfg.max_unreadable, write=is_main()
         )
+    if labelled.folded:
+        check_folded(cfg, task)
     data = task_tracks(task, labelled, source.sample_rate)
     settings = method_settings(cfg, task, source)
     audio = TaskAudio(
@@ -252,7 +260,7 @@ def run_task(cfg: SuiteConfig, task: TaskConfig, source: Source, out: Path) -> d
                     task.fractions,
                     task.seeds,
                 )
-    splits = {s: int(sum(1 for x in labelled.splits if x == s)) for s in ("train", "valid", "test")}
+    splits = split_counts(labelled.splits)
     metric = primary_metric(labelled.multilabel)  # a "tags" header declares multi-label
     leak = pretraining_leak(task, source, labelled)
     by_layer = (
@@ -279,6 +287,38 @@ def run_task(cfg: SuiteConfig, task: TaskConfig, source: Source, out: Path) -> d
     report["unreadable"] = unreadable
     report["warnings"] += unreadable_warnings(unreadable)
     return report
+
+
+def check_folded(cfg: SuiteConfig, task: TaskConfig) -> None:
+    """A labelled set with folds is cross-validated by the frozen heads only: refuse what would
+    train on, or corrupt, one fixed test split (naming the key)."""
+    bad = [
+        (f"tasks[{task.name}].heads", h, "fine-tuning") for h in task.heads if is_finetune(h)
+    ] + [("methods", m, "it trains on labels") for m in cfg.methods if m == "supervised"]
+    if task.corruptions:
+        bad.append((f"tasks[{task.name}].corruptions", task.corruptions[0], "robustness"))
+    if bad:
+        key, value, what = bad[0]
+        raise ConfigError(
+            f"{key}: {value!r} ({what}) needs train/valid/test splits, but {task.labels} names "
+            "folds (cross-validation)",
+            hint="drop it for this task, or give a labels CSV with train/valid/test splits",
+        )
+
+
+def split_counts(splits: list[str]) -> dict[str, int]:
+    """Tracks per split; for a fold set: folds, trainable tracks, test-only tracks, tested ones."""
+    from audioclr.evaluate.folds import fold_ids
+
+    folds = fold_ids(splits)
+    if not folds:
+        return {s: int(sum(1 for x in splits if x == s)) for s in ("train", "valid", "test")}
+    only = {s for s in splits if s.endswith("-test")}
+    n_only = sum(1 for s in splits if s in only)
+    stood_in = {s[: -len("-test")] for s in only}  # folds tested on their stand-ins
+    tested = n_only + sum(1 for s in splits if not s.endswith("-test") and s not in stood_in)
+    plain = len(splits) - n_only
+    return {"folds": len(folds), "trainable": plain, "test_only": n_only, "tested": tested}
 
 
 def head_config(cfg: SuiteConfig, head: str, device: str | None = None) -> ProbeConfig:
@@ -361,7 +401,9 @@ def pretraining_leak(task: TaskConfig, source: Source, labelled: Any) -> dict[st
     (or if it cannot tell); the status goes into the report (``evaluate/leakage.py``)."""
     from audioclr.evaluate.leakage import leak_status, leak_warning
 
-    test = [labelled.paths[i] for i in labelled.indices("test")]
+    # a fold set tests every fold in turn: all of its files are test files
+    tested = range(len(labelled.paths)) if labelled.folded else labelled.indices("test")
+    test = [labelled.paths[i] for i in tested]
     trained_on = source.load().trained_on if source.encoder_path is not None else {}
     status = leak_status(trained_on, test)
     status["warning"] = leak_warning(task.name, status)

@@ -6,7 +6,9 @@ to -6 dBFS and centred in ``CLIP_S`` seconds. Speakers are split whole (stratifi
 8 train, 2 valid, 2 test), so every clip of one voice is in one split.
 
 Output: ``digits/audio/<speaker>/<digit>_s<speed>_p<pitch>.wav``, ``digits/labels.csv``
-(path,label,split) and ``digits/speakers.csv`` (speaker, voice, gender, split).
+(path,label,split), ``digits/folds.csv`` (path,label,fold: 6 cross-validation folds of whole
+speakers, stratified by gender, for ``audioclr.evaluate.folds``) and ``digits/speakers.csv``
+(speaker, voice, gender, split, fold).
 
 Usage:
     python benchmarks/datasets/digits.py [--out DIR]
@@ -28,7 +30,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.datasets import common  # noqa: E402
-from benchmarks.datasets.planning import split_groups  # noqa: E402
+from benchmarks.datasets.planning import fold_groups, split_groups  # noqa: E402
 
 SAMPLE_RATE = 22050
 CLIP_S = 1.5
@@ -61,6 +63,14 @@ def speaker_id(voice: str) -> str:
 def speaker_splits(seed: int = 0) -> dict[str, str]:
     """Split of every speaker id, whole speakers stratified by gender."""
     return split_groups({speaker_id(v): g for v, g in SPEAKERS}, FRACTIONS, seed)
+
+
+SPEAKER_FOLDS = 6  # cross-validation: 2 speakers (one of each gender) per fold
+
+
+def speaker_folds(seed: int = 0) -> dict[str, int]:
+    """Cross-validation fold of every speaker id, whole speakers stratified by gender."""
+    return fold_groups({speaker_id(v): g for v, g in SPEAKERS}, SPEAKER_FOLDS, seed)
 
 
 def fit_clip(
@@ -105,7 +115,7 @@ def build(root: Path, seed: int = 0) -> Path:
     """Build (or complete) ``root/digits``; returns the folder. Idempotent (keeps clips on disk)."""
     common.ensure_tool("espeak-ng", "espeak-ng")
     out = root / "digits"
-    splits = speaker_splits(seed)
+    splits, folds = speaker_splits(seed), speaker_folds(seed)
     jobs = [(v, d, s, p) for v, _ in SPEAKERS for d in DIGITS for s in SPEEDS for p in PITCHES]
     rows, seconds = [], 0.0
     with tempfile.TemporaryDirectory(prefix="audioclr-digits-") as tmp:
@@ -121,10 +131,12 @@ def build(root: Path, seed: int = 0) -> Path:
             seconds += sf.info(str(out / rel)).duration
             rows.append((rel, digit, splits[speaker_id(voice)]))
     common.write_csv(out / "labels.csv", ("path", "label", "split"), rows)
+    fold_rows = [(rel, digit, f"fold{folds[rel.split('/')[1]]}") for rel, digit, _ in rows]
+    common.write_csv(out / "folds.csv", ("path", "label", "split"), fold_rows)
     common.write_csv(
         out / "speakers.csv",
-        ("speaker", "voice", "gender", "split"),
-        [(speaker_id(v), v, g, splits[speaker_id(v)]) for v, g in SPEAKERS],
+        ("speaker", "voice", "gender", "split", "fold"),
+        [(speaker_id(v), v, g, splits[speaker_id(v)], folds[speaker_id(v)]) for v, g in SPEAKERS],
     )
     common.print_summary("digits/labels.csv", [r[1] for r in rows], [r[2] for r in rows], seconds)
     for split in ("train", "valid", "test"):

@@ -14,7 +14,9 @@ chromatic_percussion 5, organ 4, guitar 7, bass 7, strings 6, brass 6, reed 8, p
 and drops ensemble (2 programs), synth_lead (2), synth_pad (3) and ethnic (1). Output:
 
 * ``labels.csv`` (path,label,split): label = GM family; every clip of a program in one split.
-* ``programs.csv`` (program, family, patch, clips, split): every freepats program of the 13
+* ``folds.csv`` (path,label,fold): the same clips in 4 cross-validation folds of whole
+  programs, stratified by family (``audioclr.evaluate.folds``).
+* ``programs.csv`` (program, family, patch, clips, split, fold): every freepats program of the 13
   pitched GM families, with ``split`` = ``dropped`` for those of a family left out.
 
 Usage:
@@ -41,7 +43,7 @@ if __package__ in (None, ""):
 
 from benchmarks.datasets import common  # noqa: E402
 from benchmarks.datasets.gm import family_pitches, gm_family, kept_programs  # noqa: E402
-from benchmarks.datasets.planning import split_groups  # noqa: E402
+from benchmarks.datasets.planning import FOLDS, fold_groups, split_groups  # noqa: E402
 from benchmarks.datasets.render import (  # noqa: E402
     CLIP_S,
     NOTE_S,
@@ -180,6 +182,8 @@ def build(root: Path, seed: int = 0) -> Path:
     families = kept_families(rendered)
     kept = [p for p in rendered if gm_family(p) in families]
     splits = program_splits(kept, seed)
+    by_name = fold_groups({f"{p:03d}": gm_family(p) for p in kept}, FOLDS, seed)
+    folds = {int(name): fold for name, fold in by_name.items()}
     rows, keep_files = [], set()
     for program in kept:
         plan = plan_renderings(program, family_pitches(gm_family(program)))
@@ -199,10 +203,15 @@ def build(root: Path, seed: int = 0) -> Path:
         if not any(family_dir.iterdir()):
             shutil.rmtree(family_dir)
     common.write_csv(out / "labels.csv", ("path", "label", "split"), rows)
+    fold_rows = [(rel, label, f"fold{folds[int(Path(rel).name[1:4])]}") for rel, label, _ in rows]
+    common.write_csv(out / "folds.csv", ("path", "label", "split"), fold_rows)
     common.write_csv(
         out / "programs.csv",
-        ("program", "family", "patch", "clips", "split"),
-        [(p, gm_family(p), patches[p], sum(status[p]), splits.get(p, "dropped")) for p in programs],
+        ("program", "family", "patch", "clips", "split", "fold"),
+        [
+            (p, gm_family(p), patches[p], sum(status[p]), splits.get(p, "dropped"), folds.get(p))
+            for p in programs
+        ],
     )
     _print_coverage(programs, rendered, families)
     common.print_summary(

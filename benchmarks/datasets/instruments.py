@@ -9,7 +9,13 @@ family* (5 train, 1 valid, 2 test), so every rendering of one preset stays in on
 * ``cross_soundfont_test.csv``: those soundfont-B test rows alone.
 * ``labels_same_soundfont.csv``: same train/valid, test = the test programs from soundfont A,
   so the gap between the two test scores measures the cost of the change of recordings.
-* ``programs.csv``: program, family, split.
+* ``folds.csv`` (4-fold cross-validation, ``audioclr.evaluate.folds``): every program's
+  soundfont-A clips in its fold (``foldK``, 2 programs of each family per fold), and the same
+  programs rendered with soundfont B as that fold's test-only stand-ins (``foldK-test``): each
+  fold is tested on soundfont B after training on the other folds' soundfont-A clips, so all
+  104 programs are tested once (4x the test programs of ``labels.csv``).
+* ``folds_same_soundfont.csv``: the soundfont-A clips alone, in the same folds.
+* ``programs.csv``: program, family, split, fold.
 
 Usage:
     python benchmarks/datasets/instruments.py [--out DIR] [--soundfont-b timgm6mb|musescore]
@@ -29,7 +35,7 @@ if __package__ in (None, ""):
 
 from benchmarks.datasets import common  # noqa: E402
 from benchmarks.datasets.gm import family_pitches, gm_family, kept_programs  # noqa: E402
-from benchmarks.datasets.planning import split_groups  # noqa: E402
+from benchmarks.datasets.planning import FOLDS, fold_groups, split_groups  # noqa: E402
 from benchmarks.datasets.render import CLIP_S, Rendering, plan_renderings, render_program  # noqa: E402
 
 SAMPLE_RATE = 22050
@@ -50,6 +56,12 @@ def program_splits(seed: int = 0) -> dict[int, str]:
     """Split of every kept GM program, whole programs stratified by family (5/1/2 of 8)."""
     by_name = split_groups({f"{p:03d}": gm_family(p) for p in kept_programs()}, FRACTIONS, seed)
     return {int(name): split for name, split in by_name.items()}
+
+
+def program_folds(seed: int = 0) -> dict[int, int]:
+    """Cross-validation fold of every kept GM program (2 of each family's 8 per fold)."""
+    by_name = fold_groups({f"{p:03d}": gm_family(p) for p in kept_programs()}, FOLDS, seed)
+    return {int(name): fold for name, fold in by_name.items()}
 
 
 def clip_path(sf_key: str, program: int, k: int, r: Rendering) -> str:
@@ -94,9 +106,11 @@ def build(root: Path, soundfont_b: str = "timgm6mb", seed: int = 0) -> Path:
     out = root / "instruments"
     fonts = {key: soundfont_file(key, root) for key in (SOUNDFONT_A, soundfont_b)}
     splits = program_splits(seed)
+    folds = program_folds(seed)
     jobs = [(SOUNDFONT_A, p) for p in sorted(splits)]
     jobs += [(soundfont_b, p) for p in sorted(splits) if splits[p] == "test"]
-    status = _render_jobs(out, jobs, fonts)
+    b_all = [(soundfont_b, p) for p in sorted(splits)]  # every program: the folds' stand-ins
+    status = _render_jobs(out, jobs + [j for j in b_all if j not in jobs], fonts)
     rows: dict[str, list[tuple[str, str, str]]] = {"a_trainvalid": [], "a_test": [], "b_test": []}
     for sf_key, program in jobs:
         plan = plan_renderings(program, family_pitches(gm_family(program)))
@@ -120,10 +134,21 @@ def build(root: Path, soundfont_b: str = "timgm6mb", seed: int = 0) -> Path:
     common.write_csv(
         out / "labels_same_soundfont.csv", header, rows["a_trainvalid"] + rows["a_test"]
     )
+    fold_rows: dict[str, list[tuple[str, str, str]]] = {"a": [], "b": []}
+    for sf_key, program in [(SOUNDFONT_A, p) for p in sorted(splits)] + b_all:
+        plan = plan_renderings(program, family_pitches(gm_family(program)))
+        stand_in = sf_key != SOUNDFONT_A
+        for k, r in enumerate(plan):
+            rel = clip_path(sf_key, program, k, r)
+            if status[rel]:
+                fold = f"fold{folds[program]}" + ("-test" if stand_in else "")
+                fold_rows["b" if stand_in else "a"].append((rel, gm_family(program), fold))
+    common.write_csv(out / "folds.csv", header, fold_rows["a"] + fold_rows["b"])
+    common.write_csv(out / "folds_same_soundfont.csv", header, fold_rows["a"])
     common.write_csv(
         out / "programs.csv",
-        ("program", "family", "split"),
-        [(p, gm_family(p), splits[p]) for p in sorted(splits)],
+        ("program", "family", "split", "fold"),
+        [(p, gm_family(p), splits[p], folds[p]) for p in sorted(splits)],
     )
     main_rows = rows["a_trainvalid"] + rows["b_test"]
     common.print_summary(
@@ -133,6 +158,10 @@ def build(root: Path, soundfont_b: str = "timgm6mb", seed: int = 0) -> Path:
         CLIP_S * len(main_rows),
     )
     print(f"  + labels_same_soundfont.csv test: {len(rows['a_test'])} clips from {SOUNDFONT_A}")
+    print(
+        f"  + folds.csv: {len(fold_rows['a'])} {SOUNDFONT_A} clips in {FOLDS} folds, "
+        f"{len(fold_rows['b'])} {soundfont_b} stand-ins"
+    )
     return out
 
 

@@ -7,6 +7,8 @@ Example:
     [(0.0, 10.0), (18.333, 10.0), (36.666, 10.0), (55.0, 10.0)]
     >>> split_groups({"p0": "piano", "p1": "piano", "p2": "piano"}, (0.34, 0.33, 0.33), seed=0)
     {'p0': 'valid', 'p1': 'test', 'p2': 'train'}
+    >>> fold_groups({"p0": "piano", "p1": "piano", "p2": "organ"}, k=3, seed=0)
+    {'p0': 2, 'p1': 1, 'p2': 1}
 """
 
 from __future__ import annotations
@@ -89,4 +91,27 @@ def split_groups(
         for rank, idx in enumerate(order):
             split = "train" if rank < n_train else "valid" if rank < n_train + n_valid else "test"
             out[groups[idx]] = split
+    return dict(sorted(out.items()))
+
+
+FOLDS = 4  # cross-validation folds of the instrument sets (2 of a GM family's 8 programs each)
+
+
+def fold_groups(strata: dict[str, str], k: int = FOLDS, seed: int = 0) -> dict[str, int]:
+    """Deal whole groups to ``k`` folds, stratified: within each stratum the sorted groups are
+    shuffled (seeded by ``seed`` and the stratum name, as :func:`split_groups`) and dealt in
+    turn from a seeded starting fold, so every fold gets ``n // k`` or ``n // k + 1`` groups of
+    each stratum and a stratum's folds do not depend on the other strata. Deterministic."""
+    if k < 3:
+        raise ValueError(f"k must be >= 3 (test, valid and train folds), got {k}")
+    by_stratum: dict[str, list[str]] = defaultdict(list)
+    for group, stratum in strata.items():
+        by_stratum[stratum].append(group)
+    out: dict[str, int] = {}
+    for stratum in sorted(by_stratum):
+        groups = sorted(by_stratum[stratum])
+        rng = np.random.default_rng([seed, zlib.crc32(stratum.encode()), k])
+        order, start = rng.permutation(len(groups)), int(rng.integers(k))
+        for rank, idx in enumerate(order):
+            out[groups[idx]] = (start + rank) % k
     return dict(sorted(out.items()))
