@@ -232,6 +232,21 @@ def test_check_labelled_finds_silence_wrong_rate_and_leaky_groups(tmp_path: Path
         check.check_labelled(tmp_path / "none.csv", check.digit_speaker)
 
 
+def test_check_labelled_keeps_a_group_in_one_fold_and_its_stand_ins_with_it(tmp_path: Path) -> None:
+    sr, ok = 22050, tone(440.0, 22050, 1.5)
+    folds = _labelled(
+        tmp_path / "folds",
+        [
+            ("audio/spk1/a.wav", ok, sr, "fold0"),
+            ("audio/spk1/b.wav", ok, sr, "fold0-test"),  # its fold's stand-in: fine
+            ("audio/spk2/c.wav", ok, sr, "fold1"),
+            ("audio/spk2/d.wav", ok, sr, "fold2-test"),  # speaker 2 in folds 1 and 2: leaky
+        ],
+    )
+    problems = check.check_labelled(folds, check.digit_speaker).problems
+    assert problems == ["group spk2 in splits ['fold1', 'fold2']"]
+
+
 def test_group_keys_parse_the_paths_the_builders_write() -> None:
     plan = render.plan_renderings(3, (48, 60, 72))
     from benchmarks.datasets import instruments

@@ -64,6 +64,25 @@ def test_split_groups_is_stratified_deterministic_and_independent_per_stratum() 
     assert len(seeds) > 1  # the seed matters
 
 
+def test_fold_groups_deals_each_stratum_evenly_and_deterministically() -> None:
+    sizes = {"piano": 8, "organ": 7, "brass": 4}
+    strata = {f"{fam}{i}": fam for fam, n in sizes.items() for i in range(n)}
+    out = planning.fold_groups(strata, k=4, seed=0)
+    assert set(out) == set(strata) and set(out.values()) <= {0, 1, 2, 3}
+    for fam, n in sizes.items():
+        counts = Counter(out[g] for g in strata if strata[g] == fam)
+        # every fold holds n // k or n // k + 1 groups of the stratum (independent count)
+        assert sorted(counts.get(f, 0) for f in range(4)) == sorted(
+            n // 4 + (i < n % 4) for i in range(4)
+        )
+    assert out == planning.fold_groups(dict(reversed(strata.items())), k=4, seed=0)
+    alone = planning.fold_groups({g: f for g, f in strata.items() if f == "organ"}, k=4)
+    assert alone == {g: s for g, s in out.items() if strata[g] == "organ"}
+    assert len({tuple(sorted(planning.fold_groups(strata, seed=s).items())) for s in range(5)}) > 1
+    with pytest.raises(ValueError, match="k must be >= 3"):
+        planning.fold_groups(strata, k=2)
+
+
 def test_split_groups_rejects_bad_fractions() -> None:
     with pytest.raises(ValueError, match="fractions"):
         planning.split_groups({"a": "x"}, (0.5, 0.5, 0.5))

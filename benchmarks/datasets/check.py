@@ -75,7 +75,8 @@ def check_clip(path: Path, sample_rate: int, min_s: float, report: CheckReport) 
 def check_labelled(
     csv_path: Path, group_of: Callable[[str], str], sample_rate: int = 22050, min_s: float = 1.0
 ) -> CheckReport:
-    """Check every row of a ``path,label,split`` CSV and that each group sits in one split."""
+    """Check every row of a ``path,label,split`` CSV and that each group sits in one split (or
+    one fold: a fold's test-only stand-ins, ``foldK-test``, count as fold K)."""
     if not csv_path.is_file():
         raise common.BuildError(
             f"{csv_path} not found", hint="run python benchmarks/datasets/build_all.py"
@@ -84,7 +85,7 @@ def check_labelled(
     splits_of: dict[str, set[str]] = defaultdict(set)
     for row in common.read_csv(csv_path):
         check_clip(csv_path.parent / row["path"], sample_rate, min_s, report)
-        splits_of[group_of(row["path"])].add(row.get("split", ""))
+        splits_of[group_of(row["path"])].add(row.get("split", "").removesuffix("-test"))
     report.problems += [
         f"group {g} in splits {sorted(s)}" for g, s in splits_of.items() if len(s) > 1
     ]
@@ -140,6 +141,9 @@ def check_all(root: Path) -> list[CheckReport]:
         check_labelled(root / "instruments" / "labels_same_soundfont.csv", instrument_program),
         check_labelled(root / "instruments_freepats" / "labels.csv", instrument_program, min_s=2.0),
         check_labelled(root / "digits" / "labels.csv", digit_speaker),
+        check_labelled(root / "instruments" / "folds.csv", instrument_program),
+        check_labelled(root / "instruments_freepats" / "folds.csv", instrument_program),
+        check_labelled(root / "digits" / "folds.csv", digit_speaker),
         check_labelled(
             root / "music_pool" / "segments_labels.csv", lambda rel: "all", min_s=SEGMENT_MIN_S
         ),
