@@ -132,3 +132,29 @@ def test_fold_sets_refuse_fine_tuning_corruptions_and_supervised():
     sup = SuiteConfig(tasks=cfg.tasks, methods=["encoder", "supervised"])
     with pytest.raises(ConfigError, match="methods: 'supervised'"):
         check_folded(sup, cfg.tasks[0])
+
+
+def test_groups_column_reaches_the_joined_test_scores(tmp_path, rng):
+    rows = ["path,label,split,group"]
+    for i in range(8):
+        write_audio(tmp_path / f"a{i}.wav", tone(440.0, 8000, 0.1), 8000)
+        rows.append(f"a{i}.wav,{'ab'[i % 2]},fold{i % 4},prog{i // 2}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    labelled = load_labelled_set(tmp_path / "labels.csv")
+    assert labelled.groups == [f"prog{i // 2}" for i in range(8)] and labelled.folded
+    x = rng.normal(0, 1, (8, 3)).astype(np.float32)
+    data = ProbeData(
+        x,
+        np.arange(8),
+        labelled.targets(),
+        np.asarray(labelled.splits),
+        ["a", "b"],
+        False,
+        groups=np.asarray(labelled.groups),
+    )
+    run = run_probe(data, LINEAR, fractions=[1.0], seeds=[0])["1.0"]["runs"][0]
+    scores = run[TEST_SCORES]
+    np.testing.assert_array_equal(scores.groups, np.asarray(labelled.groups)[scores.tracks])
+    (tmp_path / "bad.csv").write_text("path,label,split,group\na0.wav,a,fold0,\n")
+    with pytest.raises(LabelError, match="bad.csv row 2: no group"):
+        load_labelled_set(tmp_path / "bad.csv")

@@ -273,3 +273,24 @@ def test_query_intervals_resample_whole_clusters_and_pair_methods() -> None:
     assert v["verdict"] == "beats"
     lo, hi = out["ci95"]["random_init"]  # two draws 0.1 apart widen the interval
     assert hi - lo > out["ci95"]["mfcc"][1] - out["ci95"]["mfcc"][0]
+
+
+def test_grouped_tracks_are_resampled_whole(rng):
+    # 10 groups of 20 tracks; a group's tracks are all right or all wrong (5 and 5): the evidence
+    # is 10 groups, not 200 tracks. Independent reference: the binomial sd over 10 groups.
+    groups = np.repeat(np.arange(10), 20)
+    y = np.zeros(200, dtype=np.int64)
+    right = np.isin(groups, [0, 2, 4, 6, 8])
+    s = np.where(right[:, None], [1.0, 0.0], [0.0, 1.0])
+    plain = {"seed": 0, "draw": 0, "accuracy": 0.5, TEST_SCORES: TrackScores(np.arange(200), y, s)}
+    grouped = {**plain, TEST_SCORES: TrackScores(np.arange(200), y, s, groups.astype(str))}
+    lo, hi = cell_interval([grouped], "accuracy", n_boot=4000)
+    sd = np.sqrt(0.25 / 10)
+    assert hi - lo == pytest.approx(2 * 1.96 * sd, rel=0.2)  # 0.62
+    lo_t, hi_t = cell_interval([plain], "accuracy", n_boot=4000)
+    assert hi_t - lo_t == pytest.approx(2 * 1.96 * np.sqrt(0.25 / 200), rel=0.2)  # 0.14
+    # paired: the same groups are resampled for both methods
+    other = {**grouped, TEST_SCORES: TrackScores(np.arange(200), y, s[:, ::-1], groups.astype(str))}
+    other["accuracy"] = 0.5
+    diff = paired_difference([grouped], [other], "accuracy", n_boot=4000)
+    assert diff["ci95"][1] - diff["ci95"][0] == pytest.approx(2 * 1.96 * 2 * sd, rel=0.2)

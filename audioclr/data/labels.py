@@ -3,7 +3,9 @@
 Relative paths resolve against the CSV's folder. Without a split column, a deterministic
 stratified train/valid/test split is drawn from ``seed`` (see :mod:`audioclr.data.splits`).
 The split column may name folds instead (``fold0``, ``fold1``, ..., ``foldK-test``): the probe
-then cross-validates (:mod:`audioclr.evaluate.folds`).
+then cross-validates (:mod:`audioclr.evaluate.folds`). A header with a ``group`` column
+(``path,label,split,group``) names each track's group (the preset a clip was rendered from,
+the speaker of an utterance): probe intervals then resample whole groups.
 
 Example:
     >>> ds = load_labelled_set("demo/labels.csv", seed=0)
@@ -39,6 +41,7 @@ class LabelledSet:
     classes: list[str]
     multilabel: bool
     splits: list[str]  # "train" | "valid" | "test", or fold names ("fold0", "fold0-test", ...)
+    groups: list[str] | None = None  # per track (a ``group`` column), or None
 
     def targets(self) -> np.ndarray:
         """``(n,)`` int64 class index, or ``(n, classes)`` float32 multi-hot when ``multilabel``."""
@@ -82,8 +85,9 @@ def load_labelled_set(
     if spec.is_dir():
         paths, labels = _from_folders(spec)
         given: list[str | None] = [None] * len(paths)
+        groups = None
     elif spec.is_file():
-        paths, labels, given, multilabel = _from_csv(spec, multilabel)
+        paths, labels, given, multilabel, groups = _from_csv(spec, multilabel)
     else:
         raise LabelError(
             f"labelled set {spec} does not exist", hint="give a folder of class folders or a CSV"
@@ -96,7 +100,7 @@ def load_labelled_set(
     else:
         splits = [str(s) for s in given]
         check_split_kinds(splits, str(spec))
-    return LabelledSet(paths, labels, classes, multilabel, splits)
+    return LabelledSet(paths, labels, classes, multilabel, splits, groups)
 
 
 def _from_folders(root: Path) -> tuple[list[Path], list[list[str]]]:
@@ -125,7 +129,7 @@ def _from_folders(root: Path) -> tuple[list[Path], list[list[str]]]:
 
 def _from_csv(
     path: Path, multilabel: bool
-) -> tuple[list[Path], list[list[str]], list[str | None], bool]:
+) -> tuple[list[Path], list[list[str]], list[str | None], bool, list[str] | None]:
     try:
         rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -136,10 +140,18 @@ def _from_csv(
         multilabel = True
     if start and not ({"label", "tags"} & set(header)):
         raise LabelError(f"{path} row 1: header {rows[0]} needs a 'label' or 'tags' column")
-    paths, labels, splits, seen = [], [], [], {}
+    at = header.index("group") if start and "group" in header else None
+    paths, labels, splits, seen, groups = [], [], [], {}, []
     for number, row in enumerate(rows[start:], start=start + 1):
         if not row or all(not c.strip() for c in row):
             continue
+        if at is not None:
+            if len(row) != len(header) or not row[at].strip():
+                raise LabelError(
+                    f"{path} row {number}: no group (the header {rows[0]} has a 'group' column)",
+                    hint="give every row its group, or drop the column",
+                )
+            groups.append(row.pop(at).strip())
         p, ls, split = _parse_row(path, number, row, multilabel)
         if p in seen:
             raise LabelError(f"{path} row {number}: {p} is listed twice (first at row {seen[p]})")
@@ -154,7 +166,7 @@ def _from_csv(
     if any(s is None for s in splits) and any(s is not None for s in splits):
         row = start + 1 + [s is None for s in splits].index(True)
         raise LabelError(f"{path} row {row}: no split while other rows have one", hint=FOLD_HINT)
-    return paths, labels, splits, multilabel
+    return paths, labels, splits, multilabel, groups if at is not None else None
 
 
 def _parse_row(

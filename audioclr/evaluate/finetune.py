@@ -252,6 +252,7 @@ def audio_data(
         labels.splits,
         labels.classes,
         labels.multilabel,
+        groups=labels.groups,
         waves=waves,
         start=start,
         hop=int(hop or start.input_samples),
@@ -373,4 +374,6 @@ def finetune_once(
 def _scored(model: nn.Module, data: AudioData, test: np.ndarray, batch: int) -> dict[str, Any]:
     probs, _ = predict_audio(model, data, test, batch)
     y = np.asarray(data.targets)[test]
-    return {**score_all(y, probs, data.multilabel), TEST_SCORES: TrackScores(test, y, probs)}
+    groups = None if data.groups is None else data.groups[test]
+    scores = TrackScores(test, y, probs, groups)
+    return {**score_all(y, probs, data.multilabel), TEST_SCORES: scores}

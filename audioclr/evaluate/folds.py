@@ -65,10 +65,12 @@ def merge_folds(results: Sequence[dict[str, Any]], multilabel: bool) -> dict[str
     joined ``TrackScores``, and each fold's choices (weight decay, iterations...) under
     ``"folds"``."""
     scores = [r[TEST_SCORES] for r in results]
+    grouped = all(s.groups is not None for s in scores)
     joined = TrackScores(
         np.concatenate([s.tracks for s in scores]),
         np.concatenate([s.y_true for s in scores]),
         np.concatenate([s.scores for s in scores]),
+        np.concatenate([s.groups for s in scores]) if grouped else None,  # type: ignore[misc]
     )
     metrics = score_all(joined.y_true, joined.scores, multilabel)
     per_fold = [

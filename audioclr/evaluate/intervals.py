@@ -7,7 +7,10 @@ averages. The 2.5 and 97.5 percentiles of the ``B`` averages are the 95 % interv
 difference (encoder - baseline) uses the same resampled tracks and the same resampled seeds
 (a seed indexes the same label subset for both methods) and each method's draws independently;
 the verdict is "beats" if the interval's lower bound is > 0, "loses" if its upper bound is < 0,
-else "tie".
+else "tie". When the test tracks carry groups (``TrackScores.groups``: the program an instrument
+clip was rendered from, the speaker of a digit; a labels CSV's ``group`` column), the bootstrap
+resamples whole groups instead (a cluster bootstrap): clips of one preset or voice are not
+independent evidence, so the interval covers drawing other presets or voices.
 
 A resampled metric is the metric of :mod:`audioclr.evaluate.metrics` on the resampled tracks,
 computed from weights without copying arrays. AUC metrics: a class with only positives or only
@@ -38,11 +41,13 @@ VERDICTS = ("beats", "tie", "loses")
 @dataclass(frozen=True, eq=False)
 class TrackScores:
     """One run's test predictions: ``tracks`` ``(n,)`` indices, ``y_true`` ``(n,)`` class indices
-    or ``(n, classes)`` multi-hot, ``scores`` ``(n, classes)`` probabilities."""
+    or ``(n, classes)`` multi-hot, ``scores`` ``(n, classes)`` probabilities; ``groups``
+    ``(n,)`` the tracks' groups (resampled whole by the bootstrap) or None (tracks resampled)."""
 
     tracks: np.ndarray
     y_true: np.ndarray
     scores: np.ndarray
+    groups: np.ndarray | None = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TrackScores):
@@ -206,6 +211,15 @@ def _layout(runs: Sequence[dict[str, Any]]) -> tuple[list[Any], list[int], list[
     return seeds, seed_pos, draw_pos, max(draw_pos) + 1
 
 
+def resampled_tracks(scores: TrackScores, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``(B, n)`` bootstrap weights of a run's test tracks: whole groups when it has groups
+    (:func:`cluster_weights`), else tracks drawn with replacement."""
+    if scores.groups is not None:
+        return cluster_weights(scores.groups, n_boot, rng)
+    n = len(scores.tracks)
+    return track_counts(rng.integers(0, n, size=(n_boot, n)), n)
+
+
 def cell_interval(
     runs: Sequence[dict[str, Any]],
     metric: str,
@@ -216,12 +230,11 @@ def cell_interval(
     """``[lo, hi]`` of the mean ``metric`` of one cell's runs (run dicts of ``run_probe``)."""
     seeds, seed_pos, draw_pos, n_draws = _layout(runs)
     scores = [r[TEST_SCORES] for r in runs]
-    n = len(scores[0].tracks)
     rng = np.random.default_rng(seed)
-    track_idx = rng.integers(0, n, size=(n_boot, n))
+    w = resampled_tracks(scores[0], n_boot, rng)
     seed_idx = rng.integers(0, len(seeds), size=(n_boot, len(seeds)))
     draw_idx = rng.integers(0, n_draws, size=(n_boot, n_draws))
-    grid = run_grid(scores, seed_pos, draw_pos, metric, track_counts(track_idx, n))
+    grid = run_grid(scores, seed_pos, draw_pos, metric, w)
     return list(percentile_interval(resampled_mean(grid, seed_idx, draw_idx), level))
 
 
@@ -242,15 +255,13 @@ def paired_difference(
     sc_a, sc_b = [r[TEST_SCORES] for r in runs_a], [r[TEST_SCORES] for r in runs_b]
     if not np.array_equal(sc_a[0].tracks, sc_b[0].tracks):
         raise ValueError("the two methods were scored on different test tracks; cannot pair them")
-    n = len(sc_a[0].tracks)
     rng = np.random.default_rng(seed)
-    track_idx = rng.integers(0, n, size=(n_boot, n))
+    w = resampled_tracks(sc_a[0], n_boot, rng)
     seed_a = rng.integers(0, len(lay_a[0]), size=(n_boot, len(lay_a[0])))
     draw_a = rng.integers(0, lay_a[3], size=(n_boot, lay_a[3]))
     draw_b = rng.integers(0, lay_b[3], size=(n_boot, lay_b[3]))
     same_seeds = lay_a[0] == lay_b[0]
     seed_b = seed_a if same_seeds else rng.integers(0, len(lay_b[0]), (n_boot, len(lay_b[0])))
-    w = track_counts(track_idx, n)
     dist_a = resampled_mean(run_grid(sc_a, lay_a[1], lay_a[2], metric, w), seed_a, draw_a)
     dist_b = resampled_mean(run_grid(sc_b, lay_b[1], lay_b[2], metric, w), seed_b, draw_b)
     lo, hi = percentile_interval(dist_a - dist_b, level)

@@ -85,7 +85,8 @@ def probe_once(
 
     def scored(split: Split) -> dict[str, Any]:
         probs = predict(split)
-        arrays = TrackScores(split.tracks, split.y_tracks, probs)
+        groups = None if data.groups is None else data.groups[split.tracks]
+        arrays = TrackScores(split.tracks, split.y_tracks, probs, groups)
         return {**score_all(split.y_tracks, probs, data.multilabel), TEST_SCORES: arrays}
 
     corrupted = {

@@ -41,6 +41,9 @@ class ProbeData:
     # robustness: the same labelled set with each corruption's test rows (``"noise:10"`` -> rows
     # of the corrupted test audio only); a probe trained on this one is also scored on those
     corrupted: dict[str, ProbeData] = field(default_factory=dict)
+    # per track: its group (a labels CSV's ``group`` column: program, speaker...), or None;
+    # intervals then resample whole groups (``intervals.resampled_tracks``)
+    groups: np.ndarray | None = None
 
     def split_indices(self, name: str) -> np.ndarray:
         """Track indices of split ``name`` ("train", "valid", "test")."""
@@ -112,6 +115,7 @@ def align(emb: EmbeddingSet, labelled: Any, windows: EmbeddingSet | None = None)
         emb_to_label[idx] = np.arange(len(idx))
         keep = emb_to_label[owner] >= 0
         x, row_track = windows.vectors[keep], emb_to_label[owner[keep]]
+    groups = getattr(labelled, "groups", None)
     return ProbeData(
         np.asarray(x, np.float32),
         row_track,
@@ -119,6 +123,7 @@ def align(emb: EmbeddingSet, labelled: Any, windows: EmbeddingSet | None = None)
         splits,
         list(labelled.classes),
         bool(labelled.multilabel),
+        groups=None if groups is None else np.asarray(groups, dtype=str),
     )
 
 
@@ -266,6 +271,7 @@ def readable_labelled(
             paths=[labelled.paths[i] for i in keep],
             labels=[labelled.labels[i] for i in keep],
             splits=[labelled.splits[i] for i in keep],
+            groups=None if labelled.groups is None else [labelled.groups[i] for i in keep],
         ),
         lost,
     )

@@ -345,6 +345,7 @@ def align_labels(labelled: Any) -> ProbeData:
         np.asarray(labelled.splits),
         list(labelled.classes),
         bool(labelled.multilabel),
+        groups=None if labelled.groups is None else np.asarray(labelled.groups, dtype=str),
     )
 
 

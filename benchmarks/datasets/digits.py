@@ -6,9 +6,9 @@ to -6 dBFS and centred in ``CLIP_S`` seconds. Speakers are split whole (stratifi
 8 train, 2 valid, 2 test), so every clip of one voice is in one split.
 
 Output: ``digits/audio/<speaker>/<digit>_s<speed>_p<pitch>.wav``, ``digits/labels.csv``
-(path,label,split), ``digits/folds.csv`` (path,label,fold: 6 cross-validation folds of whole
-speakers, stratified by gender, for ``audioclr.evaluate.folds``) and ``digits/speakers.csv``
-(speaker, voice, gender, split, fold).
+(path,label,split), ``digits/folds.csv`` (path,label,split,group: 6 cross-validation folds of
+whole speakers, stratified by gender, for ``audioclr.evaluate.folds``; group = the speaker)
+and ``digits/speakers.csv`` (speaker, voice, gender, split, fold).
 
 Usage:
     python benchmarks/datasets/digits.py [--out DIR]
@@ -131,8 +131,11 @@ def build(root: Path, seed: int = 0) -> Path:
             seconds += sf.info(str(out / rel)).duration
             rows.append((rel, digit, splits[speaker_id(voice)]))
     common.write_csv(out / "labels.csv", ("path", "label", "split"), rows)
-    fold_rows = [(rel, digit, f"fold{folds[rel.split('/')[1]]}") for rel, digit, _ in rows]
-    common.write_csv(out / "folds.csv", ("path", "label", "split"), fold_rows)
+    speaker_of = {rel: rel.split("/")[1] for rel, _, _ in rows}  # the group
+    fold_rows = [
+        (rel, digit, f"fold{folds[speaker_of[rel]]}", speaker_of[rel]) for rel, digit, _ in rows
+    ]
+    common.write_csv(out / "folds.csv", ("path", "label", "split", "group"), fold_rows)
     common.write_csv(
         out / "speakers.csv",
         ("speaker", "voice", "gender", "split", "fold"),

@@ -14,8 +14,8 @@ chromatic_percussion 5, organ 4, guitar 7, bass 7, strings 6, brass 6, reed 8, p
 and drops ensemble (2 programs), synth_lead (2), synth_pad (3) and ethnic (1). Output:
 
 * ``labels.csv`` (path,label,split): label = GM family; every clip of a program in one split.
-* ``folds.csv`` (path,label,fold): the same clips in 4 cross-validation folds of whole
-  programs, stratified by family (``audioclr.evaluate.folds``).
+* ``folds.csv`` (path,label,split,group): the same clips in 4 cross-validation folds of whole
+  programs, stratified by family (``audioclr.evaluate.folds``); group = the program.
 * ``programs.csv`` (program, family, patch, clips, split, fold): every freepats program of the 13
   pitched GM families, with ``split`` = ``dropped`` for those of a family left out.
 
@@ -203,8 +203,12 @@ def build(root: Path, seed: int = 0) -> Path:
         if not any(family_dir.iterdir()):
             shutil.rmtree(family_dir)
     common.write_csv(out / "labels.csv", ("path", "label", "split"), rows)
-    fold_rows = [(rel, label, f"fold{folds[int(Path(rel).name[1:4])]}") for rel, label, _ in rows]
-    common.write_csv(out / "folds.csv", ("path", "label", "split"), fold_rows)
+    program_of = {rel: Path(rel).name[:4] for rel, _, _ in rows}  # "p000": the group
+    fold_rows = [
+        (rel, label, f"fold{folds[int(program_of[rel][1:])]}", program_of[rel])
+        for rel, label, _ in rows
+    ]
+    common.write_csv(out / "folds.csv", ("path", "label", "split", "group"), fold_rows)
     common.write_csv(
         out / "programs.csv",
         ("program", "family", "patch", "clips", "split", "fold"),

@@ -13,7 +13,8 @@ family* (5 train, 1 valid, 2 test), so every rendering of one preset stays in on
   soundfont-A clips in its fold (``foldK``, 2 programs of each family per fold), and the same
   programs rendered with soundfont B as that fold's test-only stand-ins (``foldK-test``): each
   fold is tested on soundfont B after training on the other folds' soundfont-A clips, so all
-  104 programs are tested once (4x the test programs of ``labels.csv``).
+  104 programs are tested once (4x the test programs of ``labels.csv``). Its ``group``
+  column names the program, so probe intervals resample whole programs.
 * ``folds_same_soundfont.csv``: the soundfont-A clips alone, in the same folds.
 * ``programs.csv``: program, family, split, fold.
 
@@ -134,7 +135,7 @@ def build(root: Path, soundfont_b: str = "timgm6mb", seed: int = 0) -> Path:
     common.write_csv(
         out / "labels_same_soundfont.csv", header, rows["a_trainvalid"] + rows["a_test"]
     )
-    fold_rows: dict[str, list[tuple[str, str, str]]] = {"a": [], "b": []}
+    fold_rows: dict[str, list[tuple[str, str, str, str]]] = {"a": [], "b": []}
     for sf_key, program in [(SOUNDFONT_A, p) for p in sorted(splits)] + b_all:
         plan = plan_renderings(program, family_pitches(gm_family(program)))
         stand_in = sf_key != SOUNDFONT_A
@@ -142,9 +143,11 @@ def build(root: Path, soundfont_b: str = "timgm6mb", seed: int = 0) -> Path:
             rel = clip_path(sf_key, program, k, r)
             if status[rel]:
                 fold = f"fold{folds[program]}" + ("-test" if stand_in else "")
-                fold_rows["b" if stand_in else "a"].append((rel, gm_family(program), fold))
-    common.write_csv(out / "folds.csv", header, fold_rows["a"] + fold_rows["b"])
-    common.write_csv(out / "folds_same_soundfont.csv", header, fold_rows["a"])
+                row = (rel, gm_family(program), fold, f"p{program:03d}")  # group: the program
+                fold_rows["b" if stand_in else "a"].append(row)
+    fold_header = (*header, "group")
+    common.write_csv(out / "folds.csv", fold_header, fold_rows["a"] + fold_rows["b"])
+    common.write_csv(out / "folds_same_soundfont.csv", fold_header, fold_rows["a"])
     common.write_csv(
         out / "programs.csv",
         ("program", "family", "split", "fold"),
