@@ -105,7 +105,15 @@ def test_built_sets_pass_the_sanity_checks() -> None:
     _need_built("music_pool/segments_release_labels.csv")
     _need_built("instruments_freepats/labels.csv")
     reports = check.check_all(root)
-    assert [r.problems for r in reports] == [[]] * 6
+    assert [r.problems for r in reports] == [[]] * 9
+    folds = common.read_csv(root / "instruments" / "folds.csv")
+    # every program in one fold, its soundfont-B renders that fold's stand-ins
+    fold_of: dict[str, set[str]] = {}
+    for r in folds:
+        fold_of.setdefault(r["group"], set()).add(r["split"].removesuffix("-test"))
+        font = r["path"].split("/")[1]
+        assert (font == "timgm6mb") == r["split"].endswith("-test")
+    assert len(fold_of) == 104 and all(len(f) == 1 for f in fold_of.values())
     rows = common.read_csv(root / "instruments" / "labels.csv")
     assert len({r["label"] for r in rows}) == 13
     assert {r["path"].split("/")[1] for r in rows if r["split"] == "test"} == {"timgm6mb"}

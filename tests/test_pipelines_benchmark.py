@@ -222,7 +222,7 @@ def test_missing_data_set_clear_error(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "music_pool/audio/pretrain" not in str(exc.value) and "build_all.py" in exc.value.hint
     rc = main(["benchmark", str(REAL_SUITE), "--out", str(tmp_path / "o"), f"data_root={tmp_path}"])
     err = capsys.readouterr().err
-    assert rc == 2 and "digits/labels.csv" in err and "build_all.py" in err
+    assert rc == 2 and "digits/folds.csv" in err and "build_all.py" in err
     assert not (tmp_path / "o").exists()
 
 
