@@ -130,7 +130,8 @@ def _task_markdown(name: str, task: dict[str, Any]) -> list[str]:
     baselines = ", ".join(m for m in results if m != ENCODER) or "none"
     lines += [
         "",
-        "mean [95 % bootstrap interval over test tracks and runs (seeds x init draws)]. "
+        "mean [95 % bootstrap interval over test tracks (whole groups where the labels name "
+        "them) and runs (seeds x init draws)]. "
         f"Encoder vs the best baseline ({baselines}) by a paired bootstrap of the difference: "
         "**beats** / **loses** where its 95 % interval excludes zero, else **tie**.",
         "",

@@ -261,6 +261,8 @@ def run_task(cfg: SuiteConfig, task: TaskConfig, source: Source, out: Path) -> d
                     task.seeds,
                 )
     splits = split_counts(labelled.splits)
+    if labelled.groups is not None:  # intervals resample these whole
+        splits["groups"] = len(set(labelled.groups))
     metric = primary_metric(labelled.multilabel)  # a "tags" header declares multi-label
     leak = pretraining_leak(task, source, labelled)
     by_layer = (
