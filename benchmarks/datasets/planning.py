@@ -60,6 +60,14 @@ def _split_counts(n: int, fractions: tuple[float, float, float]) -> tuple[int, i
     return n - n_valid - n_test, n_valid, n_test
 
 
+def by_stratum(strata: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """``{group: stratum}`` -> ``[(stratum, sorted groups)]`` in stratum order."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for group, stratum in strata.items():
+        out[stratum].append(group)
+    return [(stratum, sorted(out[stratum])) for stratum in sorted(out)]
+
+
 def split_groups(
     strata: dict[str, str], fractions: tuple[float, float, float] = (0.6, 0.15, 0.25), seed: int = 0
 ) -> dict[str, str]:
@@ -79,12 +87,8 @@ def split_groups(
         raise ValueError(
             f"fractions must be three non-negative numbers summing to 1, got {fractions}"
         )
-    by_stratum: dict[str, list[str]] = defaultdict(list)
-    for group, stratum in strata.items():
-        by_stratum[stratum].append(group)
     out: dict[str, str] = {}
-    for stratum in sorted(by_stratum):
-        groups = sorted(by_stratum[stratum])
+    for stratum, groups in by_stratum(strata):
         salt = zlib.crc32(stratum.encode())
         order = np.random.default_rng([seed, salt]).permutation(len(groups))
         n_train, n_valid, _ = _split_counts(len(groups), fractions)
@@ -104,12 +108,8 @@ def fold_groups(strata: dict[str, str], k: int = FOLDS, seed: int = 0) -> dict[s
     each stratum and a stratum's folds do not depend on the other strata. Deterministic."""
     if k < 3:
         raise ValueError(f"k must be >= 3 (test, valid and train folds), got {k}")
-    by_stratum: dict[str, list[str]] = defaultdict(list)
-    for group, stratum in strata.items():
-        by_stratum[stratum].append(group)
     out: dict[str, int] = {}
-    for stratum in sorted(by_stratum):
-        groups = sorted(by_stratum[stratum])
+    for stratum, groups in by_stratum(strata):
         rng = np.random.default_rng([seed, zlib.crc32(stratum.encode()), k])
         order, start = rng.permutation(len(groups)), int(rng.integers(k))
         for rank, idx in enumerate(order):
