@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from audioclr.errors import LabelError
+from audioclr.evaluate.intervals import TEST_SCORES
 from audioclr.evaluate.probe import run_probe
 from audioclr.evaluate.probe_config import ProbeConfig
 from audioclr.evaluate.probe_data import ProbeData, sample_fraction
@@ -232,3 +233,18 @@ def test_no_validation_split_warns_and_runs(rng):
     assert res["1.0"]["accuracy"]["mean"] > 0.9
     assert any("no validation tracks" in w for w in res["1.0"]["warnings"])
     assert run_probe(data, ProbeConfig(head="knn"), seeds=[0])["1.0"]["warnings"] == []
+
+
+def test_fraction_one_fits_one_seed_for_convex_heads_only(rng):
+    data = _blobs(rng, n_per=60, dim=24)
+    data.x = data.x + rng.normal(0, 6, data.x.shape).astype(np.float32)  # overlapping classes
+    full = run_probe(data, FAST, fractions=[1.0, 0.3], seeds=[0, 1, 2])
+    assert [r["seed"] for r in full["1.0"]["runs"]] == [0]
+    assert [r["seed"] for r in full["0.3"]["runs"]] == [0, 1, 2]
+    # the claim behind it: another seed refits the same convex problem, to the same predictions
+    alone = [run_probe(data, FAST, seeds=[s])["1.0"]["runs"][0] for s in (0, 1)]
+    a, b = (r[TEST_SCORES].scores for r in alone)
+    assert np.abs(a - b).max() < 1e-3
+    assert alone[0]["accuracy"] < 0.95  # not a trivially separable set
+    mlp = ProbeConfig(**{**FAST.__dict__, "head": "mlp"})
+    assert [r["seed"] for r in run_probe(data, mlp, seeds=[0, 1])["1.0"]["runs"]] == [0, 1]

@@ -132,6 +132,25 @@ def _set_up_warnings(data: ProbeData, cfg: ProbeConfig) -> list[str]:
     return [NO_VALID.format(mlp=" (and the MLP's stopping epoch)" if cfg.head == "mlp" else "")]
 
 
+DETERMINISTIC_HEADS = ("linear", "knn")
+
+
+def seeds_for(fraction: float, cfg: ProbeConfig, seeds: Sequence[int]) -> list[int]:
+    """The seeds a label fraction runs: all of them, except the first alone at fraction 1 for a
+    linear or kNN head. Fraction 1 draws no subset, kNN has no randomness and the linear head is
+    convex (L-BFGS to convergence reaches its one optimum from any start), so other seeds would
+    refit the same problem; subsets, MLP and fine-tuning heads get every seed.
+
+    Example:
+        >>> linear = ProbeConfig(head="linear")
+        >>> seeds_for(1.0, linear, [0, 1, 2]), seeds_for(0.1, linear, [0, 1])
+        ([0], [0, 1])
+    """
+    if float(fraction) == 1 and cfg.head in DETERMINISTIC_HEADS:
+        return list(seeds[:1])
+    return list(seeds)
+
+
 def run_probe(
     data: ProbeData | Sequence[ProbeData],
     cfg: ProbeConfig,
@@ -144,7 +163,8 @@ def run_probe(
     ``data`` is one embedding of the labelled set, or a sequence of embeddings of the same
     tracks from independent init draws of a method (e.g. random-init with 3 seeds): every
     (seed, draw) pair is one run, tagged ``"seed"`` and ``"draw"``. The label subset of a
-    fraction depends on the seed only, so every draw trains on the same tracks. The primary
+    fraction depends on the seed only, so every draw trains on the same tracks. Fraction 1 with
+    a linear or kNN head runs the first seed only (:func:`seeds_for`). The primary
     metric carries ``ci95``: the bootstrap interval of its mean over test tracks and runs
     (:func:`audioclr.evaluate.intervals.cell_interval`, ``cfg.bootstrap`` replicates).
 
@@ -167,7 +187,7 @@ def run_probe(
         check_classes(fold[0])
     out: dict[str, dict[str, Any]] = {}
     bar = tqdm(
-        total=len(fractions) * len(seeds) * len(draws) * len(views),
+        total=sum(len(seeds_for(f, cfg, seeds)) for f in fractions) * len(draws) * len(views),
         desc=f"probe {cfg.head}" + (f" ({len(folds)} folds)" if folds else ""),
         unit="fit",
     )
@@ -176,7 +196,7 @@ def run_probe(
         for message in _set_up_warnings(views[0][0], cfg):
             _warn(message, notes)
         missing: dict[str, list[int]] = {}
-        for seed in seeds:
+        for seed in seeds_for(fraction, cfg, seeds):
             chosen = []
             for fold in views:
                 train_all = fold[0].split_indices("train")

@@ -131,7 +131,8 @@ def _task_markdown(name: str, task: dict[str, Any]) -> list[str]:
     lines += [
         "",
         "mean [95 % bootstrap interval over test tracks (whole groups where the labels name "
-        "them) and runs (seeds x init draws)]. "
+        "them) and runs (seeds x init draws; one seed at 100 % of the labels for linear and "
+        "kNN heads: no subset is drawn and the fit is convex)]. "
         f"Encoder vs the best baseline ({baselines}) by a paired bootstrap of the difference: "
         "**beats** / **loses** where its 95 % interval excludes zero, else **tie**.",
         "",

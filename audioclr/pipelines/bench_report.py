@@ -165,8 +165,9 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
         "## Linear probes: SSL vs random-init vs MFCC",
         "",
-        "mean [95 % bootstrap interval over test tracks and runs (seeds x init draws); a task "
-        "whose labels name groups resamples whole groups: programs, speakers]; a task with "
+        "mean [95 % bootstrap interval over test tracks and runs (seeds x init draws; one "
+        "seed at 100 % of the labels, where no subset is drawn and the linear fit is convex); "
+        "a task whose labels name groups resamples whole groups: programs, speakers]; a task with "
         "folds tests every fold once (the next fold selects the weight decay, the others "
         "train) and joins the test folds; the last column is the paired difference SSL - best "
         "baseline: beats / loses where its interval excludes zero, else tie.",
