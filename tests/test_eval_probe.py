@@ -248,3 +248,35 @@ def test_fraction_one_fits_one_seed_for_convex_heads_only(rng):
     assert alone[0]["accuracy"] < 0.95  # not a trivially separable set
     mlp = ProbeConfig(**{**FAST.__dict__, "head": "mlp"})
     assert [r["seed"] for r in run_probe(data, mlp, seeds=[0, 1])["1.0"]["runs"]] == [0, 1]
+
+
+@pytest.mark.parametrize("standardize", ["labelled", "train_audio"])
+def test_standardize_takes_statistics_from_training_audio_only(rng, monkeypatch, standardize):
+    import audioclr.evaluate.probe as probe
+
+    data = _blobs(rng, n_per=50)
+    held_out = data.splits != "train"
+    data.x[held_out] += 1000.0  # any valid / test row in the statistics would show
+    means: list[np.ndarray] = []
+    real_split = probe.Split
+
+    def spy(d, tracks, mean, std):
+        means.append(np.asarray(mean))
+        return real_split(d, tracks, mean, std)
+
+    monkeypatch.setattr(probe, "Split", spy)
+    cfg = ProbeConfig(**{**FAST.__dict__, "standardize": standardize})
+    res = run_probe(data, cfg, fractions=[0.1], seeds=[3])
+    train_all = np.flatnonzero(data.splits == "train")
+    labelled = sample_fraction(data.targets, train_all, 0.1, 3, False)
+    expected = data.x[labelled if standardize == "labelled" else train_all].mean(axis=0)
+    assert len(labelled) < len(train_all) / 5
+    assert means and all(np.allclose(m, expected, atol=1e-4) for m in means)
+    assert res["0.1"]["runs"][0]["train_tracks"] == len(labelled)  # labels: still the subset
+
+
+def test_standardize_names_the_key_when_bad():
+    from audioclr.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="probe.standardize"):
+        ProbeConfig(standardize="test")

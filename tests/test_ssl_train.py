@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -317,3 +318,60 @@ def test_fewer_tracks_than_a_batch_is_an_error_naming_the_key(tmp_path) -> None:
     cfg = tiny_cfg(tmp_path, "trainer.batch_size=8", "trainer.max_steps=1")
     with pytest.raises(ConfigError, match="only 6 usable tracks"):
         pretrain(cfg, dataset=ToyPairs(n=6), sample_rate=SR)
+
+
+def _cpuinfo_has_native_bf16() -> bool:
+    """Independent of torch: the kernel's CPU flags name AVX512-BF16 or AMX."""
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags |= set(line.split(":", 1)[1].split())
+    return bool(flags & {"avx512_bf16", "amx_tile"})
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="needs Linux's /proc/cpuinfo")
+def test_native_bfloat16_detection_agrees_with_the_cpu_flags() -> None:
+    from audioclr.ssl.train import cpu_has_native_bf16
+
+    assert cpu_has_native_bf16() == _cpuinfo_has_native_bf16()
+
+
+def test_cpu_precision_allows_bf16_only_with_native_bfloat16(monkeypatch) -> None:
+    from audioclr.ssl import train
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+    def cfg(p: str) -> PretrainConfig:
+        return load_config(PretrainConfig, None, [f"trainer.precision={p}"])
+
+    assert train.precision_for(cfg("auto")) == train.precision_for(cfg("32")) == "32-true"
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)
+    assert train.precision_for(cfg("bf16-mixed")) == "bf16-mixed"
+    with pytest.raises(ConfigError, match="trainer.precision.*CUDA only"):
+        train.precision_for(cfg("16-mixed"))
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
+    with pytest.raises(ConfigError, match="trainer.precision.*no native bfloat16"):
+        train.precision_for(cfg("bf16-mixed"))
+
+
+@pytest.mark.skipif(not _cpuinfo_has_native_bf16(), reason="this CPU has no native bfloat16")
+def test_bf16_mixed_on_cpu_convolves_in_bfloat16_and_learns(tmp_path):
+    class ConvDtype(pl.Callback):
+        """The first convolution's output dtype at every training forward."""
+
+        def __init__(self) -> None:
+            self.dtypes: list[torch.dtype] = []
+
+        def on_train_start(self, trainer, module):
+            conv = next(m for m in module.modules() if isinstance(m, torch.nn.Conv2d))
+            conv.register_forward_hook(
+                lambda m, i, out: self.dtypes.append(out.dtype) if m.training else None
+            )
+
+    rec, seen = Record(), ConvDtype()
+    cfg = tiny_cfg(tmp_path, "trainer.precision=bf16-mixed")
+    pretrain(cfg, dataset=ToyPairs(), sample_rate=SR, callbacks=[rec, seen])
+    assert len(seen.dtypes) == 40 and set(seen.dtypes) == {torch.bfloat16}
+    _, losses, accs = map(np.array, zip(*rec.rows, strict=True))
+    assert losses[-8:].mean() < 0.7 * losses[:4].mean()  # the float32 test's bar
+    assert accs[-8:].mean() > max(5 / 31, accs[:4].mean() + 0.1)

@@ -58,7 +58,8 @@ def probe_once(
     The result also holds, under :data:`TEST_SCORES`, the test tracks' indices ``(n,)``, true
     labels ``(n,)`` or ``(n, classes)`` and predicted ``(n, classes)`` scores (for intervals).
     """
-    rows = data.rows_of(train_tracks)
+    stats = train_tracks if cfg.standardize == "labelled" else data.split_indices("train")
+    rows = data.rows_of(stats)
     mean, std = data.x[rows].mean(axis=0), data.x[rows].std(axis=0) + 1e-6
     train = Split(data, train_tracks, mean, std)
     valid_tracks = data.split_indices("valid")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from audioclr.config import CONFIG_ROOT, require
 
+STANDARDIZE = ("labelled", "train_audio")
 HEADS = ("linear", "mlp", "knn", "finetune")  # and finetune:K, K >= 0 layers frozen
 FINETUNE = "finetune"
 
@@ -55,7 +56,11 @@ class ProbeConfig:
     95 % interval. ``finetune_*``: the fine-tuning heads (learning rates chosen on the valid
     split, epochs with early stopping, window batch, device, and the waveform augmentation:
     ``none``, ``pretraining`` (the exported encoder's own ``augment`` section) or a preset of
-    ``configs/augment``)."""
+    ``configs/augment``). ``standardize``: where the frozen heads' feature mean and standard
+    deviation come from: ``labelled`` (the labelled training tracks of the run) or
+    ``train_audio`` (every training track, labels unused: at 1 % of the labels the statistics
+    of a few clips are noisy, while the unlabelled rest of the training audio is at hand; the
+    test and validation tracks are never used)."""
 
     head: str = "linear"
     weight_decays: list[float] = field(default_factory=lambda: [1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
@@ -73,6 +78,7 @@ class ProbeConfig:
     finetune_patience: int = 5
     finetune_batch_size: int = 16
     finetune_augment: str = "none"
+    standardize: str = "labelled"
 
     def __post_init__(self) -> None:
         check_head(self.head)
@@ -89,6 +95,12 @@ class ProbeConfig:
         require(self.batch_size > 0, "probe.batch_size", self.batch_size, "must be > 0")
         require(self.hidden > 0, "probe.hidden", self.hidden, "must be > 0")
         require(self.k > 0, "probe.k", self.k, "must be > 0")
+        require(
+            self.standardize in STANDARDIZE,
+            "probe.standardize",
+            self.standardize,
+            f"must be one of {list(STANDARDIZE)}",
+        )
         require(self.bootstrap > 0, "probe.bootstrap", self.bootstrap, "must be > 0")
         require(
             len(self.finetune_lrs) > 0 and min(self.finetune_lrs) > 0,

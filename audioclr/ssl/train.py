@@ -135,18 +135,35 @@ def cache_sample_rate(cfg: PretrainConfig) -> int:
     return open_cache(cfg.data.cache).sample_rate
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX): only there does
+    ``bf16-mixed`` run faster than float32 (elsewhere it is emulated, and slower)."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def precision_for(cfg: PretrainConfig) -> str:
-    """``auto``: bf16-mixed on CUDA with bf16, 16-mixed on older CUDA, 32-true elsewhere."""
+    """``auto``: bf16-mixed on CUDA with bf16, 16-mixed on older CUDA, 32-true on CPU.
+
+    ``bf16-mixed`` also runs on a CPU with native bfloat16 (:func:`cpu_has_native_bf16`);
+    ``16-mixed`` needs CUDA.
+    """
     p = cfg.trainer.precision
     cuda = torch.cuda.is_available() and cfg.trainer.accelerator != "cpu"
     if p == "auto":
         if not cuda:
             return "32-true"
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    if p != "32" and not cuda:
+    if p == "bf16-mixed" and not cuda and not cpu_has_native_bf16():
         raise ConfigError(
-            f"config key 'trainer.precision' is {p!r}, but mixed precision runs on CUDA only",
-            hint="use trainer.precision=auto or 32 on CPU",
+            "config key 'trainer.precision' is 'bf16-mixed', but this CPU has no native "
+            "bfloat16 (AVX512-BF16 or AMX): emulated, it runs slower than float32",
+            hint="use trainer.precision=auto or 32 on this CPU",
+        )
+    if p == "16-mixed" and not cuda:
+        raise ConfigError(
+            "config key 'trainer.precision' is '16-mixed', but float16 mixed precision runs on "
+            "CUDA only",
+            hint="use trainer.precision=auto, 32 or (on a CPU with AVX512-BF16 or AMX) bf16-mixed",
         )
     return "32-true" if p == "32" else p
 
