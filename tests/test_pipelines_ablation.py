@@ -185,15 +185,16 @@ def test_bad_recipe_key_names_the_recipe(tmp_path: Path, capsys: pytest.CaptureF
 def test_shipped_ablation_config() -> None:
     cfg = load_benchmark_config(SHIPPED)
     assert isinstance(cfg, AblationConfig) and cfg.pretrain.max_steps == 500  # the steps bind
-    assert list(cfg.ablation.recipes) == ["clmr", "timbre", "timbre_augself"]
+    assert list(cfg.ablation.recipes) == ["clmr", "clmr_augself", "timbre", "timbre_augself"]
     assert cfg.ablation.layers == ["all"]
     assert cfg.ablation.recipes["clmr"] == ["augment_preset=clmr"]
     assert "augself.weight=0.5" in cfg.ablation.recipes["timbre_augself"]
     suite = load_benchmark_config(SHIPPED.with_name("suite.yaml"))
     assert type(suite) is BenchmarkConfig
     assert cfg.probe == suite.probe and cfg.retrieval == suite.retrieval
-    assert (cfg.pool, cfg.sample_rate, cfg.random_init_draws) == (
+    assert (cfg.pool, cfg.extra_pools, cfg.sample_rate, cfg.random_init_draws) == (
         suite.pool,
+        suite.extra_pools,
         suite.sample_rate,
         suite.random_init_draws,
     )
