@@ -8,7 +8,9 @@ method is probed on the same splits and label fractions; a method with several i
 probed once per (seed, draw). Embeddings are cached under ``OUT/emb/<method>/<cache key>/`` so
 reruns reuse them (and resume if interrupted). ``report.json`` records, per task, what each
 method was (``methods``: display name, settings, and per draw its seed, encoder id, folder and
-the training tracks its BatchNorm statistics came from).
+the training tracks its BatchNorm statistics came from). Every run's test predictions are
+saved to ``OUT/scores/<task>.npz`` (``evaluate/saved_scores.py``; the task's ``scores`` entry
+names the file), so that two reports can later be compared pairwise.
 
 Example (YAML, ``configs/probe/demo.yaml``)::
 
@@ -58,6 +60,8 @@ from audioclr.evaluate.probe_data import (
 )
 from audioclr.evaluate.report import task_warnings, verdicts, write_report
 from audioclr.machine import machine_meta
+
+SCORES = "scores"  # OUT/scores/<task>.npz: every run's test predictions
 
 
 @dataclass
@@ -419,6 +423,7 @@ def run_suite(cfg: SuiteConfig, encoder_path: str | Path, out_dir: str | Path) -
     """Run every task of ``cfg``; writes the report under ``out_dir`` and returns it as a dict
     (with the HEAR-style ``aggregate`` over tasks, ``evaluate/aggregate.py``)."""
     from audioclr.evaluate.aggregate import aggregate
+    from audioclr.evaluate.saved_scores import save_scores
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -431,7 +436,9 @@ def run_suite(cfg: SuiteConfig, encoder_path: str | Path, out_dir: str | Path) -
     }
     with rank0_lock(out, "probe"):  # one writer per output folder; under torchrun rank 0 writes
         for task in cfg.tasks:
-            report["tasks"][task.name] = run_task(cfg, task, source, out)
+            report["tasks"][task.name] = t = run_task(cfg, task, source, out)
+            if is_main():  # every run's test predictions, for paired comparisons later
+                t["scores"] = str(save_scores(t["results"], out / SCORES / f"{task.name}.npz"))
         report["encoder_id"] = source.encoder_id
         report["aggregate"] = aggregate(report["tasks"])
         if is_main():

@@ -180,13 +180,20 @@ RUNNER_KEYS = ("data.cache", "run.dir", "trainer.max_minutes", "trainer.max_step
 @dataclass
 class AblationSection:
     """Recipes (name -> ``audioclr pretrain`` overrides added to ``pretrain.overrides``), the
-    probe layers every recipe's encoder is evaluated at (no re-pretraining per layer) and the
+    probe layers every recipe's encoder is evaluated at (no re-pretraining per layer), the
     pools of recipes that do not pretrain on the top-level ``pool`` (recipe -> folders under
-    the data root; several folders are read as one: ``data.cache=[a, b]``)."""
+    the data root; several folders are read as one: ``data.cache=[a, b]``) and the reference
+    recipe every other one is compared with on the same test tracks and label subsets."""
 
     recipes: dict[str, list[str]] = field(default_factory=dict)
     layers: list[str] = field(default_factory=lambda: ["all", "last"])
     pools: dict[str, list[str]] = field(default_factory=dict)
+    reference: str = ""  # the recipe the others are compared with, paired (empty: the first)
+
+    @property
+    def reference_recipe(self) -> str:
+        """``reference``, or the first recipe when it is empty (derived)."""
+        return self.reference or next(iter(self.recipes), "")
 
     def __post_init__(self) -> None:
         for name, folders in self.pools.items():
@@ -225,6 +232,12 @@ class AblationSection:
                 budget,
                 f"must not set {RUNNER_KEYS} (the runner sets them; the budget is shared)",
             )
+        require(
+            not self.reference or self.reference in self.recipes,
+            "ablation.reference",
+            self.reference,
+            f"must name a recipe of ablation.recipes {list(self.recipes)}, or be empty (the first)",
+        )
         require(
             len(self.layers) > 0
             and len(set(self.layers)) == len(self.layers)
