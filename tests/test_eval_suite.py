@@ -14,7 +14,9 @@ from conftest import tone, write_audio
 from audioclr.config import load_config
 from audioclr.evaluate import chunks
 from audioclr.evaluate.embed import cut_windows, embed_tracks
+from audioclr.evaluate.intervals import TEST_SCORES
 from audioclr.evaluate.probe_config import ProbeConfig
+from audioclr.evaluate.saved_scores import load_scores
 from audioclr.evaluate.store import load_embeddings
 from audioclr.evaluate.suite import SuiteConfig, TaskConfig, run_suite
 from audioclr.ssl.encoders import build_encoder
@@ -90,6 +92,19 @@ def test_suite_report_has_every_method_and_a_verdict(tmp_path, rng, monkeypatch)
     runs = t["results"]["encoder"]["linear"]["0.5"]["runs"]
     assert [r["train_tracks"] for r in runs] == [9, 9]  # round(0.5 * 6) = 3 per class
     out = tmp_path / "out"
+    # every run's test predictions are saved: they score what the report says
+    saved = load_scores(out / "scores" / "tones.npz")
+    assert t["scores"] == str(out / "scores" / "tones.npz")
+    for m in ("encoder", "random_init", "mfcc"):
+        for head in ("linear", "knn"):
+            for f in ("0.5", "1.0"):
+                back = saved[m][head][f]
+                assert len(back) == len(t["results"][m][head][f]["runs"])
+                for r, kept in zip(back, t["results"][m][head][f]["runs"], strict=True):
+                    s = r[TEST_SCORES]
+                    acc = float((s.scores.argmax(axis=1) == s.y_true).mean())
+                    assert acc == pytest.approx(kept["accuracy"]) == r["accuracy"]
+                    assert (r["seed"], r["draw"]) == (kept["seed"], kept["draw"])
     assert json.loads((out / "report.json").read_text())["tasks"]["tones"]["metric"] == "accuracy"
     md = (out / "report.md").read_text()
     assert any(line.startswith("| mfcc | knn | 1.000") for line in md.splitlines())

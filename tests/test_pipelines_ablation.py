@@ -106,6 +106,29 @@ def test_report_has_every_recipe_and_layer_cell(finished: tuple) -> None:
         assert report["recipes"][recipe]["pretrain"]["steps"] == 3
 
 
+def test_every_recipe_is_paired_with_the_reference(finished: tuple) -> None:
+    tmp, report, _, _ = finished
+    v = report["versus"]
+    assert v["reference"] == report["reference"] == "base"  # default: the first recipe
+    assert v["missing"] == [] and set(v["counts"]) == {"warm/all", "warm/last"}
+    tables = {t: {r["row"]: r["cells"] for r in x["rows"]} for t, x in report["tables"].items()}
+    n = 0
+    for table, rows in v["tables"].items():
+        for row, cells in rows.items():
+            for col, c in cells.items():
+                layer = col.split("/")[1]
+                # the paired difference's point estimate is the difference of the tables' means
+                mine, ref = tables[table][row][col], tables[table][row][f"base/{layer}"]
+                assert c["diff"] == pytest.approx(mine["mean"] - ref["mean"], abs=1e-6)
+                lo, hi = c["ci95"]
+                assert lo <= c["diff"] <= hi
+                n += 1
+    assert n == 2 * (2 + 4) + 2 * 2  # tones + kind rows at 2 layers, 2 retrieval kinds x k
+    md = (tmp / "out" / "ablation.md").read_text()
+    assert "## Each recipe paired with the reference recipe (base)" in md
+    assert "| warm/all vs base |" not in md and "| recipe/layer vs base | better |" in md
+
+
 def test_baselines_are_embedded_once_and_shared(finished: tuple) -> None:
     tmp, _, _, calls = finished
     out = tmp / "out"
@@ -167,6 +190,8 @@ def test_bad_recipe_key_names_the_recipe(tmp_path: Path, capsys: pytest.CaptureF
         load_benchmark_config(SHIPPED, ["ablation.recipes.bad=[augment.nope.p=0]"])
     with pytest.raises(ConfigError, match=r"ablation\.recipes\.short"):
         load_benchmark_config(SHIPPED, ["ablation.recipes.short=[trainer.max_steps=3]"])
+    with pytest.raises(ConfigError, match=r"ablation\.reference"):
+        load_benchmark_config(SHIPPED, ["ablation.reference=nope"])
     with pytest.raises(ConfigError, match=r"ablation\.nope"):
         load_benchmark_config(SHIPPED, ["ablation.nope=1"])
     rc = main(
@@ -187,6 +212,7 @@ def test_shipped_ablation_config() -> None:
     assert isinstance(cfg, AblationConfig) and cfg.pretrain.max_steps == 500  # the steps bind
     assert list(cfg.ablation.recipes) == ["clmr", "clmr_augself", "timbre", "timbre_augself"]
     assert cfg.ablation.layers == ["all"]
+    assert cfg.ablation.reference == "timbre"  # the suite's recipe
     assert cfg.ablation.recipes["clmr"] == ["augment_preset=clmr"]
     assert "augself.weight=0.5" in cfg.ablation.recipes["timbre_augself"]
     suite = load_benchmark_config(SHIPPED.with_name("suite.yaml"))

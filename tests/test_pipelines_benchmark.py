@@ -171,6 +171,19 @@ def test_retrieval_matches_brute_force(finished: tuple[Path, dict, list[str]]) -
             hits = track[order[:, :k]] == track[:, None]
             got = report["retrieval"]["same_track"]["results"][method][str(k)][f"precision@{k}"]
             assert got == pytest.approx(hits.mean(), abs=1e-6)
+    # every query's precision@k is saved (for paired comparisons between runs): its mean is
+    # the reported precision, its clusters the queries' tracks
+    from audioclr.pipelines.bench_retrieval import load_per_query
+
+    for kind in ("same_track", "same_release"):
+        saved = load_per_query(tmp / "out" / "retrieval" / f"{kind}_per_query.npz")
+        assert [c for c in saved["clusters"]] == [q.split("/")[0] for q in saved["queries"]]
+        for method in ("encoder", "mfcc", "random_init"):
+            for k in (1, 2):
+                got = report["retrieval"][kind]["results"][method][str(k)][f"precision@{k}"]
+                values = saved[f"{method}/precision@{k}"]
+                assert values.shape[1] == len(saved["queries"])
+                assert got == pytest.approx(values.mean(), abs=1e-9)
     # the 4 segment "tracks" are tones at 250/500/1000/2000 Hz: MFCC finds the same track
     assert report["retrieval"]["same_track"]["results"]["mfcc"]["1"]["precision@1"] == 1.0
 

@@ -28,6 +28,7 @@ from audioclr.atomic import atomic_write_bytes
 from audioclr.errors import AudioclrError
 from audioclr.evaluate.intervals import TEST_SCORES, TrackScores
 
+SCORES_DIR = "scores"  # a probe output's folder of saved scores: <out>/scores/<task>.npz
 METRICS = ("accuracy", "macro_f1", "roc_auc", "pr_auc")
 FORMAT_VERSION = 1
 

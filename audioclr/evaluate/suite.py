@@ -59,9 +59,8 @@ from audioclr.evaluate.probe_data import (
     unreadable_warnings,
 )
 from audioclr.evaluate.report import task_warnings, verdicts, write_report
+from audioclr.evaluate.saved_scores import SCORES_DIR, save_scores
 from audioclr.machine import machine_meta
-
-SCORES = "scores"  # OUT/scores/<task>.npz: every run's test predictions
 
 
 @dataclass
@@ -423,7 +422,6 @@ def run_suite(cfg: SuiteConfig, encoder_path: str | Path, out_dir: str | Path) -
     """Run every task of ``cfg``; writes the report under ``out_dir`` and returns it as a dict
     (with the HEAR-style ``aggregate`` over tasks, ``evaluate/aggregate.py``)."""
     from audioclr.evaluate.aggregate import aggregate
-    from audioclr.evaluate.saved_scores import save_scores
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -438,7 +436,7 @@ def run_suite(cfg: SuiteConfig, encoder_path: str | Path, out_dir: str | Path) -
         for task in cfg.tasks:
             report["tasks"][task.name] = t = run_task(cfg, task, source, out)
             if is_main():  # every run's test predictions, for paired comparisons later
-                t["scores"] = str(save_scores(t["results"], out / SCORES / f"{task.name}.npz"))
+                t["scores"] = str(save_scores(t["results"], out / SCORES_DIR / f"{task.name}.npz"))
         report["encoder_id"] = source.encoder_id
         report["aggregate"] = aggregate(report["tasks"])
         if is_main():

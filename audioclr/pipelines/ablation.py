@@ -11,7 +11,8 @@ killed run resumes where it stopped):
    ``data.cache=[a, b]``) -> ``OUT/R/run``; ``R/export`` -> ``OUT/R/encoder.pt``;
    ``R/probe/<layer>`` for each of ``ablation.layers`` -> ``OUT/R/probe/<layer>``;
    ``R/retrieval`` -> ``OUT/R/retrieval``
-3. report: ``OUT/ablation.json``, ``OUT/ablation.md`` (``ablation_report.py``)
+3. report: ``OUT/ablation.json``, ``OUT/ablation.md`` (``ablation_report.py``; every recipe
+   paired with ``ablation.reference``: ``ablation_versus.py``)
 
 Baselines do not depend on the recipe, so they are embedded once: every recipe's
 ``probe/<layer>/emb/<method>`` and ``retrieval/emb/<method>`` is a link into ``OUT/shared/``
@@ -24,7 +25,7 @@ Example:
     >>> cfg = load_benchmark_config("benchmarks/ablation.yaml", ["pretrain.minutes=1"])
     >>> report = run_ablation(cfg, "ablation_out/", command="audioclr benchmark ...")
     >>> sorted(report["recipes"])
-    ['clmr', 'timbre', 'timbre_augself']
+    ['clmr', 'clmr_augself', 'timbre', 'timbre_augself']
 """
 
 from __future__ import annotations
@@ -183,6 +184,7 @@ def run_ablation(
             "overrides": list(p.overrides),
         },
         "layers": list(cfg.ablation.layers),
+        "reference": cfg.ablation.reference_recipe,
         "recipes": recipes,
     }
     files = write_ablation_report(report, out)

@@ -5,8 +5,9 @@ recipe/layer x task at 100 % and 10 % of the labels), then a table per task: col
 ``<recipe>/<layer>``; rows are a task's (head, label fraction) cells or a retrieval kind's
 precision@k. A cell is the encoder's ``mean [95 % interval]`` and its paired verdict vs
 the best baseline of the same run; the best column of a row (highest mean) is in bold. The
-summary counts beats / ties / losses per column and names the column best in most rows of
-each task.
+comparison with the reference recipe (``ablation_versus.py``) pairs every other recipe with it,
+row by row. The summary counts beats / ties / losses per column and names the column best in
+most rows of each task, with that column's paired difference to the reference.
 
 Example:
     >>> tables = ablation_tables(report)   # {"tones": {"metric": ..., "rows": [...]}, ...}
@@ -25,6 +26,7 @@ from audioclr.evaluate.methods import ENCODER, display_name
 from audioclr.evaluate.report import format_counts
 from audioclr.machine import meta_lines
 from audioclr.pipelines.ablation_matrix import ablation_matrix, matrix_lines, table_cell
+from audioclr.pipelines.ablation_versus import recipe_versus, versus_lines
 from audioclr.pipelines.bench_report import cell
 
 Table = dict[str, Any]
@@ -134,6 +136,27 @@ def table_lines(name: str, t: Table, columns: list[str]) -> list[str]:
     return [*lines, ""]
 
 
+def _vs_reference(versus: dict[str, Any] | None, table: str, columns: list[str]) -> str:
+    """``col: better 1, tie 2, worse 0`` over the table's rows for each winning column (``-``
+    without a comparison; ``the reference`` for the reference's own columns)."""
+    if versus is None:
+        return "-"
+    out = []
+    for col in columns:
+        if col.split("/", 1)[0] == versus["reference"]:
+            out.append(f"{col}: the reference")
+            continue
+        n = dict.fromkeys(VERDICTS, 0)
+        for cells in versus["tables"].get(table, {}).values():
+            if col in cells:
+                n[cells[col]["verdict"]] += 1
+        if sum(n.values()):
+            out.append(f"{col}: better {n['beats']}, tie {n['tie']}, worse {n['loses']}")
+        else:
+            out.append(f"{col}: -")
+    return "; ".join(out)
+
+
 def _columns(report: dict[str, Any], tables: dict[str, Table]) -> list[str]:
     found = {c for t in tables.values() for r in t["rows"] for c in r["cells"]}
     ordered = [f"{r}/{layer}" for r in report["recipes"] for layer in report["layers"]]
@@ -189,6 +212,9 @@ def to_markdown(report: dict[str, Any]) -> str:
     ]
     for name, t in tables.items():
         lines += table_lines(name, t, columns)
+    versus = report.get("versus")
+    if versus is not None:
+        lines += versus_lines(versus)
     lines += [
         "## Summary",
         "",
@@ -202,10 +228,11 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {col} | " + " | ".join(str(n[k]) for k in VERDICTS) + " |")
     lines += [
         "",
-        "Which recipe wins which task (best mean in most rows):",
+        "Which recipe wins which task (best mean in most rows; the last column: its paired "
+        "difference to the reference recipe, rows better / tie / worse):",
         "",
-        "| task | winner | best in rows | its verdicts there |",
-        "|---|---|---|---|",
+        "| task | winner | best in rows | its verdicts there | vs the reference |",
+        "|---|---|---|---|---|",
     ]
     for name, w in summ["winners"].items():
         verdicts = []
@@ -219,18 +246,21 @@ def to_markdown(report: dict[str, Any]) -> str:
         tied = " (tied)" if len(w["columns"]) > 1 else ""
         lines.append(
             f"| {name} | {', '.join(w['columns'])}{tied} | {w['best_rows']} / "
-            f"{w['rows']} | {'; '.join(verdicts)} |"
+            f"{w['rows']} | {'; '.join(verdicts)} | {_vs_reference(versus, name, w['columns'])} |"
         )
     return "\n".join([*lines, ""])
 
 
 def write_ablation_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
-    """Write ``ablation.json`` and ``ablation.md``; adds ``tables``, ``summary`` and ``matrix``
-    (derived from the recipes' reports) to ``report``."""
+    """Write ``ablation.json`` and ``ablation.md``; adds ``tables``, ``summary``, ``matrix``
+    (derived from the recipes' reports) and ``versus`` (every recipe paired with
+    ``report["reference"]``, from the predictions saved under ``out_dir``) to ``report``."""
     out = Path(out_dir)
     paths = {"json": out / "ablation.json", "md": out / "ablation.md"}
     report["tables"] = ablation_tables(report)
     report["summary"] = summary(report["tables"])
+    if report.get("reference") in report["recipes"]:
+        report["versus"] = recipe_versus(report, out)
     report["matrix"] = ablation_matrix(report)
     atomic_write_text(paths["json"], json.dumps(report, indent=1))
     atomic_write_text(paths["md"], to_markdown(report))

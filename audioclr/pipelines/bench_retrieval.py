@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,44 @@ def add_intervals(
             results[ENCODER][k]["vs_best_baseline"] = {"metric": key, **iv["vs_best_baseline"]}
 
 
+def save_per_query(
+    per_draw: dict[str, list[dict[str, Any]]],
+    tracks_of: dict[str, str],
+    ks: list[int],
+    path: str | Path,
+) -> Path:
+    """Save ``queries``, their tracks (``clusters``: resampled whole) and ``<method>/precision@k``
+    ``(draws, queries)`` for every method and k to ``path`` (``.npz``, no pickle)."""
+    from audioclr.atomic import atomic_write_bytes
+
+    first = per_draw[next(iter(per_draw))][0]
+    queries = first[str(ks[0])]["_per_query"]["queries"]
+    arrays = {
+        "queries": np.asarray(queries),
+        "clusters": np.asarray([tracks_of[q] for q in queries]),
+    }
+    for m, draws in per_draw.items():
+        for k in map(str, ks):
+            arrays[f"{m}/precision@{k}"] = np.stack(
+                [d[k]["_per_query"][f"precision@{k}"] for d in draws]
+            )
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_per_query(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays :func:`save_per_query` wrote (``AudioclrError`` naming a missing or bad file)."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise AudioclrError(
+            f"{path}: not a saved per-query retrieval file ({exc})",
+            hint="rerun the retrieval stage that writes it",
+        ) from exc
+
+
 def mean_scores(per_draw: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """``{k: metrics}`` averaged over draws (float metrics; counts as they are)."""
     first = per_draw[0]
@@ -134,13 +173,15 @@ def retrieval_benchmark(
     factory: str = "Flat",
     random_init_draws: int = 1,
     relevance_csv: str | Path | None = None,
+    per_query_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Per method, ``{k: {precision@k, map@k, recall@k, ...}}`` for same-track retrieval.
 
     ``labels_csv`` labels each segment with its track. ``relevance_csv`` (same paths, e.g. the
     release of each segment) makes relevance "same label there, other track": the query's own
     track is dropped from its ranking. Methods with several draws also get ``draws[method]``:
-    one ``{k: metrics}`` per draw.
+    one ``{k: metrics}`` per draw. ``per_query_path``: where to save every method's per-query
+    precision@k (:func:`save_per_query`), for paired comparisons between reports later.
     """
     labels_csv, out = Path(labels_csv), Path(out_dir)
     tracks_of = segment_labels(labels_csv)
@@ -174,6 +215,8 @@ def retrieval_benchmark(
             draws[method] = [mean_scores([d]) for d in per_draw]
     if scored:
         add_intervals(scored, tracks_of, ks, results)
+        if per_query_path is not None:
+            save_per_query(scored, tracks_of, ks, per_query_path)
     return {
         "segments": len(labels),
         "tracks": len(set(tracks_of.values())),

@@ -250,6 +250,7 @@ def retrieval_stage(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> 
             cfg.retrieval.factory,
             cfg.random_init_draws,
             relevance_csv=relevance,
+            per_query_path=out / "retrieval" / f"{kind}_per_query.npz",
         )
         for kind, relevance in kinds.items()
         if kind == "same_track" or relevance

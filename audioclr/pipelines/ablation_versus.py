@@ -1,0 +1,164 @@
+"""The ablation's recipe-vs-recipe comparison: every recipe paired with the reference recipe.
+
+The ablation's tables compare each recipe with the baselines; whether one recipe is better than
+another needs its own paired test, not two means side by side. For every row of every table
+(a task's head and label fraction, or a retrieval kind's precision@k) this computes the
+difference ``recipe - reference`` of the encoders' scores and its 95 % interval by the same
+paired bootstrap as the verdicts vs the baselines: the same resampled test tracks (whole
+programs / speakers / held-out tracks), the same label-subset seeds. The inputs are the
+predictions the stages saved: ``<recipe>/probe/<layer>/scores/<task>.npz``
+(:mod:`audioclr.evaluate.saved_scores`) and ``<recipe>/retrieval/<kind>_per_query.npz``
+(:func:`audioclr.pipelines.bench_retrieval.save_per_query`). A recipe probed before these were
+saved is listed under ``missing`` (rerun its probe or retrieval stage).
+
+Example:
+    >>> v = recipe_versus(report, Path("ablation_out"))
+    >>> v["tables"]["digits"]["linear probe, 0.01 of labels"]["clmr/all"]["verdict"]
+    'tie'
+    >>> print("\\n".join(versus_lines(v)))
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from audioclr.evaluate.intervals import VERDICTS, paired_difference, query_intervals
+from audioclr.evaluate.methods import ENCODER
+from audioclr.evaluate.saved_scores import SCORES_DIR, load_scores
+from audioclr.pipelines.bench_retrieval import load_per_query
+
+_WORDS = {"beats": "better", "tie": "tie", "loses": "**worse**"}
+
+
+def _put(tables: dict[str, Any], table: str, row: str, col: str, v: dict[str, Any]) -> None:
+    tables.setdefault(table, {}).setdefault(row, {})[col] = v
+
+
+def _probe_rows(
+    tables: dict[str, Any],
+    col: str,
+    probe: dict[str, Any],
+    mine_dir: Path,
+    ref_dir: Path,
+    missing: list[str],
+) -> None:
+    for task, t in probe["tasks"].items():
+        mine, ref = mine_dir / SCORES_DIR / f"{task}.npz", ref_dir / SCORES_DIR / f"{task}.npz"
+        absent = [str(p) for p in (mine, ref) if not p.is_file()]
+        if absent:
+            missing.append(f"{col} {task}: no saved scores ({', '.join(absent)})")
+            continue
+        a, b = load_scores(mine).get(ENCODER, {}), load_scores(ref).get(ENCODER, {})
+        for head, by_f in a.items():
+            for f, runs in by_f.items():
+                other = b.get(head, {}).get(f)
+                if other is None:
+                    continue
+                row = f"{head} probe, {float(f):g} of labels"
+                _put(tables, task, row, col, paired_difference(runs, other, t["metric"]))
+
+
+def _retrieval_rows(
+    tables: dict[str, Any],
+    col: str,
+    kinds: dict[str, Any],
+    mine_dir: Path,
+    ref_dir: Path,
+    missing: list[str],
+) -> None:
+    for kind, ret in kinds.items():
+        mine, ref = mine_dir / f"{kind}_per_query.npz", ref_dir / f"{kind}_per_query.npz"
+        absent = [str(p) for p in (mine, ref) if not p.is_file()]
+        if absent:
+            missing.append(
+                f"{col} {kind} retrieval: no saved per-query scores ({', '.join(absent)})"
+            )
+            continue
+        a, b = load_per_query(mine), load_per_query(ref)
+        if list(a["queries"]) != list(b["queries"]):
+            missing.append(f"{col} {kind} retrieval: other queries than the reference's")
+            continue
+        for k in sorted(ret["results"].get(ENCODER, {}), key=int):
+            key = f"{ENCODER}/precision@{k}"
+            if key not in a or key not in b:
+                continue
+            iv = query_intervals({"a": a[key], "b": b[key]}, list(a["clusters"]), "a", ["b"])
+            v = iv["vs_best_baseline"]
+            _put(
+                tables,
+                f"{kind} retrieval",
+                f"precision@{k}",
+                col,
+                {"diff": v["diff"], "ci95": v["ci95"], "verdict": v["verdict"]},
+            )
+
+
+def recipe_versus(report: dict[str, Any], out: Path) -> dict[str, Any]:
+    """``{"reference", "tables": {table: {row: {recipe/layer: {"diff", "ci95", "verdict"}}}},
+    "counts": {recipe/layer: {verdict: n}}, "missing": [notes]}`` for every recipe but
+    ``report["reference"]``, at each layer both were probed at (retrieval: at its layer)."""
+    ref = report["reference"]
+    recipes = report["recipes"]
+    tables: dict[str, Any] = {}
+    missing: list[str] = []
+    for recipe, rec in recipes.items():
+        if recipe == ref:
+            continue
+        for layer, probe in rec["probe"].items():
+            if layer in recipes[ref]["probe"]:
+                mine, theirs = out / recipe / "probe" / layer, out / ref / "probe" / layer
+                _probe_rows(tables, f"{recipe}/{layer}", probe, mine, theirs, missing)
+        layer = next(iter(rec["retrieval"].values()), {}).get("methods", {})
+        layer = layer.get(ENCODER, {}).get("layer", "last")
+        mine, theirs = out / recipe / "retrieval", out / ref / "retrieval"
+        _retrieval_rows(tables, f"{recipe}/{layer}", rec["retrieval"], mine, theirs, missing)
+    counts: dict[str, dict[str, int]] = {}
+    for rows in tables.values():
+        for cells in rows.values():
+            for col, v in cells.items():
+                counts.setdefault(col, dict.fromkeys(VERDICTS, 0))[v["verdict"]] += 1
+    return {"reference": ref, "tables": tables, "counts": counts, "missing": missing}
+
+
+def versus_lines(v: dict[str, Any]) -> list[str]:
+    """The comparison as markdown: one table (rows: task and row; columns: recipe/layer) and
+    the counts per column."""
+    ref = v["reference"]
+    cols = list(v["counts"])
+    lines = [
+        f"## Each recipe paired with the reference recipe ({ref})",
+        "",
+        f"Cells: recipe - {ref} (same layer), the paired difference of the encoders' means "
+        "[95 % interval: the same resampled test tracks, programs / speakers / held-out tracks "
+        "whole, and the same label-subset seeds]; better / **worse** where the interval "
+        "excludes zero, else tie.",
+        "",
+    ]
+    if cols:
+        lines += ["| table, row | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        for table, rows in v["tables"].items():
+            for row, cells in rows.items():
+                texts = []
+                for col in cols:
+                    c = cells.get(col)
+                    if c is None:
+                        texts.append("-")
+                        continue
+                    lo, hi = c["ci95"]
+                    texts.append(f"{c['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] {_WORDS[c['verdict']]}")
+                lines.append(f"| {table}, {row} | " + " | ".join(texts) + " |")
+        lines += [
+            "",
+            f"| recipe/layer vs {ref} | better | tie | worse |",
+            "|---|---|---|---|",
+        ]
+        for col in cols:
+            n = v["counts"][col]
+            lines.append(f"| {col} | {n['beats']} | {n['tie']} | {n['loses']} |")
+    else:
+        lines.append("No other recipe to compare with.")
+    if v["missing"]:
+        lines += ["", "Not compared (no saved predictions):", ""]
+        lines += [f"- {m}" for m in v["missing"]]
+    return [*lines, ""]
