@@ -116,3 +116,54 @@ def test_pretraining_and_embedding_take_a_list_of_caches(tmp_path, src) -> None:
     full = _prepare(src, tmp_path / "full").cache_dir
     assert [t.id for t in tracks] == [t.id for t in open_tracks(full, 16000)]
     np.testing.assert_array_equal(tracks[3].read(), ClipCache(full).read(3))
+
+
+def test_cache_shares_draw_each_cache_at_its_share_and_resume_exactly(tmp_path, src) -> None:
+    from audioclr.data.pairs import PairDataset
+    from audioclr.ssl.data import StepBatchSampler, pool_counts
+    from audioclr.ssl.train import cache_pools
+
+    other = tmp_path / "other"
+    for i in range(3):  # a small second source: 3 tracks against 12
+        write_audio(other / f"s{i}.wav", tone(500 + 50 * i, 16000, 1.2), 16000)
+    _prepare(src, tmp_path / "c0")
+    _prepare(other, tmp_path / "c1")
+    both = open_cache([str(tmp_path / "c0"), str(tmp_path / "c1")])
+    ds = PairDataset(both, 8000, seed=0)
+    pools = cache_pools(ds)
+    # the items of each cache, by their ids' cache prefix (an independent reading)
+    assert pools == [
+        [j for j, t in enumerate(ds.indices) if both.tracks[t].track_id.startswith(f"{k}:")]
+        for k in range(2)
+    ]
+    assert [len(p) for p in pools] == [N_FILES, 3]
+    # half the pairs from the 3-track cache: it limits the epoch (all 3), the other gives 3
+    assert pool_counts([12, 3], [1, 1]) == [3, 3] and pool_counts([12, 3], [3, 1]) == [9, 3]
+    epochs = 6
+    sampler = StepBatchSampler(len(ds), 2, 0, 0, 3 * epochs, pools=pools, shares=[1, 1])
+    seen = [item for batch in sampler for item in batch]
+    assert len(seen) == 6 * epochs
+    second = set(pools[1])
+    for e in range(epochs):
+        items = [i for _, ep, i in seen if ep == e]
+        assert len(items) == len(set(items)) == 6  # no track twice in an epoch
+        assert sum(i in second for i in items) == 3  # the share, exactly, every epoch
+    first_seen = {i for _, _, i in seen} - second
+    assert len(first_seen) > 3  # the larger cache gives a fresh subset each epoch
+    through = list(StepBatchSampler(len(ds), 2, 0, 0, 18, pools=pools, shares=[1, 1]))
+    assert list(StepBatchSampler(len(ds), 2, 0, 7, 18, pools=pools, shares=[1, 1])) == through[7:]
+    # without shares, per track: the 3-track cache gives 3 of every 15 pairs
+    plain = [i for b in StepBatchSampler(len(ds), 5, 0, 0, 3) for _, _, i in b]
+    assert sum(i in second for i in plain) == 3
+
+
+def test_cache_shares_are_checked_against_the_caches(tmp_path) -> None:
+    from audioclr.ssl.config import PretrainConfig
+
+    ok = load_config(PretrainConfig, None, ["data.cache=[a, b]", "data.cache_shares=[3, 1]"])
+    assert ok.data.cache_shares == [3, 1]
+    for bad in ("[1]", "[1, 0]", "[-1, 2]"):
+        with pytest.raises(ConfigError, match="data.cache_shares"):
+            load_config(PretrainConfig, None, ["data.cache=[a, b]", f"data.cache_shares={bad}"])
+    with pytest.raises(ConfigError, match="data.cache_shares"):
+        load_config(PretrainConfig, None, ["data.cache=a", "data.cache_shares=[1]"])

@@ -307,6 +307,42 @@ def test_schedule_takes_the_further_of_steps_and_time() -> None:
     assert f(1) == pytest.approx(0.0)
 
 
+class TwoCaches:
+    """What ``cache_pools`` reads of a MultiCache: tracks 0-23 in cache 0, 24-31 in cache 1."""
+
+    caches = (0, 1)
+
+    @staticmethod
+    def member(i: int) -> int:
+        return int(i >= 24)
+
+
+class SeenItems(pl.Callback):
+    """The dataset items of every training batch."""
+
+    def __init__(self) -> None:
+        self.items: list[list[int]] = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.items.append([int(i) for i in batch[2]])
+
+
+def test_cache_shares_set_the_part_of_each_cache_in_training_batches(tmp_path) -> None:
+    data = ToyPairs(n=32)
+    data.cache, data.indices = TwoCaches(), list(range(32))
+    seen = SeenItems()
+    cfg = tiny_cfg(tmp_path, "data.cache_shares=[1, 1]", "trainer.max_steps=8")
+    pretrain(cfg, dataset=data, sample_rate=SR, callbacks=[seen])
+    # epochs of 8 + 8 items (the 8-track cache limits), batches of 16: one epoch per step
+    assert len(seen.items) == 8
+    for items in seen.items:
+        assert len(set(items)) == 16 and sum(i >= 24 for i in items) == 8
+    plain = SeenItems()
+    cfg = tiny_cfg(tmp_path / "p", "trainer.max_steps=8")
+    pretrain(cfg, dataset=ToyPairs(n=32), sample_rate=SR, callbacks=[plain])
+    assert sum(i >= 24 for b in plain.items for i in b) == 8 * 16 * 8 // 32  # per track: 1/4
+
+
 def test_fewer_tracks_than_a_batch_is_an_error_naming_the_key(tmp_path) -> None:
     from audioclr.errors import ConfigError
     from audioclr.ssl.train import check_enough_tracks

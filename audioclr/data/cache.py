@@ -193,6 +193,10 @@ class MultiCache:
     def __len__(self) -> int:
         return len(self.tracks)
 
+    def member(self, i: int) -> int:
+        """The position in the list of caches of the cache track ``i`` is read from."""
+        return self._where[i][0]
+
     def index_of(self, track_id: str) -> int:
         """Index of ``track_id`` (an id of ``tracks``)."""
         try:

@@ -52,6 +52,9 @@ class DataConfig:
     """Where the clips come from and how pairs are cropped."""
 
     cache: Any = ""  # a folder written by `audioclr prepare`, or a list read as one: [a, b]
+    # with a list: the share of pairs drawn from each cache, e.g. [3, 1] (3/4 from the first);
+    # empty: every track once per epoch, whichever cache it is in
+    cache_shares: list[float] = field(default_factory=list)
     max_distance_seconds: float | None = None  # None: the two crops may be anywhere in the track
     short: str = "pad"  # tracks shorter than the crop: "pad" or "skip"
     num_workers: int = 2
@@ -69,6 +72,19 @@ class DataConfig:
         c = self.cache
         ok = isinstance(c, str) or (isinstance(c, list) and all(isinstance(p, str) for p in c))
         require(ok, "data.cache", c, "must be a cache folder or a list of them")
+        shares = self.cache_shares
+        require(
+            all(isinstance(w, (int, float)) and 0 < w < float("inf") for w in shares),
+            "data.cache_shares",
+            shares,
+            "must be positive numbers, one per cache of data.cache",
+        )
+        require(
+            not shares or not c or (isinstance(c, list) and len(c) == len(shares)),
+            "data.cache_shares",
+            shares,
+            f"must give one share per cache of data.cache ({c!r})",
+        )
         check_positives(self.positives)
         require(0 <= self.group_p <= 1, "data.group_p", self.group_p, "must be in [0, 1]")
         require(self.num_workers >= 0, "data.num_workers", self.num_workers, "must be >= 0")

@@ -1,7 +1,8 @@
 """Training batches as a pure function of the step: exact resume and distinct ranks.
 
 ``StepBatchSampler`` walks an endless stream of per-epoch permutations (seeded by
-``(seed, epoch)``); the batch of step ``s`` on rank ``r`` is positions
+``(seed, epoch)``; with ``data.cache_shares``, of each cache's share of items:
+``pool_counts``); the batch of step ``s`` on rank ``r`` is positions
 ``[(s * world + r) * batch, ... + batch)`` of that stream. So resuming at step ``s`` (or with
 more workers) yields exactly the batches an uninterrupted run would have, with no sampler state
 to save. Items are ``(step, epoch, index)``; ``EpochIndexed`` calls the dataset's
@@ -13,7 +14,7 @@ the model step; CUDA training augments on the device).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -28,8 +29,29 @@ def step_seed(seed: int, step: int, rank: int) -> int:
     return ((seed * 1_000_003 + step) * 1_009 + rank) & (2**63 - 1)
 
 
+def pool_counts(sizes: Sequence[int], shares: Sequence[float]) -> list[int]:
+    """Items per epoch from each pool of ``sizes`` items so that pool ``c`` gives a
+    ``shares[c] / sum(shares)`` part of the epoch, with no item twice in an epoch: the pool that
+    limits the epoch gives all its items, the others a part of theirs.
+
+    Example:
+        >>> pool_counts([182, 180], [3, 1])      # 3/4 of the pairs from the first pool
+        [182, 61]
+    """
+    total = float(sum(shares))
+    parts = [w / total for w in shares]
+    length = min(n / p for n, p in zip(sizes, parts, strict=True))
+    return [min(n, max(1, round(p * length))) for n, p in zip(sizes, parts, strict=True)]
+
+
 class StepBatchSampler(Sampler[list[tuple[int, int, int]]]):
-    """Batches of ``(step, epoch, index)`` for steps ``start_step .. total_steps - 1``, one rank."""
+    """Batches of ``(step, epoch, index)`` for steps ``start_step .. total_steps - 1``, one rank.
+
+    An epoch is a seeded permutation of every item; with ``pools`` (the item indices of each
+    pool, e.g. each clip cache of ``data.cache``) and ``shares``, it is a seeded permutation of
+    ``pool_counts`` items of each pool, a fresh seeded subset of a pool per epoch where the pool
+    gives only a part (``data.cache_shares``).
+    """
 
     def __init__(
         self,
@@ -40,6 +62,8 @@ class StepBatchSampler(Sampler[list[tuple[int, int, int]]]):
         total_steps: int,
         rank: int = 0,
         world_size: int = 1,
+        pools: Sequence[Sequence[int]] | None = None,
+        shares: Sequence[float] | None = None,
     ) -> None:
         if n_items < 1:
             raise ValueError("StepBatchSampler needs at least one item")
@@ -47,11 +71,26 @@ class StepBatchSampler(Sampler[list[tuple[int, int, int]]]):
         self.start_step, self.total_steps = start_step, total_steps
         self.rank, self.world_size = rank, world_size
         self._perms: dict[int, torch.Tensor] = {}
+        self.pools: list[torch.Tensor] | None = None
+        if shares:
+            if pools is None or len(pools) != len(shares) or any(len(p) == 0 for p in pools):
+                raise ValueError("shares need one non-empty pool of items per share")
+            self.pools = [torch.as_tensor(list(p), dtype=torch.long) for p in pools]
+            self.counts = pool_counts([len(p) for p in pools], shares)
+            self.n = sum(self.counts)  # the epoch's length
 
     def _perm(self, epoch: int) -> torch.Tensor:
         if epoch not in self._perms:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perms = {epoch: torch.randperm(self.n, generator=g)}
+            if self.pools is None:
+                self._perms = {epoch: torch.randperm(self.n, generator=g)}
+            else:
+                chosen = [
+                    pool[torch.randperm(len(pool), generator=g)[:k]]
+                    for pool, k in zip(self.pools, self.counts, strict=True)
+                ]
+                items = torch.cat(chosen)
+                self._perms = {epoch: items[torch.randperm(len(items), generator=g)]}
         return self._perms[epoch]
 
     def batch(self, step: int) -> list[tuple[int, int, int]]:

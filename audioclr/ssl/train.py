@@ -42,7 +42,7 @@ class PairData(pl.LightningDataModule):
 
     def train_dataloader(self) -> Any:
         t = self.trainer
-        check_enough_tracks(len(self.dataset), self.cfg.trainer.batch_size, t.world_size)
+        pools = cache_pools(self.dataset) if self.cfg.data.cache_shares else None
         sampler = StepBatchSampler(
             len(self.dataset),
             self.cfg.trainer.batch_size,
@@ -51,7 +51,17 @@ class PairData(pl.LightningDataModule):
             total_steps=self.cfg.trainer.max_steps,
             rank=t.global_rank,
             world_size=t.world_size,
+            pools=pools,
+            shares=self.cfg.data.cache_shares,
         )
+        if pools is not None:
+            parts = zip(sampler.counts, pools, strict=True)
+            rank_zero_info(
+                "pairs per epoch from each cache of data.cache (data.cache_shares="
+                f"{self.cfg.data.cache_shares}): "
+                + ", ".join(f"{k} of {len(p)} tracks" for k, p in parts)
+            )
+        check_enough_tracks(sampler.n, self.cfg.trainer.batch_size, t.world_size)
         on_cuda = isinstance(t.accelerator, pl.accelerators.CUDAAccelerator)
         augment = None
         if augment_in_workers(self.cfg, on_cuda):  # a CPU copy for the workers
@@ -67,6 +77,25 @@ class PairData(pl.LightningDataModule):
         return step_loader(
             self.dataset, sampler, self.cfg.data.num_workers, pin_memory=on_cuda, collate=collate
         )
+
+
+def cache_pools(dataset: Any) -> list[list[int]]:
+    """The dataset's items of each cache of ``data.cache`` (a list of caches), in list order;
+    ``ConfigError`` naming ``data.cache_shares`` when a cache gives no usable track."""
+    cache = dataset.cache
+    n = len(getattr(cache, "caches", [cache]))
+    member = getattr(cache, "member", lambda i: 0)
+    pools: list[list[int]] = [[] for _ in range(n)]
+    for item, track in enumerate(dataset.indices):
+        pools[member(track)].append(item)
+    empty = [k for k, p in enumerate(pools) if not p]
+    if empty:
+        raise ConfigError(
+            f"config key 'data.cache_shares' gives a share to cache {empty[0]} of data.cache, "
+            "but it has no usable track",
+            hint="drop that cache or its share, or use data.short=pad",
+        )
+    return pools
 
 
 def check_enough_tracks(tracks: int, batch_size: int, world_size: int = 1) -> None:
