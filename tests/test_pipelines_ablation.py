@@ -185,6 +185,42 @@ def test_rerun_skips_every_stage_and_resumes_a_missing_one(finished: tuple) -> N
     assert "[warm/probe/last] ..." in logs and not spy.calls
 
 
+def test_an_added_recipe_runs_alone_and_a_changed_one_is_refused(finished: tuple) -> None:
+    import shutil
+
+    tmp, report, _, _ = finished
+    out = tmp / "grown"
+    shutil.copytree(tmp / "out", out, symlinks=True)
+    suite = yaml.safe_load((tmp / "ablation.yaml").read_text())
+    suite["ablation"]["recipes"]["cool"] = ["simclr.temperature=0.3"]
+    suite["ablation"]["reference"] = "warm"
+    grown = tmp / "grown.yaml"
+    grown.write_text(yaml.safe_dump(suite, sort_keys=False))
+    logs: list[str] = []
+    with pytest.MonkeyPatch.context() as mp:
+        spy = Spy(mp)
+        again = run_ablation(load_benchmark_config(grown), out, "test", logs.append)
+    ran = [line for line in logs if line.endswith("...")]
+    assert ran == [f"[cool/{s}] ..." for s in ("pretrain", "export", "probe/all", "probe/last")] + [
+        "[cool/retrieval] ..."
+    ]
+    assert not spy.calls  # the baselines came from the shared embeddings
+    assert list(again["recipes"]) == ["base", "warm", "cool"] and again["reference"] == "warm"
+    for r in RECIPES:
+        assert again["recipes"][r]["pretrain"] == report["recipes"][r]["pretrain"]
+    assert set(again["versus"]["counts"]) == {"base/all", "base/last", "cool/all", "cool/last"}
+    stored = json.loads((out / "stages.json").read_text())
+    assert stored["recipes"]["cool"] == {
+        "overrides": ["simclr.temperature=0.3"],
+        "pools": [suite["pool"]],
+    }
+    suite["ablation"]["recipes"]["warm"] = ["simclr.temperature=0.5"]
+    grown.write_text(yaml.safe_dump(suite, sort_keys=False))
+    with pytest.raises(ConfigError, match=r"ablation\.recipes\.warm") as exc:
+        run_ablation(load_benchmark_config(grown), out, "test", logs.append)
+    assert "temperature=0.2" in str(exc.value)  # what it was pretrained with
+
+
 def test_bad_recipe_key_names_the_recipe(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(ConfigError, match=r"ablation\.recipes\.bad"):
         load_benchmark_config(SHIPPED, ["ablation.recipes.bad=[augment.nope.p=0]"])
@@ -210,7 +246,19 @@ def test_bad_recipe_key_names_the_recipe(tmp_path: Path, capsys: pytest.CaptureF
 def test_shipped_ablation_config() -> None:
     cfg = load_benchmark_config(SHIPPED)
     assert isinstance(cfg, AblationConfig) and cfg.pretrain.max_steps == 500  # the steps bind
-    assert list(cfg.ablation.recipes) == ["clmr", "clmr_augself", "timbre", "timbre_augself"]
+    assert list(cfg.ablation.recipes) == [
+        "clmr",
+        "clmr_augself",
+        "timbre",
+        "timbre_augself",
+        "timbre_speech_quarter",
+        "timbre_speech_eighth",
+    ]
+    for name, shares in (("quarter", "[3, 1]"), ("eighth", "[7, 1]")):  # the mix alone differs
+        assert cfg.ablation.recipes[f"timbre_speech_{name}"] == [
+            *cfg.ablation.recipes["timbre"],
+            f"data.cache_shares={shares}",
+        ]
     assert cfg.ablation.layers == ["all"]
     assert cfg.ablation.reference == "timbre"  # the suite's recipe
     assert cfg.ablation.recipes["clmr"] == ["augment_preset=clmr"]

@@ -217,17 +217,3 @@ def test_shipped_views_config_varies_only_the_views_on_one_pool() -> None:
     assert cfg.ablation.recipes["both"] == []
     for name, overrides in cfg.ablation.recipes.items():
         assert all(o.startswith(("augment.", "trainer.seed=")) for o in overrides), name
-
-
-def test_shipped_speech_share_config_varies_only_the_mix() -> None:
-    """benchmarks/speech_share.yaml: the suite's music + speech pools at the ablation's budget;
-    the recipes differ only in data.cache_shares, paired with the per-track mix."""
-    cfg = load_benchmark_config(SHIPPED.with_name("speech_share.yaml"))
-    ablation = load_benchmark_config(SHIPPED.with_name("ablation.yaml"))
-    suite = load_benchmark_config(SHIPPED.with_name("suite.yaml"))
-    assert isinstance(cfg, AblationConfig) and isinstance(ablation, AblationConfig)
-    assert cfg.pretrain == ablation.pretrain and cfg.probe == suite.probe
-    assert cfg.pools == suite.pools == [suite.pool, "speech_pool/audio"]
-    assert cfg.ablation.reference == "per_track" and cfg.ablation.recipes["per_track"] == []
-    for name, shares in (("speech_quarter", "[3, 1]"), ("speech_eighth", "[7, 1]")):
-        assert cfg.ablation.recipes[name] == [f"data.cache_shares={shares}"]

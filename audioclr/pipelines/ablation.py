@@ -1,7 +1,8 @@
 """``audioclr benchmark benchmarks/ablation.yaml``: the suite once per pretraining recipe.
 
 Stages (recorded in ``OUT/stages.json`` by the benchmark's ``Stages``, skipped on rerun; a
-killed run resumes where it stopped):
+killed run resumes where it stopped; recipes added to the config later run on their own, beside
+the finished ones, while a finished recipe whose overrides or pools changed is refused):
 
 1. ``prepare``: the pool -> one clip cache ``OUT/cache`` shared by every recipe; with
    ``ablation.pools`` (a recipe's own pool folders), ``prepare/<slug>`` for each other folder
@@ -36,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from audioclr.errors import AudioclrError
+from audioclr.errors import AudioclrError, ConfigError
 from audioclr.evaluate.methods import ENCODER, Source, get_method
 from audioclr.pipelines.bench_config import AblationConfig, pool_slug
 from audioclr.pipelines.benchmark import (
@@ -127,6 +128,35 @@ def prepare_pools(cfg: AblationConfig, out: Path, stages: Stages, prep: dict[str
     return caches
 
 
+def recipe_definition(conf: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """Recipe ``name``'s overrides and pool folders in config dict ``conf`` (None if absent)."""
+    ablation = conf.get("ablation", {})
+    if name not in ablation.get("recipes", {}):
+        return None
+    pools = ablation.get("pools", {}).get(name, [conf["pool"], *conf.get("extra_pools", [])])
+    return {"overrides": list(ablation["recipes"][name]), "pools": list(pools)}
+
+
+def check_recipe(cfg: AblationConfig, name: str, stages: Stages, out: Path) -> None:
+    """Refuse to reuse recipe ``name``'s finished stages when its overrides or pools changed
+    (``ConfigError`` naming ``ablation.recipes.<name>``); records its definition in
+    ``stages.json`` (``recipes``) with the next finished stage."""
+    want = {"overrides": list(cfg.ablation.recipes[name]), "pools": recipe_pool(cfg, name)}
+    known = stages.data.setdefault("recipes", {})
+    have = known.get(name)
+    if have is None and any(s.startswith(f"{name}/") for s in stages.data["stages"]):
+        have = recipe_definition(stages.stored_config, name)  # a run from before "recipes"
+    if have is not None and have != want:
+        raise ConfigError(
+            f"{out / name} was pretrained with overrides {have['overrides']} on "
+            f"{have['pools']}; config key 'ablation.recipes.{name}' now gives "
+            f"{want['overrides']} on {want['pools']}",
+            hint=f"give the changed recipe a new name, or delete {out / name} and its stages "
+            f"from {stages.path}",
+        )
+    known[name] = want
+
+
 def run_recipe(
     cfg: AblationConfig,
     name: str,
@@ -137,6 +167,7 @@ def run_recipe(
 ) -> dict[str, Any]:
     """Pretrain (on the recipe's pool), export, probe at every layer and run retrieval for
     recipe ``name``."""
+    check_recipe(cfg, name, stages, out)
     rdir, extra = out / name, list(cfg.ablation.recipes[name])
     folders = recipe_pool(cfg, name)
     mine = [caches[pool_slug(f)] for f in folders]

@@ -38,6 +38,19 @@ STAGES_FILE = "stages.json"
 POOLS = "pools"  # OUT/pools/<slug>/cache: the clip caches of pools other than ``pool``
 
 
+RECIPE_KEYS = ("recipes", "pools", "reference")  # ablation keys checked per recipe instead
+
+
+def shared_config(conf: dict[str, Any]) -> dict[str, Any]:
+    """``conf`` without the ablation's per-recipe keys (``RECIPE_KEYS``): what every stage of
+    a run depends on. An ablation can then gain recipes and keep its finished ones; a recipe's
+    own definition is checked by the ablation (``pipelines/ablation.py: check_recipe``)."""
+    if not isinstance(conf.get("ablation"), dict):
+        return conf
+    rest = {k: v for k, v in conf["ablation"].items() if k not in RECIPE_KEYS}
+    return {**conf, "ablation": rest}
+
+
 class Stages:
     """``OUT/stages.json``: the run's config and, per finished stage, its info and wall time."""
 
@@ -45,14 +58,16 @@ class Stages:
         self.path, self.log = out / STAGES_FILE, log
         conf = json.loads(json.dumps(config_to_dict(cfg)))
         self.data: dict[str, Any] = {"config": conf, "stages": {}}
+        self.stored_config: dict[str, Any] = conf  # the config of the run found in OUT
         if self.path.is_file():
             stored = json.loads(self.path.read_text())
-            if stored.get("config") != conf:
+            if shared_config(stored.get("config") or {}) != shared_config(conf):
                 raise ConfigError(
                     f"{out} holds a benchmark run with another config",
                     hint="rerun with the same config and overrides, or use a new --out",
                 )
-            self.data = stored
+            self.stored_config = stored["config"]
+            self.data = {**stored, "config": conf}
 
     def run(self, name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """Run stage ``name`` unless recorded as done; returns its info (with ``wall_s``)."""
