@@ -153,3 +153,29 @@ def test_track_ids_match_the_clip_cache(tree, tmp_path) -> None:
     assert sorted(idx) == list(range(len(cache)))
     with pytest.raises(LabelError, match="not under"):
         ds.track_ids(tmp_path / "elsewhere")
+
+
+def test_drawn_split_keeps_every_group_whole(tmp_path) -> None:
+    """A CSV with a group column and no split column: every group's tracks share one split,
+    groups stratified by class (a per-track split put clips of one preset on both sides)."""
+    rows = ["path,label,group"]
+    for c in "ab":
+        for g in range(20):  # 20 presets per class, 4 renders each
+            rows += [f"{c}{g}_{k}.wav,{c},{c}{g}" for k in range(4)]
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("\n".join(rows) + "\n")
+    for row in rows[1:]:
+        (tmp_path / row.split(",")[0]).touch()
+    ds = load_labelled_set(csv_path, seed=0)
+    by_group: dict[str, set[str]] = {}
+    for g, s in zip(ds.groups, ds.splits, strict=True):
+        by_group.setdefault(g, set()).add(s)
+    assert all(len(v) == 1 for v in by_group.values())
+    for c in "ab":  # 14 / 3 / 3 presets of each class, as a per-group stratified cut
+        counts = Counter(next(iter(v)) for g, v in by_group.items() if g.startswith(c))
+        assert counts == {"train": 14, "valid": 3, "test": 3}
+    assert load_labelled_set(csv_path, seed=0).splits == ds.splits
+    assert load_labelled_set(csv_path, seed=1).splits != ds.splits
+    pairs = [f"g{i // 2}" for i in range(24)]  # multi-label: 12 groups of 2 tracks, whole
+    tags = stratified_split([["x", "y"], ["x"], ["y"], ["x"]] * 6, 0, groups=pairs)
+    assert tags[0::2] == tags[1::2] and len(set(tags)) == 3

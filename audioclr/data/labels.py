@@ -5,7 +5,8 @@ stratified train/valid/test split is drawn from ``seed`` (see :mod:`audioclr.dat
 The split column may name folds instead (``fold0``, ``fold1``, ..., ``foldK-test``): the probe
 then cross-validates (:mod:`audioclr.evaluate.folds`). A header with a ``group`` column
 (``path,label,split,group``) names each track's group (the preset a clip was rendered from,
-the speaker of an utterance): probe intervals then resample whole groups.
+the speaker of an utterance): probe intervals then resample whole groups, and a split drawn for
+a CSV without a split column keeps every group whole.
 
 Example:
     >>> ds = load_labelled_set("demo/labels.csv", seed=0)
@@ -96,7 +97,7 @@ def load_labelled_set(
     if not classes:
         raise LabelError(f"{spec}: no labels found", hint="each track needs at least one label")
     if any(s is None for s in given):
-        splits = stratified_split(labels, seed, fractions)
+        splits = stratified_split(labels, seed, fractions, groups)  # whole groups, if given
     else:
         splits = [str(s) for s in given]
         check_split_kinds(splits, str(spec))

@@ -107,13 +107,22 @@ def stratified_split(
     labels: list[list[str]],
     seed: int = 0,
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    groups: list[str] | None = None,
 ) -> list[str]:
-    """A split name per track, stratified by (rarest) label; same inputs and seed, same result."""
+    """A split name per track, stratified by (rarest) label; same inputs and seed, same result.
+
+    With ``groups`` (a group per track: the preset a clip was rendered from, the speaker of an
+    utterance), whole groups are split: every track of a group lands in the same split, so no
+    test track has a near-duplicate in training. Groups are stratified by their tracks' most
+    common label (single-label) or by the union of their tags (multi-label).
+    """
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
         raise ConfigError(
             "config key 'fractions' must be three non-negative numbers summing to 1, "
             f"got {fractions}"
         )
+    if groups is not None:
+        return _by_group(labels, groups, seed, fractions)
     rng = np.random.default_rng(seed)
     if any(len(ls) > 1 for ls in labels):
         return _iterative(labels, fractions, rng)
@@ -127,6 +136,34 @@ def stratified_split(
             out[i] = "valid"
         for i in members[n_valid : n_valid + n_test]:
             out[i] = "test"
+    return out
+
+
+def _by_group(
+    labels: list[list[str]],
+    groups: list[str],
+    seed: int,
+    fractions: tuple[float, float, float],
+) -> list[str]:
+    """Split whole groups (each group one unit, labelled as its tracks), then give every track
+    its group's split."""
+    names = sorted(set(groups))
+    members: dict[str, list[int]] = {g: [] for g in names}
+    for i, g in enumerate(groups):
+        members[g].append(i)
+    multilabel = any(len(ls) > 1 for ls in labels)
+    unit_labels = []
+    for g in names:
+        tags = [c for i in members[g] for c in labels[i]]
+        if multilabel:
+            unit_labels.append(sorted(set(tags)))
+        else:  # the most common label, ties to the first in sorted order
+            unit_labels.append([max(sorted(set(tags)), key=tags.count)] if tags else [])
+    unit_splits = stratified_split(unit_labels, seed, fractions)
+    out = ["train"] * len(labels)
+    for g, split in zip(names, unit_splits, strict=True):
+        for i in members[g]:
+            out[i] = split
     return out
 
 
