@@ -129,6 +129,27 @@ def test_every_recipe_is_paired_with_the_reference(finished: tuple) -> None:
     assert "| warm/all vs base |" not in md and "| recipe/layer vs base | better |" in md
 
 
+def test_a_recipe_without_saved_predictions_is_listed_not_compared(finished: tuple) -> None:
+    import shutil
+
+    from audioclr.pipelines.ablation_versus import recipe_versus, versus_lines
+
+    tmp, report, _, _ = finished
+    out = tmp / "older"
+    shutil.copytree(tmp / "out", out, symlinks=True)
+    (out / "warm" / "probe" / "all" / "scores" / "tones.npz").unlink()  # as before they existed
+    (out / "base" / "retrieval" / "same_track_per_query.npz").unlink()
+    v = recipe_versus(report, out)
+    assert [m.split(":")[0] for m in v["missing"]] == [
+        "warm/all tones",
+        "warm/all same_track retrieval",
+    ]
+    assert "warm/all" not in v["tables"]["tones"]["linear probe, 1 of labels"]
+    assert "warm/last" in v["tables"]["tones"]["linear probe, 1 of labels"]
+    assert "same_track retrieval" not in v["tables"]
+    assert "Not compared (no saved predictions):" in "\n".join(versus_lines(v))
+
+
 def test_baselines_are_embedded_once_and_shared(finished: tuple) -> None:
     tmp, _, _, calls = finished
     out = tmp / "out"

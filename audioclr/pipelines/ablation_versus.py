@@ -35,6 +35,14 @@ def _put(tables: dict[str, Any], table: str, row: str, col: str, v: dict[str, An
     tables.setdefault(table, {}).setdefault(row, {})[col] = v
 
 
+def _both_saved(mine: Path, ref: Path, what: str, missing: list[str]) -> bool:
+    """Whether both files exist; else a note on ``missing`` naming the absent ones."""
+    absent = [str(p) for p in (mine, ref) if not p.is_file()]
+    if absent:
+        missing.append(f"{what}: no saved predictions ({', '.join(absent)})")
+    return not absent
+
+
 def _probe_rows(
     tables: dict[str, Any],
     col: str,
@@ -45,9 +53,7 @@ def _probe_rows(
 ) -> None:
     for task, t in probe["tasks"].items():
         mine, ref = mine_dir / SCORES_DIR / f"{task}.npz", ref_dir / SCORES_DIR / f"{task}.npz"
-        absent = [str(p) for p in (mine, ref) if not p.is_file()]
-        if absent:
-            missing.append(f"{col} {task}: no saved scores ({', '.join(absent)})")
+        if not _both_saved(mine, ref, f"{col} {task}", missing):
             continue
         a, b = load_scores(mine).get(ENCODER, {}), load_scores(ref).get(ENCODER, {})
         for head, by_f in a.items():
@@ -69,11 +75,7 @@ def _retrieval_rows(
 ) -> None:
     for kind, ret in kinds.items():
         mine, ref = mine_dir / f"{kind}_per_query.npz", ref_dir / f"{kind}_per_query.npz"
-        absent = [str(p) for p in (mine, ref) if not p.is_file()]
-        if absent:
-            missing.append(
-                f"{col} {kind} retrieval: no saved per-query scores ({', '.join(absent)})"
-            )
+        if not _both_saved(mine, ref, f"{col} {kind} retrieval", missing):
             continue
         a, b = load_per_query(mine), load_per_query(ref)
         if list(a["queries"]) != list(b["queries"]):
