@@ -16,6 +16,7 @@ from audioclr.evaluate import chunks
 from audioclr.evaluate.embed import cut_windows, embed_tracks
 from audioclr.evaluate.intervals import TEST_SCORES
 from audioclr.evaluate.probe_config import ProbeConfig
+from audioclr.evaluate.report import public
 from audioclr.evaluate.saved_scores import load_scores
 from audioclr.evaluate.store import load_embeddings
 from audioclr.evaluate.suite import SuiteConfig, TaskConfig, run_suite
@@ -116,10 +117,21 @@ def test_suite_report_has_every_method_and_a_verdict(tmp_path, rng, monkeypatch)
     calls = []
     real = chunks._save_part
     monkeypatch.setattr(chunks, "_save_part", lambda *a: calls.append(a) or real(*a))
-    cfg.tasks[0].heads = ["knn"]  # embeddings do not depend on the head; kNN is quick
+    fits = []
+    import audioclr.evaluate.probe as probe_module
+
+    real_fit = probe_module.probe_once
+    monkeypatch.setattr(probe_module, "probe_once", lambda *a: fits.append(a) or real_fit(*a))
     again = run_suite(cfg, enc, tmp_path / "out")
     assert calls == []  # every method's embeddings were reused from OUT/emb
-    assert again["tasks"]["tones"]["results"]["mfcc"]["knn"] == t["results"]["mfcc"]["knn"]
+    assert fits == []  # and every probe's result from OUT/emb/<method>/probes
+    a = again["tasks"]["tones"]
+    assert public(a["results"]) == public(t["results"]) and a["verdict"] == t["verdict"]
+    cfg.tasks[0].heads = ["knn"]
+    cfg.tasks[0].seeds = [0, 1, 2]  # another probe: fitted, on the kept embeddings
+    third = run_suite(cfg, enc, tmp_path / "out")
+    assert calls == [] and len(fits) > 0
+    assert third["tasks"]["tones"]["results"]["mfcc"]["knn"]["1.0"]["accuracy"]["mean"] == 1.0
 
 
 def _tags_corpus(root: Path, rng: np.random.Generator) -> Path:

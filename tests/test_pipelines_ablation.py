@@ -269,11 +269,11 @@ def test_shipped_ablation_config() -> None:
     assert isinstance(cfg, AblationConfig) and cfg.pretrain.max_steps == 500  # the steps bind
     assert list(cfg.ablation.recipes) == [
         "clmr",
-        "clmr_augself",
         "timbre",
-        "timbre_augself",
         "timbre_speech_quarter",
         "timbre_speech_eighth",
+        "timbre_augself",
+        "clmr_augself",
     ]
     for name, shares in (("quarter", "[3, 1]"), ("eighth", "[7, 1]")):  # the mix alone differs
         assert cfg.ablation.recipes[f"timbre_speech_{name}"] == [

@@ -10,7 +10,9 @@ reruns reuse them (and resume if interrupted). ``report.json`` records, per task
 method was (``methods``: display name, settings, and per draw its seed, encoder id, folder and
 the training tracks its BatchNorm statistics came from). Every run's test predictions are
 saved to ``OUT/scores/<task>.npz`` (``evaluate/saved_scores.py``; the task's ``scores`` entry
-names the file), so that two reports can later be compared pairwise.
+names the file), so that two reports can later be compared pairwise. A frozen probe is fitted
+once per identical input: its result is kept in ``OUT/emb/<method>/probes/``
+(``evaluate/probe_cache.py``), which reruns and ablation recipes sharing baselines read back.
 
 Example (YAML, ``configs/probe/demo.yaml``)::
 
@@ -50,6 +52,7 @@ from audioclr.evaluate.methods import (
 )
 from audioclr.evaluate.methods.random_init import hop_samples
 from audioclr.evaluate.probe import run_probe
+from audioclr.evaluate.probe_cache import cached_probe
 from audioclr.evaluate.probe_config import ProbeConfig, check_head, is_finetune
 from audioclr.evaluate.probe_data import (
     ProbeData,
@@ -61,6 +64,8 @@ from audioclr.evaluate.probe_data import (
 from audioclr.evaluate.report import task_warnings, verdicts, write_report
 from audioclr.evaluate.saved_scores import SCORES_DIR, save_scores
 from audioclr.machine import machine_meta
+
+PROBES_DIR = "probes"  # OUT/emb/<method>/probes/<key>.json: fitted probes (probe_cache.py)
 
 
 @dataclass
@@ -240,8 +245,9 @@ def run_task(cfg: SuiteConfig, task: TaskConfig, source: Source, out: Path) -> d
                 skipped[f"{name} robustness"] = note
             if name == ENCODER:
                 encoder_data = aligned[0]
-            for head in frozen:
-                results[name][head] = run_probe(
+            for head in frozen:  # fitted once per identical probe (evaluate/probe_cache.py)
+                results[name][head] = cached_probe(
+                    out / "emb" / method.folder / PROBES_DIR,
                     aligned if len(aligned) > 1 else aligned[0],
                     head_config(cfg, head),
                     task.fractions,
@@ -269,7 +275,14 @@ def run_task(cfg: SuiteConfig, task: TaskConfig, source: Source, out: Path) -> d
     metric = primary_metric(labelled.multilabel)  # a "tags" header declares multi-label
     leak = pretraining_leak(task, source, labelled)
     by_layer = (
-        layerwise(cfg, task, source, encoder_data, metric)
+        layerwise(
+            cfg,
+            task,
+            source,
+            encoder_data,
+            metric,
+            out / "emb" / get_method(ENCODER).folder / PROBES_DIR,
+        )
         if settings.layer == "all" and encoder_data is not None
         else {}
     )
@@ -379,11 +392,17 @@ def add_corrupted(
 
 
 def layerwise(
-    cfg: SuiteConfig, task: TaskConfig, source: Source, data: ProbeData, metric: str
+    cfg: SuiteConfig,
+    task: TaskConfig,
+    source: Source,
+    data: ProbeData,
+    metric: str,
+    probes: Path | None = None,
 ) -> dict[str, Any]:
     """Where the task's information lives: the encoder's linear probe on each block alone and on
     all blocks, at the task's largest label fraction, same seeds and splits (the block columns
-    of the ``all`` vectors: ``frozen.layer_slices``). ``{}`` without an exported encoder."""
+    of the ``all`` vectors: ``frozen.layer_slices``). ``{}`` without an exported encoder.
+    ``probes``: where fitted probes are kept (``probe_cache.py``; None: always fitted)."""
     from dataclasses import replace
 
     from audioclr.evaluate.frozen import layer_slices
@@ -396,7 +415,10 @@ def layerwise(
     columns = {**layer_slices(source.load()), "all": slice(None)}
     for name, cols in columns.items():
         block = replace(data, x=data.x[:, cols], corrupted={})  # clean audio only
-        res = run_probe(block, probe_cfg, [fraction], task.seeds)
+        if probes is None:
+            res = run_probe(block, probe_cfg, [fraction], task.seeds)
+        else:
+            res = cached_probe(probes, block, probe_cfg, [fraction], task.seeds)
         cell = res[str(float(fraction))]
         out["layers"][name] = {"dim": int(data.x[:, cols].shape[1]), **cell[metric]}
     return out
