@@ -274,6 +274,11 @@ def test_shipped_ablation_config() -> None:
         "timbre_speech_eighth",
         "timbre_augself",
         "clmr_augself",
+        "timbre_seed1",
+    ]
+    assert cfg.ablation.recipes["timbre_seed1"] == [
+        *cfg.ablation.recipes["timbre"],
+        "trainer.seed=1",
     ]
     for name, shares in (("quarter", "[3, 1]"), ("eighth", "[7, 1]")):  # the mix alone differs
         assert cfg.ablation.recipes[f"timbre_speech_{name}"] == [
