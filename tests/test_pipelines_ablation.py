@@ -274,6 +274,7 @@ def test_shipped_ablation_config() -> None:
         "timbre_speech_eighth",
         "timbre_augself",
         "clmr_augself",
+        "timbre_near",
         "timbre_seed1",
     ]
     assert cfg.ablation.recipes["timbre_seed1"] == [
