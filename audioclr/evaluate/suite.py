@@ -11,7 +11,7 @@ method was (``methods``: display name, settings, and per draw its seed, encoder 
 the training tracks its BatchNorm statistics came from). Every run's test predictions are
 saved to ``OUT/scores/<task>.npz`` (``evaluate/saved_scores.py``; the task's ``scores`` entry
 names the file), so that two reports can later be compared pairwise. A frozen probe is fitted
-once per identical input: its result is kept in ``OUT/emb/<method>/probes/``
+once per identical input: its result is kept in ``OUT/probes/<method>/``
 (``evaluate/probe_cache.py``), which reruns and ablation recipes sharing baselines read back.
 
 Example (YAML, ``configs/probe/demo.yaml``)::
@@ -65,7 +65,7 @@ from audioclr.evaluate.report import task_warnings, verdicts, write_report
 from audioclr.evaluate.saved_scores import SCORES_DIR, save_scores
 from audioclr.machine import machine_meta
 
-PROBES_DIR = "probes"  # OUT/emb/<method>/probes/<key>.json: fitted probes (probe_cache.py)
+PROBES_DIR = "probes"  # OUT/probes/<method>/<key>.json: fitted probes (probe_cache.py)
 
 
 @dataclass
@@ -247,7 +247,7 @@ def run_task(cfg: SuiteConfig, task: TaskConfig, source: Source, out: Path) -> d
                 encoder_data = aligned[0]
             for head in frozen:  # fitted once per identical probe (evaluate/probe_cache.py)
                 results[name][head] = cached_probe(
-                    out / "emb" / method.folder / PROBES_DIR,
+                    out / PROBES_DIR / method.folder,
                     aligned if len(aligned) > 1 else aligned[0],
                     head_config(cfg, head),
                     task.fractions,
@@ -281,7 +281,7 @@ def run_task(cfg: SuiteConfig, task: TaskConfig, source: Source, out: Path) -> d
             source,
             encoder_data,
             metric,
-            out / "emb" / get_method(ENCODER).folder / PROBES_DIR,
+            out / PROBES_DIR / get_method(ENCODER).folder,
         )
         if settings.layer == "all" and encoder_data is not None
         else {}
