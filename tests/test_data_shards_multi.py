@@ -167,3 +167,37 @@ def test_cache_shares_are_checked_against_the_caches(tmp_path) -> None:
             load_config(PretrainConfig, None, ["data.cache=[a, b]", f"data.cache_shares={bad}"])
     with pytest.raises(ConfigError, match="data.cache_shares"):
         load_config(PretrainConfig, None, ["data.cache=a", "data.cache_shares=[1]"])
+
+
+def test_max_distance_per_cache_bounds_each_caches_crops(tmp_path, src) -> None:
+    from audioclr.ssl.config import PretrainConfig
+    from audioclr.ssl.train import pair_dataset
+
+    other = tmp_path / "other"
+    for i in range(3):
+        write_audio(other / f"s{i}.wav", tone(500 + 50 * i, 16000, 3.0), 16000)
+    _prepare(src, tmp_path / "c0")
+    _prepare(other, tmp_path / "c1")
+    caches = f"data.cache=[{tmp_path / 'c0'},{tmp_path / 'c1'}]"
+    for near in (0, 1):  # 0.05 s = 800 samples in one cache, anywhere in the other
+        bounds = ["null", "null"]
+        bounds[near] = "0.05"
+        cfg = load_config(
+            PretrainConfig, None, [caches, f"data.max_distance_seconds=[{','.join(bounds)}]"]
+        )
+        ds = pair_dataset(cfg, crop_samples=4000, sample_rate=16000)
+        gaps: dict[int, list[int]] = {0: [], 1: []}
+        for epoch in range(20):
+            ds.set_epoch(epoch)
+            for i, track in enumerate(ds.indices):
+                cache = int(ds.cache.tracks[track].track_id[0])  # the "k:" prefix of its id
+                gaps[cache].append(abs(np.subtract(*ds.positions(i))))
+        assert max(gaps[near]) <= 800
+        assert max(gaps[1 - near]) > 4 * 800
+    for bad in ("[0.5]", "[0.5, -1]", "[a, 0.5]"):
+        with pytest.raises(ConfigError, match="data.max_distance_seconds"):
+            load_config(PretrainConfig, None, [caches, f"data.max_distance_seconds={bad}"])
+    with pytest.raises(ConfigError, match="data.max_distance_seconds"):
+        load_config(PretrainConfig, None, ["data.cache=a", "data.max_distance_seconds=[0.5]"])
+    one = load_config(PretrainConfig, None, [caches, "data.max_distance_seconds=0.05"])
+    assert max(pair_dataset(one, 4000, 16000).bounds) == 800

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -45,8 +46,10 @@ class PairDataset(Dataset):
     """Two crops of ``crop_samples`` of one track, plus the track's index in the cache.
 
     ``max_distance`` (samples) bounds ``|start_a - start_b|`` of two crops of one track; ``None``
-    draws them independently. Tracks shorter than the crop are zero-padded (``short="pad"``,
-    counted in ``padded``) or left out up front (``short="skip"``, counted in ``skipped``).
+    draws them independently; a list gives one bound (or ``None``) per cache of a
+    ``MultiCache`` (``cache.member``), e.g. near positives in speech, anywhere in music. Tracks
+    shorter than the crop are zero-padded (``short="pad"``, counted in ``padded``) or left out
+    up front (``short="skip"``, counted in ``skipped``).
     With ``groups``, view b comes from another usable track of the same group with probability
     ``group_p``; ``alone`` counts usable tracks in groups with no other usable track and
     ``ungrouped`` those in no group (both always fall back to their own crops). Views are
@@ -57,24 +60,35 @@ class PairDataset(Dataset):
         self,
         cache: ClipSource,
         crop_samples: int,
-        max_distance: int | None = None,
+        max_distance: int | None | Sequence[int | None] = None,
         short: str = "pad",
         seed: int = 0,
         groups: TrackGroups | None = None,
         group_p: float = 0.5,
     ) -> None:
         require(crop_samples > 0, "crop_samples", crop_samples, "must be > 0")
+        bounds = list(max_distance) if isinstance(max_distance, Sequence) else [max_distance]
         require(
-            max_distance is None or max_distance >= 0,
+            all(d is None or d >= 0 for d in bounds),
             "max_distance",
             max_distance,
             "must be >= 0 or null",
+        )
+        n_caches = len(getattr(cache, "caches", [cache]))
+        require(
+            not isinstance(max_distance, Sequence) or len(bounds) == n_caches,
+            "max_distance",
+            max_distance,
+            f"must give one bound per cache ({n_caches})",
         )
         require(short in SHORT_POLICIES, "short", short, f"must be one of {list(SHORT_POLICIES)}")
         require(0 <= group_p <= 1, "group_p", group_p, "must be in [0, 1]")
         self.cache, self.crop_samples, self.max_distance = cache, crop_samples, max_distance
         self.short, self.seed, self.epoch = short, seed, 0
+        member = getattr(cache, "member", lambda i: 0)
         lengths = [t.num_samples for t in cache.tracks]
+        # the bound of each track's crops: its cache's (one bound: every track's)
+        self.bounds = [bounds[member(i) if len(bounds) > 1 else 0] for i in range(len(lengths))]
         is_short = [n < crop_samples for n in lengths]
         self.indices = [i for i, s in enumerate(is_short) if not (s and short == "skip")]
         self.skipped = len(lengths) - len(self.indices)
@@ -142,9 +156,10 @@ class PairDataset(Dataset):
             return a, int(rng.integers(0, span_b + 1)) if span_b > 0 else 0
         if span <= 0:
             return 0, 0
-        if self.max_distance is None:
+        bound = self.bounds[track]
+        if bound is None:
             return a, int(rng.integers(0, span + 1))
-        lo, hi = max(0, a - self.max_distance), min(span, a + self.max_distance)
+        lo, hi = max(0, a - bound), min(span, a + bound)
         return a, int(rng.integers(lo, hi + 1))
 
     def _crop(self, track: int, start: int) -> np.ndarray:

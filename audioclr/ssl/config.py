@@ -55,7 +55,9 @@ class DataConfig:
     # with a list: the share of pairs drawn from each cache, e.g. [3, 1] (3/4 from the first);
     # empty: every track once per epoch, whichever cache it is in
     cache_shares: list[float] = field(default_factory=list)
-    max_distance_seconds: float | None = None  # None: the two crops may be anywhere in the track
+    # how far apart (s) two crops of a track may start; null: anywhere in the track. With a list
+    # of caches, a list gives each cache its own, e.g. [null, 0.5]: near crops in the second
+    max_distance_seconds: Any = None
     short: str = "pad"  # tracks shorter than the crop: "pad" or "skip"
     num_workers: int = 2
     # where BatchedAugment runs: "device" (in the training step), "workers" (DataLoader workers,
@@ -95,7 +97,19 @@ class DataConfig:
             "must be auto, device or workers",
         )
         d = self.max_distance_seconds
-        require(d is None or d >= 0, "data.max_distance_seconds", d, "must be >= 0 or null")
+        one = [d] if not isinstance(d, list) else d
+        require(
+            all(v is None or (isinstance(v, (int, float)) and v >= 0) for v in one),
+            "data.max_distance_seconds",
+            d,
+            "must be >= 0 or null, or a list of those (one per cache of data.cache)",
+        )
+        require(
+            not isinstance(d, list) or (isinstance(c, list) and len(c) == len(d)),
+            "data.max_distance_seconds",
+            d,
+            f"a list must give one value per cache of data.cache ({c!r})",
+        )
 
 
 @dataclass

@@ -117,6 +117,10 @@ def augment_in_workers(cfg: PretrainConfig, on_cuda: bool) -> bool:
     return where == "workers"
 
 
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
 def pair_dataset(cfg: PretrainConfig, crop_samples: int, sample_rate: int) -> Any:
     """``PairDataset`` over the clip cache at ``data.cache`` (rate checked against the encoder),
     with the groups of ``data.positives`` (how many tracks fall back is logged)."""
@@ -133,10 +137,11 @@ def pair_dataset(cfg: PretrainConfig, crop_samples: int, sample_rate: int) -> An
             f"the encoder expects {sample_rate} Hz"
         )
     dist = cfg.data.max_distance_seconds
+    samples = [None if d is None else round(d * sample_rate) for d in _as_list(dist)]
     dataset = PairDataset(
         cache,
         crop_samples,
-        None if dist is None else round(dist * sample_rate),
+        samples if isinstance(dist, list) else samples[0],
         short=cfg.data.short,
         seed=cfg.trainer.seed,
         groups=load_groups(cache, cfg.data.positives),
