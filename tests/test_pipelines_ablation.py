@@ -59,6 +59,25 @@ class Spy:
 
         mp.setattr(random_init, "fresh_encoder", fresh_spy)
         mp.setattr(baselines, "mfcc_stats", mfcc_spy)
+        self.fits: Counter[str] = Counter()  # probes fitted (cache misses), by method folder
+        import audioclr.evaluate.probe_cache as probe_cache
+        import audioclr.evaluate.suite as suite
+
+        cached, run_probe, fitted = suite.cached_probe, probe_cache.run_probe, []
+
+        def run_probe_spy(*args: Any, **kwargs: Any) -> Any:
+            fitted.append(1)
+            return run_probe(*args, **kwargs)
+
+        def cached_spy(folder: Path, *args: Any, **kwargs: Any) -> Any:
+            before = len(fitted)
+            result = cached(folder, *args, **kwargs)
+            if len(fitted) > before:
+                self.fits[folder.name] += 1
+            return result
+
+        mp.setattr(probe_cache, "run_probe", run_probe_spy)
+        mp.setattr(suite, "cached_probe", cached_spy)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +151,7 @@ def test_every_recipe_is_paired_with_the_reference(finished: tuple) -> None:
 def test_a_recipe_without_saved_predictions_is_listed_not_compared(finished: tuple) -> None:
     import shutil
 
-    from audioclr.pipelines.ablation_versus import recipe_versus, versus_lines
+    from audioclr.pipelines.versus import recipe_versus, versus_lines
 
     tmp, report, _, _ = finished
     out = tmp / "older"
@@ -167,6 +186,10 @@ def test_baselines_are_embedded_once_and_shared(finished: tuple) -> None:
         ]:
             assert (emb / "mfcc").is_symlink() and (emb / "random_init").is_symlink()
             assert (emb / "encoder").is_dir() and not (emb / "encoder").is_symlink()
+        for layer in LAYERS:  # fitted probes: the baselines' shared, the encoder's the recipe's
+            fits = out / recipe / "probe" / layer / "probes"
+            assert (fits / "mfcc").resolve() == (out / "shared" / "probe-fits" / "mfcc").resolve()
+            assert (fits / "random_init").is_symlink() and not (fits / "encoder").is_symlink()
 
 
 def test_recipe_overrides_reach_its_pretraining(finished: tuple) -> None:
@@ -226,6 +249,7 @@ def test_an_added_recipe_runs_alone_and_a_changed_one_is_refused(finished: tuple
         "[cool/retrieval] ..."
     ]
     assert not spy.calls  # the baselines came from the shared embeddings
+    assert set(spy.fits) == {"encoder"}  # and their probes from the shared fits
     assert list(again["recipes"]) == ["base", "warm", "cool"] and again["reference"] == "warm"
     for r in RECIPES:
         assert again["recipes"][r]["pretrain"] == report["recipes"][r]["pretrain"]

@@ -252,3 +252,56 @@ def test_real_data_sets_present_for_the_shipped_suite() -> None:
         "instruments_freepats",
     }
     assert paths["retrieval_release"].is_file()
+
+
+def test_compare_pairs_two_runs_row_by_row(
+    finished: tuple[Path, dict, list[str]], capsys: pytest.CaptureFixture
+) -> None:
+    from audioclr.errors import AudioclrError
+    from audioclr.pipelines.versus import runs_versus
+
+    tmp, report, _ = finished
+    # a second run: the same suite pretrained from another seed (its own encoder)
+    cfg = load_config(BenchmarkConfig, tmp / "suite.yaml")
+    cfg.pretrain.overrides.append("trainer.seed=7")
+    other = run_benchmark(cfg, tmp / "seed7", "test", lambda _: None)
+    assert other["pretrain"]["encoder_id"] != report["pretrain"]["encoder_id"]
+    v = runs_versus(tmp / "seed7", tmp / "out")
+    assert v["reference"] == "out" and v["missing"] == []
+    n = 0
+    for task, t in report["probe"]["tasks"].items():
+        mine = other["probe"]["tasks"][task]["results"]["encoder"]
+        for head, by_f in t["results"]["encoder"].items():
+            for f, cell in by_f.items():
+                c = v["tables"][task][f"{head} probe, {float(f):g} of labels"]["seed7"]
+                # the point estimate is the difference of the two reports' means
+                diff = mine[head][f][t["metric"]]["mean"] - cell[t["metric"]]["mean"]
+                assert c["diff"] == pytest.approx(diff, abs=1e-6)
+                assert c["ci95"][0] <= c["diff"] <= c["ci95"][1]
+                n += 1
+    assert n == 2 + 4  # tones linear, kind linear + knn, at 2 fractions
+    for kind, ret in report["retrieval"].items():
+        for k, row in ret["results"]["encoder"].items():
+            c = v["tables"][f"{kind} retrieval"][f"precision@{k}"]["seed7"]
+            mine = other["retrieval"][kind]["results"]["encoder"][k]["precision@" + k]
+            assert c["diff"] == pytest.approx(mine - row["precision@" + k], abs=1e-6)
+    # swapped: the differences change sign; against itself: zero and a tie everywhere
+    back = runs_versus(tmp / "out", tmp / "seed7")
+    for table, rows in v["tables"].items():
+        for row, cells in rows.items():
+            assert back["tables"][table][row]["out"]["diff"] == pytest.approx(
+                -cells["seed7"]["diff"]
+            )
+    same = runs_versus(tmp / "out", tmp / "out")
+    assert set(same["counts"]["out"]) == {"beats", "tie", "loses"}
+    assert same["counts"]["out"]["tie"] == sum(len(r) for r in same["tables"].values())
+    # the command: the table on stdout and in --out; a folder without a report: one line
+    md = tmp / "versus.md"
+    assert main(["compare", str(tmp / "seed7"), str(tmp / "out"), "--out", str(md)]) == 0
+    printed = capsys.readouterr().out
+    assert "| seed7 | " in printed and md.read_text() in printed
+    with pytest.raises(AudioclrError, match="not a finished benchmark run"):
+        runs_versus(tmp / "data", tmp / "out")
+    assert main(["compare", str(tmp / "data"), str(tmp / "out")]) != 0
+    err = capsys.readouterr().err
+    assert "report.json not found" in err and "Traceback" not in err

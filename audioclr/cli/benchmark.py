@@ -1,10 +1,12 @@
 """CLI command ``benchmark``: the real-recording suite in one command (parsing and dispatch only).
 
-A YAML with an ``ablation`` section runs the suite once per recipe (``pipelines/ablation.py``).
+A YAML with an ``ablation`` section runs the suite once per recipe (``pipelines/ablation.py``);
+``compare`` pairs two finished runs' encoders row by row (``pipelines/versus.py``).
 
 Example:
     $ audioclr benchmark benchmarks/suite.yaml --out bench_out pretrain.minutes=1
     $ audioclr benchmark benchmarks/ablation.yaml --out ablation_out ablation.layers=[last]
+    $ audioclr compare bench_near bench_out --out near-vs-default.md
 """
 
 from __future__ import annotations
@@ -33,6 +35,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="bench_out", help="output folder (default bench_out)")
     add_overrides(p, "pretrain.minutes=1 probe.seeds=[0]")
     p.set_defaults(func=run_benchmark_cmd)
+    c = sub.add_parser(
+        "compare",
+        help="pair two benchmark runs' encoders: each row's difference with an interval",
+        description="For every probe row (task, head, label fraction) and retrieval row "
+        "(precision@k) of two finished 'audioclr benchmark' runs: RUN's encoder minus "
+        "REFERENCE's, with a paired cluster-bootstrap 95 %% interval on the same test tracks "
+        "and label-subset seeds (better / tie / worse). Needs the predictions the runs saved "
+        "(probe/scores, retrieval/*_per_query.npz).",
+    )
+    c.add_argument("run", help="a benchmark --out folder")
+    c.add_argument("reference", help="the benchmark --out folder to compare it with")
+    c.add_argument("--out", help="also write the table to this markdown file")
+    c.set_defaults(func=run_compare_cmd)
 
 
 def run_benchmark_cmd(args: argparse.Namespace) -> int:
@@ -49,4 +64,18 @@ def run_benchmark_cmd(args: argparse.Namespace) -> int:
     else:
         run_benchmark(cfg, out, command=command)
         print(f"report: {out}/report.md")
+    return 0
+
+
+def run_compare_cmd(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from audioclr.atomic import atomic_write_text
+    from audioclr.pipelines.versus import runs_versus, versus_lines
+
+    text = "\n".join(versus_lines(runs_versus(Path(args.run), Path(args.reference))))
+    print(text)
+    if args.out:
+        atomic_write_text(Path(args.out), text)
+        print(f"written: {args.out}")
     return 0

@@ -13,14 +13,16 @@ the finished ones, while a finished recipe whose overrides or pools changed is r
    ``R/probe/<layer>`` for each of ``ablation.layers`` -> ``OUT/R/probe/<layer>``;
    ``R/retrieval`` -> ``OUT/R/retrieval``
 3. report: ``OUT/ablation.json``, ``OUT/ablation.md`` (``ablation_report.py``; every recipe
-   paired with ``ablation.reference``: ``ablation_versus.py``)
+   paired with ``ablation.reference``: ``versus.py``)
 
-Baselines do not depend on the recipe, so they are embedded once: every recipe's
-``probe/<layer>/emb/<method>`` and ``retrieval/emb/<method>`` is a link into ``OUT/shared/``
-(``shared_emb``). Methods that rebuild the encoder's architecture (random-init) share per
-architecture (the folder name carries the fresh weights' id), MFCC shares outright; inside a
-shared folder the methods' own cache keys still decide what is reused. The encoder's own
-embeddings stay in the recipe's folder.
+Baselines do not depend on the recipe, so they are embedded and probed once: every recipe's
+``probe/<layer>/emb/<method>`` and ``retrieval/emb/<method>`` is a link into ``OUT/shared/``,
+and its fitted probes ``probe/<layer>/probes/<method>`` (``evaluate/probe_cache.py``) a link into
+``OUT/shared/probe-fits/`` (``share_baselines``). Methods that rebuild the encoder's architecture
+(random-init) share per architecture (the folder name carries the fresh weights' id), MFCC
+shares outright; inside a shared folder the methods' own cache keys (embeddings; the probes'
+hash of their inputs) still decide what is reused. The encoder's own embeddings and probes stay
+in the recipe's folder.
 
 Example:
     >>> cfg = load_benchmark_config("benchmarks/ablation.yaml", ["pretrain.minutes=1"])
@@ -63,20 +65,23 @@ def shared_name(method: str, source: Source, seed: int) -> str:
     return f"{method}-{source.load(random_init_seed=seed).encoder_id}"
 
 
-def shared_emb(emb_dir: Path, shared: Path, methods: list[str], encoder: Path, seed: int) -> None:
-    """Link ``emb_dir/<method>`` to ``shared/<shared_name>`` for every method but the encoder."""
+def share_baselines(
+    folder: Path, shared: Path, methods: list[str], encoder: Path, seed: int
+) -> None:
+    """Link ``folder/<method>`` (a method's embeddings or fitted probes) to
+    ``shared/<shared_name>`` for every method but the encoder."""
     source = Source.open(encoder)
-    emb_dir.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for method in methods:
         if method == ENCODER:
             continue
         target = shared / shared_name(method, source, seed)
         target.mkdir(parents=True, exist_ok=True)
-        link = emb_dir / get_method(method).folder
+        link = folder / get_method(method).folder
         if link.is_symlink() and link.resolve() != target.resolve():
             link.unlink()  # the recipe's architecture changed since the link was made
         if not link.exists():  # relative: the output folder can be moved
-            link.symlink_to(os.path.relpath(target, emb_dir), target_is_directory=True)
+            link.symlink_to(os.path.relpath(target, folder), target_is_directory=True)
         elif not link.is_symlink():
             raise AudioclrError(
                 f"{link} is a folder, not a link into {shared}",
@@ -88,20 +93,19 @@ def probe_layer(
     cfg: AblationConfig, paths: dict[str, Path], rdir: Path, out: Path, layer: str
 ) -> dict[str, Any]:
     """Stage ``<recipe>/probe/<layer>``: the probe suite on the recipe's encoder at ``layer``."""
-    from audioclr.evaluate.suite import run_suite
+    from audioclr.evaluate.suite import PROBES_DIR, run_suite
 
     dest = rdir / "probe" / layer
-    methods = list(cfg.probe.methods)
-    shared_emb(
-        dest / "emb", out / SHARED / "probe", methods, rdir / "encoder.pt", cfg.random_init_seed
-    )
+    methods, encoder, seed = list(cfg.probe.methods), rdir / "encoder.pt", cfg.random_init_seed
+    share_baselines(dest / "emb", out / SHARED / "probe", methods, encoder, seed)
+    share_baselines(dest / PROBES_DIR, out / SHARED / "probe-fits", methods, encoder, seed)
     run_suite(suite_config(cfg, paths, layer), rdir / "encoder.pt", dest)
     return {"report": str(dest / "report.json")}
 
 
 def retrieval(cfg: AblationConfig, paths: dict[str, Path], rdir: Path, out: Path) -> dict[str, Any]:
     """Stage ``<recipe>/retrieval``: the benchmark's retrieval with shared baselines."""
-    shared_emb(
+    share_baselines(
         rdir / "retrieval" / "emb",
         out / SHARED / "retrieval",
         list(cfg.probe.methods),

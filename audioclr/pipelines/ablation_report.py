@@ -5,7 +5,7 @@ recipe/layer x task at 100 % and 10 % of the labels), then a table per task: col
 ``<recipe>/<layer>``; rows are a task's (head, label fraction) cells or a retrieval kind's
 precision@k. A cell is the encoder's ``mean [95 % interval]`` and its paired verdict vs
 the best baseline of the same run; the best column of a row (highest mean) is in bold. The
-comparison with the reference recipe (``ablation_versus.py``) pairs every other recipe with it,
+comparison with the reference recipe (``versus.py``) pairs every other recipe with it,
 row by row. The summary counts beats / ties / losses per column and names the column best in
 most rows of each task, with that column's paired difference to the reference.
 
@@ -26,8 +26,8 @@ from audioclr.evaluate.methods import ENCODER, display_name
 from audioclr.evaluate.report import format_counts
 from audioclr.machine import meta_lines
 from audioclr.pipelines.ablation_matrix import ablation_matrix, matrix_lines, table_cell
-from audioclr.pipelines.ablation_versus import recipe_versus, versus_lines
 from audioclr.pipelines.bench_report import cell
+from audioclr.pipelines.versus import recipe_versus, versus_lines
 
 Table = dict[str, Any]
 

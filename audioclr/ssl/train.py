@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -282,10 +283,14 @@ def pretrain(
     if dataset is None:
         dataset = pair_dataset(cfg, module.encoder.input_samples, sample_rate)
     trainer = build_trainer(cfg, run_dir, callbacks)
-    trainer.fit(
-        module,
-        datamodule=PairData(dataset, cfg),
-        ckpt_path=str(ckpt) if ckpt else None,
-        weights_only=True,
-    )
+    with warnings.catch_warnings():
+        # batches are a function of the step (StepBatchSampler starts at the resumed step), so
+        # Lightning's warning about resuming mid-epoch with a stateless loader does not apply
+        warnings.filterwarnings("ignore", message=r"(?s).*dataloader is\s+not resumable")
+        trainer.fit(
+            module,
+            datamodule=PairData(dataset, cfg),
+            ckpt_path=str(ckpt) if ckpt else None,
+            weights_only=True,
+        )
     return run_dir

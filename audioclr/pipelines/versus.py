@@ -1,28 +1,34 @@
-"""The ablation's recipe-vs-recipe comparison: every recipe paired with the reference recipe.
+"""Paired comparison of two encoders' suite results: a recipe against a reference recipe.
 
-The ablation's tables compare each recipe with the baselines; whether one recipe is better than
-another needs its own paired test, not two means side by side. For every row of every table
-(a task's head and label fraction, or a retrieval kind's precision@k) this computes the
-difference ``recipe - reference`` of the encoders' scores and its 95 % interval by the same
-paired bootstrap as the verdicts vs the baselines: the same resampled test tracks (whole
-programs / speakers / held-out tracks), the same label-subset seeds. The inputs are the
-predictions the stages saved: ``<recipe>/probe/<layer>/scores/<task>.npz``
-(:mod:`audioclr.evaluate.saved_scores`) and ``<recipe>/retrieval/<kind>_per_query.npz``
-(:func:`audioclr.pipelines.bench_retrieval.save_per_query`). A recipe probed before these were
-saved is listed under ``missing`` (rerun its probe or retrieval stage).
+The tables compare each encoder with the baselines; whether one encoder is better than another
+needs its own paired test, not two means side by side. For every row of every table (a task's
+head and label fraction, or a retrieval kind's precision@k) this computes the difference
+``mine - reference`` of the encoders' scores and its 95 % interval by the same paired bootstrap
+as the verdicts vs the baselines: the same resampled test tracks (whole programs / speakers /
+held-out tracks), the same label-subset seeds. The inputs are the predictions the stages saved:
+``probe/scores/<task>.npz`` (:mod:`audioclr.evaluate.saved_scores`) and
+``retrieval/<kind>_per_query.npz`` (:func:`audioclr.pipelines.bench_retrieval.save_per_query`).
+Rows without them (probed before these were saved) are listed under ``missing``.
+
+Two callers: the ablation pairs every recipe with ``ablation.reference``
+(:func:`recipe_versus`), ``audioclr compare RUN REFERENCE`` pairs two benchmark runs
+(:func:`runs_versus`).
 
 Example:
     >>> v = recipe_versus(report, Path("ablation_out"))
     >>> v["tables"]["digits"]["linear probe, 0.01 of labels"]["clmr/all"]["verdict"]
     'tie'
+    >>> v = runs_versus(Path("bench_near"), Path("bench_out"))
     >>> print("\\n".join(versus_lines(v)))
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+from audioclr.errors import AudioclrError
 from audioclr.evaluate.intervals import VERDICTS, paired_difference, query_intervals
 from audioclr.evaluate.methods import ENCODER
 from audioclr.evaluate.saved_scores import SCORES_DIR, load_scores
@@ -62,7 +68,10 @@ def _probe_rows(
                 if other is None:
                     continue
                 row = f"{head} probe, {float(f):g} of labels"
-                _put(tables, task, row, col, paired_difference(runs, other, t["metric"]))
+                try:
+                    _put(tables, task, row, col, paired_difference(runs, other, t["metric"]))
+                except ValueError as exc:  # other test tracks: nothing to pair
+                    missing.append(f"{col} {task}, {row}: {exc}")
 
 
 def _retrieval_rows(
@@ -115,6 +124,32 @@ def recipe_versus(report: dict[str, Any], out: Path) -> dict[str, Any]:
         layer = layer.get(ENCODER, {}).get("layer", "last")
         mine, theirs = out / recipe / "retrieval", out / ref / "retrieval"
         _retrieval_rows(tables, f"{recipe}/{layer}", rec["retrieval"], mine, theirs, missing)
+    return _counted(ref, tables, missing)
+
+
+def runs_versus(mine: Path, ref: Path) -> dict[str, Any]:
+    """:func:`recipe_versus`'s result for two ``audioclr benchmark`` output folders: run
+    ``mine`` paired with run ``ref`` (their ``report.json`` and saved predictions); the column
+    is ``mine``'s folder name. ``AudioclrError`` naming the folder when a report is missing."""
+    reports = []
+    for run in (mine, ref):
+        path = Path(run) / "report.json"
+        if not path.is_file():
+            raise AudioclrError(
+                f"{path} not found: {run} is not a finished benchmark run",
+                hint="pass two --out folders of 'audioclr benchmark' whose report was written",
+            )
+        reports.append(json.loads(path.read_text()))
+    tables: dict[str, Any] = {}
+    missing: list[str] = []
+    col = Path(mine).name
+    _probe_rows(tables, col, reports[0]["probe"], mine / "probe", ref / "probe", missing)
+    kinds = reports[0].get("retrieval") or {}
+    _retrieval_rows(tables, col, kinds, mine / "retrieval", ref / "retrieval", missing)
+    return _counted(Path(ref).name, tables, missing)
+
+
+def _counted(ref: str, tables: dict[str, Any], missing: list[str]) -> dict[str, Any]:
     counts: dict[str, dict[str, int]] = {}
     for rows in tables.values():
         for cells in rows.values():
