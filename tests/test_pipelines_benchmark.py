@@ -300,6 +300,7 @@ def test_compare_pairs_two_runs_row_by_row(
     assert main(["compare", str(tmp / "seed7"), str(tmp / "out"), "--out", str(md)]) == 0
     printed = capsys.readouterr().out
     assert "| seed7 | " in printed and md.read_text() in printed
+    assert "## Each run paired with the reference run (out)" in printed
     with pytest.raises(AudioclrError, match="not a finished benchmark run"):
         runs_versus(tmp / "data", tmp / "out")
     assert main(["compare", str(tmp / "data"), str(tmp / "out")]) != 0

@@ -106,9 +106,10 @@ def _retrieval_rows(
 
 
 def recipe_versus(report: dict[str, Any], out: Path) -> dict[str, Any]:
-    """``{"reference", "tables": {table: {row: {recipe/layer: {"diff", "ci95", "verdict"}}}},
-    "counts": {recipe/layer: {verdict: n}}, "missing": [notes]}`` for every recipe but
-    ``report["reference"]``, at each layer both were probed at (retrieval: at its layer)."""
+    """``{"reference", "what": "recipe", "tables": {table: {row: {recipe/layer: {"diff",
+    "ci95", "verdict"}}}}, "counts": {recipe/layer: {verdict: n}}, "missing": [notes]}`` for
+    every recipe but ``report["reference"]``, at each layer both were probed at (retrieval: at
+    its layer)."""
     ref = report["reference"]
     recipes = report["recipes"]
     tables: dict[str, Any] = {}
@@ -146,27 +147,30 @@ def runs_versus(mine: Path, ref: Path) -> dict[str, Any]:
     _probe_rows(tables, col, reports[0]["probe"], mine / "probe", ref / "probe", missing)
     kinds = reports[0].get("retrieval") or {}
     _retrieval_rows(tables, col, kinds, mine / "retrieval", ref / "retrieval", missing)
-    return _counted(Path(ref).name, tables, missing)
+    return _counted(Path(ref).name, tables, missing, what="run")
 
 
-def _counted(ref: str, tables: dict[str, Any], missing: list[str]) -> dict[str, Any]:
+def _counted(
+    ref: str, tables: dict[str, Any], missing: list[str], what: str = "recipe"
+) -> dict[str, Any]:
     counts: dict[str, dict[str, int]] = {}
     for rows in tables.values():
         for cells in rows.values():
             for col, v in cells.items():
                 counts.setdefault(col, dict.fromkeys(VERDICTS, 0))[v["verdict"]] += 1
-    return {"reference": ref, "tables": tables, "counts": counts, "missing": missing}
+    return {"reference": ref, "what": what, "tables": tables, "counts": counts, "missing": missing}
 
 
 def versus_lines(v: dict[str, Any]) -> list[str]:
     """The comparison as markdown: one table (rows: task and row; columns: recipe/layer) and
     the counts per column."""
-    ref = v["reference"]
+    ref, what = v["reference"], v.get("what", "recipe")
+    layer = " (same layer)" if what == "recipe" else ""
     cols = list(v["counts"])
     lines = [
-        f"## Each recipe paired with the reference recipe ({ref})",
+        f"## Each {what} paired with the reference {what} ({ref})",
         "",
-        f"Cells: recipe - {ref} (same layer), the paired difference of the encoders' means "
+        f"Cells: {what} - {ref}{layer}, the paired difference of the encoders' means "
         "[95 % interval: the same resampled test tracks, programs / speakers / held-out tracks "
         "whole, and the same label-subset seeds]; better / **worse** where the interval "
         "excludes zero, else tie.",
@@ -187,7 +191,7 @@ def versus_lines(v: dict[str, Any]) -> list[str]:
                 lines.append(f"| {table}, {row} | " + " | ".join(texts) + " |")
         lines += [
             "",
-            f"| recipe/layer vs {ref} | better | tie | worse |",
+            f"| {what}{'/layer' if what == 'recipe' else ''} vs {ref} | better | tie | worse |",
             "|---|---|---|---|",
         ]
         for col in cols:
