@@ -4,13 +4,14 @@ A probe's result depends only on the probed rows (every draw's vectors, tracks, 
 groups), the head's config, the label fractions and the seeds. ``cached_probe`` hashes exactly
 those; a hit reads the result back (``<key>.json``, with every run's test predictions from
 ``<key>.npz``: :mod:`audioclr.evaluate.saved_scores`), a miss fits and writes both (the JSON
-last, so a killed write is a miss). The ablation (``pipelines/ablation.py``) links every recipe's
-baseline embeddings to one shared folder, so the baselines' probes, the same in every recipe,
-are fitted by the first recipe only. Sets with corrupted test splits (robustness) are always
-fitted: their corrupted runs' predictions are not kept.
+last, so a killed write is a miss). The suite keeps them in ``OUT/probes/<method>/``; the
+ablation (``pipelines/ablation.py``) links each recipe's baseline folders there to one shared
+folder, so the baselines' probes, the same in every recipe, are fitted by the first recipe
+only. Sets with corrupted test splits (robustness) are always fitted: their corrupted runs'
+predictions are not kept.
 
 Example:
-    >>> res = cached_probe(out / "emb" / "mfcc" / "probes", draws, cfg, [0.1, 1.0], [0, 1])
+    >>> res = cached_probe(out / "probes" / "mfcc", draws, cfg, [0.1, 1.0], [0, 1])
     >>> res["0.1"]["accuracy"]["mean"]       # fitted once, read back on every later call
     0.62
 """
