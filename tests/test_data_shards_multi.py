@@ -199,5 +199,8 @@ def test_max_distance_per_cache_bounds_each_caches_crops(tmp_path, src) -> None:
             load_config(PretrainConfig, None, [caches, f"data.max_distance_seconds={bad}"])
     with pytest.raises(ConfigError, match="data.max_distance_seconds"):
         load_config(PretrainConfig, None, ["data.cache=a", "data.max_distance_seconds=[0.5]"])
+    # a recipe checked before its caches are known (data.cache unset) is checked again with them
+    unset = load_config(PretrainConfig, None, ["data.max_distance_seconds=[null, 0.5]"])
+    assert unset.data.max_distance_seconds == [None, 0.5]
     one = load_config(PretrainConfig, None, [caches, "data.max_distance_seconds=0.05"])
     assert max(pair_dataset(one, 4000, 16000).bounds) == 800

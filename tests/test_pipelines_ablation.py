@@ -299,6 +299,7 @@ def test_shipped_ablation_config() -> None:
         "timbre_augself",
         "clmr_augself",
         "timbre_near",
+        "timbre_near_speech",
         "timbre_seed1",
     ]
     assert cfg.ablation.recipes["timbre_seed1"] == [
@@ -311,7 +312,13 @@ def test_shipped_ablation_config() -> None:
             f"data.cache_shares={shares}",
         ]
     assert cfg.ablation.layers == ["all"]
-    assert cfg.ablation.reference == "timbre"  # the suite's recipe
+    assert cfg.ablation.reference == "timbre"  # the suite's recipe of ablation.md
+    suite_positives = [
+        o
+        for o in load_benchmark_config(SHIPPED.with_name("suite.yaml")).pretrain.overrides
+        if o.startswith("data.max_distance_seconds")
+    ]
+    assert suite_positives == cfg.ablation.recipes["timbre_near_speech"][1:]  # the suite's now
     assert cfg.ablation.recipes["clmr"] == ["augment_preset=clmr"]
     assert "augself.weight=0.5" in cfg.ablation.recipes["timbre_augself"]
     suite = load_benchmark_config(SHIPPED.with_name("suite.yaml"))

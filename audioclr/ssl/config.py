@@ -105,7 +105,7 @@ class DataConfig:
             "must be >= 0 or null, or a list of those (one per cache of data.cache)",
         )
         require(
-            not isinstance(d, list) or (isinstance(c, list) and len(c) == len(d)),
+            not isinstance(d, list) or not c or (isinstance(c, list) and len(c) == len(d)),
             "data.max_distance_seconds",
             d,
             f"a list must give one value per cache of data.cache ({c!r})",
