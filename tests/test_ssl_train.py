@@ -377,7 +377,7 @@ def test_native_bfloat16_detection_agrees_with_the_cpu_flags() -> None:
     assert cpu_has_native_bf16() == _cpuinfo_has_native_bf16()
 
 
-def test_cpu_precision_allows_bf16_only_with_native_bfloat16(monkeypatch) -> None:
+def test_cpu_precision_is_bf16_only_with_native_bfloat16(monkeypatch) -> None:
     from audioclr.ssl import train
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -385,12 +385,15 @@ def test_cpu_precision_allows_bf16_only_with_native_bfloat16(monkeypatch) -> Non
     def cfg(p: str) -> PretrainConfig:
         return load_config(PretrainConfig, None, [f"trainer.precision={p}"])
 
-    assert train.precision_for(cfg("auto")) == train.precision_for(cfg("32")) == "32-true"
+    assert train.precision_for(cfg("32")) == "32-true"
     monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)
-    assert train.precision_for(cfg("bf16-mixed")) == "bf16-mixed"
+    assert (
+        train.precision_for(cfg("bf16-mixed")) == train.precision_for(cfg("auto")) == "bf16-mixed"
+    )
     with pytest.raises(ConfigError, match="trainer.precision.*CUDA only"):
         train.precision_for(cfg("16-mixed"))
     monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
+    assert train.precision_for(cfg("auto")) == "32-true"
     with pytest.raises(ConfigError, match="trainer.precision.*no native bfloat16"):
         train.precision_for(cfg("bf16-mixed"))
 

@@ -188,7 +188,7 @@ def pretrain_stage(
     """Stage ``pretrain`` into ``out/run`` (resumes from its last checkpoint)."""
     from audioclr.ssl.checkpoint import LAST, checkpoint_dir
     from audioclr.ssl.io import safe_torch_load
-    from audioclr.ssl.train import pretrain
+    from audioclr.ssl.train import precision_for, pretrain
 
     pcfg = pretrain_config(cfg, out, cache, extra)
     last = checkpoint_dir(pcfg.run_dir) / LAST
@@ -201,6 +201,7 @@ def pretrain_stage(
         "batch_size": pcfg.trainer.batch_size,
         "method": pcfg.method,
         "encoder": pcfg.model.encoder,
+        "precision": precision_for(pcfg),
     }
 
 

@@ -159,7 +159,9 @@ class TrainerConfig:
     devices: str = "auto"  # auto | N | "0,1"
     num_nodes: int = 1
     strategy: str = "auto"  # auto | ddp | ddp_spawn | ...
-    precision: str = "auto"  # auto: bf16 (or 16) on CUDA, 32 on CPU; bf16-mixed: CUDA, bf16 CPUs
+    # auto: bf16-mixed on CUDA with bf16 and on CPUs with native bf16 (AVX512-BF16, AMX),
+    # 16-mixed on older CUDA, 32 elsewhere; 32: float32 everywhere
+    precision: str = "auto"
     checkpoint_every: int = 500
     log_every: int = 10
     max_bad_steps: int = 20  # consecutive non-finite losses before giving up
