@@ -105,6 +105,7 @@ class LooC(Objective):
             raise ValueError(f"LooC takes {views} views per clip; got {x.shape[0]} rows")
         h = encoder(x, front)
         z0 = self.invariant(h)
+        zs = [proj(h) for proj in self.sensitive]  # under autocast, like the encoder
         blocks = z0.chunk(views)
         stats: dict[str, Tensor] = {}
         with fp32(x):
@@ -112,8 +113,8 @@ class LooC(Objective):
                 [self.criterion(blocks[0].float(), k.float()) for k in blocks[1:]]
             ).mean()
             losses = [invariant]
-            for i, (group, proj) in enumerate(zip(self.groups, self.sensitive, strict=True)):
-                part = sensitive_infonce(proj(h), views, 2 + i, self.cfg.temperature)
+            for i, (group, z) in enumerate(zip(self.groups, zs, strict=True)):
+                part = sensitive_infonce(z.float(), views, 2 + i, self.cfg.temperature)
                 stats[f"looc_{group}"] = part.detach()
                 losses.append(part)
             loss = torch.stack(losses).mean()
