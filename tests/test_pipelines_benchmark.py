@@ -154,6 +154,10 @@ def test_report_md_numbers_match_json(finished: tuple[Path, dict, list[str]]) ->
     assert _md_numbers(md) == pytest.approx(expected, abs=1e-9)
     assert (out / "report.png").stat().st_size > 1000
     assert report["pretrain"]["steps"] == 3 and "git commit" in md and "cores" in md
+    from audioclr.ssl.train import cpu_has_native_bf16
+
+    precision = "bf16-mixed" if cpu_has_native_bf16() else "32-true"  # auto on this CPU
+    assert report["pretrain"]["precision"] == precision and f"precision {precision})" in md
 
 
 def test_retrieval_matches_brute_force(finished: tuple[Path, dict, list[str]]) -> None:

@@ -149,6 +149,11 @@ def pool_text(pretrain: dict[str, Any]) -> str:
     return f"{folders + ', ' if folders else ''}{pretrain['pool_hours']:.1f} h"
 
 
+def precision_text(p: dict[str, Any]) -> str:
+    """``", precision bf16-mixed"``: what the pretraining computed in (empty if not recorded)."""
+    return f", precision {p['precision']}" if p.get("precision") else ""
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     """The whole report as markdown."""
     p = report["pretrain"]
@@ -159,7 +164,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"- pretraining: `{p['config']}` on {p['pool_tracks']} tracks "
         f"({pool_text(p)}), {p['steps']} steps in "
         f"{p['minutes']:.1f} min (budget {p['budget_minutes']:g} min, max_steps "
-        f"{p['max_steps']}), encoder id {p['encoder_id']}",
+        f"{p['max_steps']}{precision_text(p)}), encoder id {p['encoder_id']}",
         "- stage wall times: "
         + ", ".join(f"{k} {v['wall_s']:.0f} s" for k, v in report["stages"].items()),
         "",

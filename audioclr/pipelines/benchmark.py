@@ -302,6 +302,7 @@ def run_benchmark(
             "steps": pre["steps"],
             "minutes": pre["minutes"],
             "batch_size": pre["batch_size"],
+            "precision": pre.get("precision"),  # None: a stage recorded before it was
             "encoder_id": exp["encoder_id"],
         },
         "probe": json.loads(Path(probe["report"]).read_text()),
