@@ -182,8 +182,8 @@ def precision_for(cfg: PretrainConfig) -> str:
     On a 2-core Intel Xeon with AMX, bf16-mixed trains 1.8x the steps of float32 in the suite's
     30 minutes and no row of the suite is worse (benchmarks/results/precision.md).
 
-    ``bf16-mixed`` also runs on a CPU with native bfloat16 (:func:`cpu_has_native_bf16`);
-    ``16-mixed`` needs CUDA.
+    An explicit ``bf16-mixed`` on a CPU without native bfloat16 (emulated: slower than float32)
+    or ``16-mixed`` without CUDA raises ``ConfigError`` naming ``trainer.precision``.
     """
     p = cfg.trainer.precision
     cuda = torch.cuda.is_available() and cfg.trainer.accelerator != "cpu"
