@@ -280,3 +280,46 @@ def test_standardize_names_the_key_when_bad():
 
     with pytest.raises(ConfigError, match="probe.standardize"):
         ProbeConfig(standardize="test")
+
+
+@pytest.mark.parametrize("select", ["metric", "loss"])
+def test_weight_decay_is_chosen_by_the_selected_validation_signal(rng, select):
+    """Against scikit-learn fits of every weight decay: ``select=loss`` keeps the one with the
+    lowest validation cross-entropy, ``select=metric`` the best validation accuracy (the loss
+    breaking ties)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    data = _blobs(rng, n_per=40, classes=3, dim=32)
+    data.x += rng.normal(0, 8, data.x.shape).astype(np.float32)  # overlapping: the penalty matters
+    grid = [1e-4, 1e-2, 1.0]
+    rows = data.split_indices("train")
+    mean, std = data.x[rows].mean(axis=0), data.x[rows].std(axis=0) + 1e-6
+    x_tr, y_tr = (data.x[rows] - mean) / std, data.targets[rows]
+    valid = data.split_indices("valid")
+    x_va, y_va = (data.x[valid] - mean) / std, data.targets[valid]
+    keys = {}
+    for wd in grid:
+        ref = LogisticRegression(C=1 / (2 * wd * len(rows)), tol=1e-10, max_iter=10000)
+        proba = ref.fit(x_tr, y_tr).predict_proba(x_va)
+        loss, acc = log_loss(y_va, proba, labels=[0, 1, 2]), float((proba.argmax(1) == y_va).mean())
+        keys[wd] = (-loss, acc) if select == "loss" else (acc, -loss)
+    ranked = sorted(grid, key=keys.get, reverse=True)
+    assert keys[ranked[0]][0] - keys[ranked[1]][0] > 0.01 or select == "metric"  # a clear winner
+    cfg = ProbeConfig(weight_decays=grid, select=select)
+    run = run_probe(data, cfg, fractions=[1.0], seeds=[0])["1.0"]["runs"][0]
+    assert run["weight_decay"] == ranked[0]
+
+
+def test_the_two_selections_can_disagree(rng):
+    """The data of the test above: the lowest validation loss and the best validation accuracy
+    pick different weight decays, so that test tells the two signals apart."""
+    data = _blobs(rng, n_per=40, classes=3, dim=32)
+    data.x += rng.normal(0, 8, data.x.shape).astype(np.float32)
+    picks = {
+        s: run_probe(data, ProbeConfig(weight_decays=[1e-4, 1e-2, 1.0], select=s), [1.0], [0])[
+            "1.0"
+        ]["runs"][0]["weight_decay"]
+        for s in ("metric", "loss")
+    }
+    assert picks["metric"] != picks["loss"]

@@ -19,6 +19,7 @@ from pathlib import Path
 from audioclr.config import CONFIG_ROOT, require
 
 STANDARDIZE = ("labelled", "train_audio")
+SELECT = ("metric", "loss")
 HEADS = ("linear", "mlp", "knn", "finetune")  # and finetune:K, K >= 0 layers frozen
 FINETUNE = "finetune"
 
@@ -60,7 +61,9 @@ class ProbeConfig:
     deviation come from: ``labelled`` (the labelled training tracks of the run) or
     ``train_audio`` (every training track, labels unused: at 1 % of the labels the statistics
     of a few clips are noisy, while the unlabelled rest of the training audio is at hand; the
-    test and validation tracks are never used)."""
+    test and validation tracks are never used). ``select``: what picks the weight decay (and
+    the MLP's epoch) on the validation split: ``metric`` (its accuracy or ROC-AUC, the loss
+    breaking ties) or ``loss`` (its cross-entropy, a smoother signal on a small split)."""
 
     head: str = "linear"
     weight_decays: list[float] = field(default_factory=lambda: [1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
@@ -79,6 +82,7 @@ class ProbeConfig:
     finetune_batch_size: int = 16
     finetune_augment: str = "none"
     standardize: str = "labelled"
+    select: str = "metric"
 
     def __post_init__(self) -> None:
         check_head(self.head)
@@ -100,6 +104,9 @@ class ProbeConfig:
             "probe.standardize",
             self.standardize,
             f"must be one of {list(STANDARDIZE)}",
+        )
+        require(
+            self.select in SELECT, "probe.select", self.select, f"must be one of {list(SELECT)}"
         )
         require(self.bootstrap > 0, "probe.bootstrap", self.bootstrap, "must be > 0")
         require(

@@ -4,7 +4,7 @@ Used by :mod:`audioclr.evaluate.probe`; every random choice comes from seeded ge
 
 Example:
     >>> train = Split(data, train_tracks, mean, std)
-    >>> model, (val_score, neg_val_loss), steps = fit_linear(train, valid, 5, False, 1e-3, cfg, 0)
+    >>> model, selection_key, steps = fit_linear(train, valid, 5, False, 1e-3, cfg, 0)
 """
 
 from __future__ import annotations
@@ -92,14 +92,22 @@ def _init(model: nn.Module, seed: int) -> None:
 
 
 def _selection(
-    model: nn.Module, valid: Split, y: torch.Tensor, loss_fn: nn.Module, multilabel: bool
+    model: nn.Module,
+    valid: Split,
+    y: torch.Tensor,
+    loss_fn: nn.Module,
+    multilabel: bool,
+    select: str,
 ) -> tuple[float, float]:
-    """Validation (primary metric, -loss): the metric decides, the loss breaks ties."""
+    """Validation selection key, larger is better: ``(primary metric, -loss)`` for
+    ``select="metric"`` (the metric decides, the loss breaks ties), ``(-loss, metric)`` for
+    ``select="loss"``."""
     device = next(model.parameters()).device
     model.eval()
     with torch.no_grad():
         loss = float(loss_fn(model(valid.x.to(device)), y))
-    return evaluate(model, valid, multilabel, device)[primary_metric(multilabel)], -loss
+    metric = evaluate(model, valid, multilabel, device)[primary_metric(multilabel)]
+    return (-loss, metric) if select == "loss" else (metric, -loss)
 
 
 def fit_mlp(
@@ -113,7 +121,7 @@ def fit_mlp(
 ) -> tuple[nn.Module, tuple[float, float], int]:
     """One-hidden-layer head (loss + ``wd * ||W||^2``), Adam, early stopping on validation.
 
-    Returns (best model, its validation (metric, -loss), its epoch).
+    Returns (best model, its validation selection key (see ``_selection``), its epoch).
     """
     device = torch.device(cfg.device)
     gen = torch.Generator().manual_seed(seed)
@@ -133,7 +141,7 @@ def fit_mlp(
             loss = p.loss_fn(model(p.x[idx]), p.y[idx]) + wd * sum((w**2).sum() for w in weights)
             loss.backward()
             opt.step()
-        score = _selection(model, valid, p.y_val, p.loss_fn, multilabel)
+        score = _selection(model, valid, p.y_val, p.loss_fn, multilabel, cfg.select)
         if score > best:
             best, best_epoch = score, epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -157,7 +165,7 @@ def fit_linear(
     set with L-BFGS to convergence, loss ``+ wd * ||W||^2``: nothing to stop early, so the
     score does not hang on a small validation split's epoch-to-epoch noise.
 
-    Returns (model, its validation (metric, -loss), L-BFGS iterations run).
+    Returns (model, its validation selection key (see ``_selection``), L-BFGS iterations run).
     """
     device = torch.device(cfg.device)
     model = nn.Linear(train.x.shape[1], n_classes)
@@ -181,7 +189,7 @@ def fit_linear(
 
     opt.step(closure)
     iterations = int(opt.state_dict()["state"][0]["n_iter"])
-    return model, _selection(model, valid, p.y_val, p.loss_fn, multilabel), iterations
+    return model, _selection(model, valid, p.y_val, p.loss_fn, multilabel, cfg.select), iterations
 
 
 def knn_scores(train: Split, split: Split, n_classes: int, multilabel: bool, k: int) -> np.ndarray:
