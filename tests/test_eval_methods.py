@@ -200,3 +200,58 @@ def test_retrieval_scores_each_draw_and_reports_the_mean(tmp_path, rng):
     assert res["results"]["random_init"]["2"]["map@2"] == pytest.approx(mean)
     assert res["results"]["mfcc"]["1"]["precision@1"] == 1.0
     assert "supervised" in res["skipped"] and res["methods"]["random_init"]["seeds"] == [0, 1]
+
+
+def test_encoder_with_task_batchnorm_absorbs_a_recording_gain(tmp_path, rng):
+    """``encoder_bn=task``: the encoder's BatchNorm statistics come from the task's training
+    audio, so a gain applied to a whole task's recordings (a constant shift of every log-mel
+    value) is normalised away, as the statistics re-estimated for random-init are; the exported
+    statistics (``pretraining``) are not."""
+    from audioclr.evaluate.methods.encoder import Encoder
+
+    waves = _clips(12, rng)
+    pretrained, _ = reestimated(_loaded([8, 16], seed=3), _tracks(waves[:8]), device="cpu")
+    enc = save_encoder(pretrained.encoder, tmp_path / "enc.pt", {})
+    method, vectors = Encoder(), {}
+    for bn in ("pretraining", "task"):
+        settings = MethodSettings(device="cpu", progress=False, encoder_bn=bn)
+        for gain in (1.0, 0.25):  # 0 dB and -12 dB
+            tracks = _tracks([w * gain for w in waves])
+            data = TrackSet(tracks=tracks, key=f"gain{gain}", train=tracks[:8])
+            folder = tmp_path / "emb" / bn / method.cache_key(Source.open(enc), data, settings)
+            [draw] = method.embed(Source.open(enc), data, settings, folder)
+            vectors[bn, gain] = draw.emb.vectors
+            if bn == "task":
+                assert draw.emb.meta["bn_reestimation"] == {"train_tracks": 8, "windows": 32}
+    scale = np.abs(vectors["pretraining", 1.0]).mean()
+    moved = np.abs(vectors["pretraining", 1.0] - vectors["pretraining", 0.25]).mean() / scale
+    kept = np.abs(vectors["task", 1.0] - vectors["task", 0.25]).mean() / scale
+    assert moved > 0.05 and kept < moved / 20, (moved, kept)  # measured: 0.71 vs 0.005
+    # at 0 dB, the task's statistics are the pretraining ones' (the same clips): same vectors
+    np.testing.assert_allclose(vectors["task", 1.0], vectors["pretraining", 1.0], atol=1e-4)
+
+
+def test_encoder_batchnorm_choice_names_its_cache_record_and_config_key(tmp_path, rng):
+    from audioclr.errors import AudioclrError
+    from audioclr.evaluate.methods.encoder import Encoder
+    from audioclr.pipelines.bench_config import ProbeSection
+
+    enc = save_encoder(_loaded([8, 16], seed=3).encoder, tmp_path / "enc.pt", {})
+    tracks = _tracks(_clips(4, rng))
+    data = TrackSet(tracks=tracks, key="k", train=tracks[:2])
+    other = TrackSet(tracks=tracks, key="k", train=tracks[1:3])
+    task, plain = MethodSettings(encoder_bn="task"), MethodSettings()
+    keys = {
+        Encoder().cache_key(Source.open(enc), d, s) for d in (data, other) for s in (task, plain)
+    }
+    assert len(keys) == 3  # the plain key ignores the training tracks, the task key does not
+    assert Encoder().record(task)["bn_statistics"].startswith("running statistics")
+    assert Encoder().record(plain)["bn_statistics"].startswith("as exported")
+    with pytest.raises(ConfigError, match="encoder_bn"):
+        SuiteConfig(tasks=[TaskConfig(name="t", labels="x.csv")], encoder_bn="adabn")
+    with pytest.raises(ConfigError, match="probe.encoder_bn"):
+        ProbeSection(encoder_bn="adabn")
+    [plain_draw] = Encoder().embed(Source.open(enc), data, plain, tmp_path / "e")
+    given = Source.open(plain_draw.folder)  # an embeddings folder: no BatchNorm to re-estimate
+    with pytest.raises(AudioclrError, match="encoder_bn=task.*embeddings folder"):
+        Encoder().embed(given, data, task, tmp_path / "e2")

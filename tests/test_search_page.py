@@ -129,9 +129,20 @@ def test_search_neighbours_and_map_match_the_index(server, catalogue) -> None:  
     assert all(h["xy"] == pytest.approx(place[h["track_id"]], abs=1e-4) for h in out["hits"])
 
 
-def test_large_catalogue_map_is_a_seeded_sample_and_hits_keep_their_place(catalogue) -> None:  # noqa: ANN001
+def test_large_catalogue_map_is_a_seeded_sample_and_hits_keep_their_place(
+    catalogue, monkeypatch
+) -> None:
+    import audioclr.search.faisshelpers as fh
+
     tix = TrackIndex.load(catalogue[1])
+    read = []  # the map reads back its sample only, never a copy of the whole index
+    monkeypatch.setattr(fh, "reconstruct_all", lambda *a: pytest.fail("read every vector"))
+    real = fh.reconstruct_rows
+    monkeypatch.setattr(
+        fh, "reconstruct_rows", lambda i, rows: read.append(len(rows)) or real(i, rows)
+    )
     cat = Catalogue(tix, Querier(tix), map_sample=5)
+    assert read == [5]
     m = cat.map_points()
     assert len(m["ids"]) == 5 and m == Catalogue(tix, Querier(tix), map_sample=5).map_points()
     assert set(m["track_ids"]) < set(tix.table.track_ids)
@@ -335,3 +346,21 @@ def test_page_in_headless_chromium(server, browser, catalogue, tmp_path) -> None
     browser.get(server + "/#track=..%2F..%2Fetc%2Fpasswd")
     error = wait_for(browser, f"{ERROR}.includes('passwd') && {ERROR}")
     assert "unknown track id '../../etc/passwd'" in error
+
+
+@pytest.mark.parametrize("factory", ["Flat", "IVF2,Flat", "HNSW8"])
+def test_reading_back_some_rows_gives_those_rows_of_the_whole_index(factory) -> None:
+    import faiss
+
+    import audioclr.search.faisshelpers as fh
+
+    rng = np.random.default_rng(3)
+    xb = rng.standard_normal((40, 8)).astype(np.float32)
+    index = faiss.IndexIDMap2(faiss.index_factory(8, factory))
+    index.train(xb)
+    index.add_with_ids(xb, np.arange(100, 140, dtype=np.int64))
+    everything, ids = fh.reconstruct_all(index)
+    rows = np.array([0, 7, 39])
+    np.testing.assert_allclose(fh.reconstruct_rows(index, rows), everything[rows])
+    np.testing.assert_allclose(everything[rows], xb[ids[rows] - 100])  # exact index types
+    assert fh.reconstruct_rows(index, np.array([], dtype=np.int64)).shape == (0, 8)

@@ -43,6 +43,7 @@ from audioclr.evaluate.frozen import resolve_device
 from audioclr.evaluate.methods import (
     DEFAULT_METHODS,
     ENCODER,
+    ENCODER_BN,
     Embedded,
     MethodSettings,
     Source,
@@ -124,9 +125,18 @@ class SuiteConfig:
     split_seed: int = 0
     max_unreadable: float = 0.05  # share of a task's test files that may be unreadable (skipped)
     corruption_seed: int = 0  # every corruption's noise / room response, per track
+    # the encoder's BatchNorm statistics: pretraining (as exported) | task (re-estimated on each
+    # task's training audio, no labels, as random_init's are)
+    encoder_bn: str = "pretraining"
 
     def __post_init__(self) -> None:
         require(len(self.tasks) > 0, "tasks", self.tasks, "must list at least one task")
+        require(
+            self.encoder_bn in ENCODER_BN,
+            "encoder_bn",
+            self.encoder_bn,
+            f"must be one of {list(ENCODER_BN)}",
+        )
         require(
             len({t.name for t in self.tasks}) == len(self.tasks),
             "tasks[].name",
@@ -188,6 +198,7 @@ def method_settings(cfg: SuiteConfig, task: TaskConfig, source: Source) -> Metho
         seed=cfg.random_init_seed,
         draws=cfg.random_init_draws,
         supervised_epochs=cfg.supervised_epochs,
+        encoder_bn=cfg.encoder_bn,
     )
 
 

@@ -30,7 +30,7 @@ import yaml
 
 from audioclr.config import load_config, require
 from audioclr.errors import AudioReadError, ConfigError
-from audioclr.evaluate.methods import DEFAULT_METHODS, check_methods
+from audioclr.evaluate.methods import DEFAULT_METHODS, ENCODER_BN, check_methods
 from audioclr.evaluate.probe_config import HEADS, ProbeConfig
 
 DEFAULT_DATA = "~/.cache/audioclr-data"
@@ -88,8 +88,17 @@ class ProbeSection:
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     hop_seconds: float | None = None
     batch_size: int = 64
+    # the encoder's BatchNorm statistics in probes and retrieval: pretraining (as exported) |
+    # task (re-estimated on each task's training audio, no labels, as random-init's are)
+    encoder_bn: str = "pretraining"
 
     def __post_init__(self) -> None:
+        require(
+            self.encoder_bn in ENCODER_BN,
+            "probe.encoder_bn",
+            self.encoder_bn,
+            f"must be one of {list(ENCODER_BN)}",
+        )
         require(
             all(0 < f <= 1 for f in self.fractions) and self.fractions,
             "probe.fractions",

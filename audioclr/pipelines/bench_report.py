@@ -154,6 +154,20 @@ def precision_text(p: dict[str, Any]) -> str:
     return f", precision {p['precision']}" if p.get("precision") else ""
 
 
+def bn_text(report: dict[str, Any]) -> str:
+    """Where each encoder's BatchNorm statistics came from (``probe.encoder_bn``)."""
+    task = (report.get("config") or {}).get("probe", {}).get("encoder_bn") == "task"
+    ssl = (
+        "SSL's too (`probe.encoder_bn=task`)"
+        if task
+        else "SSL's are the exported ones (pretraining views)"
+    )
+    return (
+        "BatchNorm statistics: random-init's re-estimated on each task's training audio "
+        f"(no labels); {ssl}."
+    )
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     """The whole report as markdown."""
     p = report["pretrain"]
@@ -176,6 +190,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         "folds tests every fold once (the next fold selects the weight decay, the others "
         "train) and joins the test folds; the last column is the paired difference SSL - best "
         "baseline: beats / loses where its interval excludes zero, else tie.",
+        "",
+        bn_text(report),
         "",
     ]
     for name, task in report["probe"]["tasks"].items():

@@ -174,6 +174,7 @@ def retrieval_benchmark(
     random_init_draws: int = 1,
     relevance_csv: str | Path | None = None,
     per_query_path: str | Path | None = None,
+    encoder_bn: str = "pretraining",
 ) -> dict[str, Any]:
     """Per method, ``{k: {precision@k, map@k, recall@k, ...}}`` for same-track retrieval.
 
@@ -182,6 +183,8 @@ def retrieval_benchmark(
     track is dropped from its ranking. Methods with several draws also get ``draws[method]``:
     one ``{k: metrics}`` per draw. ``per_query_path``: where to save every method's per-query
     precision@k (:func:`save_per_query`), for paired comparisons between reports later.
+    ``encoder_bn="task"``: the encoder's BatchNorm statistics re-estimated on the segments (no
+    labels), as random-init's are.
     """
     labels_csv, out = Path(labels_csv), Path(out_dir)
     tracks_of = segment_labels(labels_csv)
@@ -194,7 +197,9 @@ def retrieval_benchmark(
     ignore = tracks_of if relevance_csv else None
     source = Source.open(encoder)
     data = segment_tracks(labels_csv, source, sample_rate)
-    settings = MethodSettings(device=device, seed=random_init_seed, draws=random_init_draws)
+    settings = MethodSettings(
+        device=device, seed=random_init_seed, draws=random_init_draws, encoder_bn=encoder_bn
+    )
     results: dict[str, Any] = {}
     draws: dict[str, Any] = {}
     scored: dict[str, list[dict[str, Any]]] = {}

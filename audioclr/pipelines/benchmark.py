@@ -238,6 +238,7 @@ def suite_config(cfg: BenchmarkConfig, paths: dict[str, Path], layer: str = "all
         device=cfg.device,
         random_init_seed=cfg.random_init_seed,
         random_init_draws=cfg.random_init_draws,
+        encoder_bn=p.encoder_bn,
     )
 
 
@@ -267,6 +268,7 @@ def retrieval_stage(cfg: BenchmarkConfig, paths: dict[str, Path], out: Path) -> 
             cfg.random_init_draws,
             relevance_csv=relevance,
             per_query_path=out / "retrieval" / f"{kind}_per_query.npz",
+            encoder_bn=cfg.probe.encoder_bn,
         )
         for kind, relevance in kinds.items()
         if kind == "same_track" or relevance

@@ -108,15 +108,16 @@ class Catalogue:
         self._embed_lock = threading.Lock()  # the encoder loads once, on the first upload
         self.map: PcaMap | None = None
         self._points: dict[str, Any] = {"ids": [], "track_ids": [], "x": [], "y": []}
-        try:
-            xb, ids = fh.reconstruct_all(tix.index)
-        except RuntimeError:  # an index type that keeps no vectors to read back
-            return
+        ids = fh.stored_ids(tix.index)
         rows = np.arange(len(ids))
         if len(rows) > map_sample:
             rows = np.sort(np.random.default_rng(0).choice(len(rows), map_sample, replace=False))
+        try:  # only the sampled rows are read back, never a copy of the whole catalogue
+            xb = fh.reconstruct_rows(tix.index, rows)
+        except RuntimeError:  # an index type that keeps no vectors to read back
+            return
         if len(rows):
-            self.map = PcaMap.fit(xb[rows])
+            self.map = PcaMap.fit(xb)
             xy = np.round(self.map.xy, 5)
             drawn = ids[rows].tolist()
             self._points = {

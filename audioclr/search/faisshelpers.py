@@ -237,16 +237,41 @@ def stores_exact(index: faiss.Index) -> bool:
     )
 
 
-def reconstruct_all(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
-    """All stored vectors ``(n, dim)`` and their int64 ids ``(n,)``, in storage order."""
+def stored_ids(index: faiss.Index) -> np.ndarray:
+    """The int64 ids ``(n,)`` of an ``IndexIDMap2``'s vectors, in storage order."""
+    return faiss.vector_to_array(index.id_map).astype(np.int64)
+
+
+def _readable(index: faiss.Index) -> faiss.Index:
+    """The inner index, with an IVF's direct map made so that its vectors can be read back."""
     inner = inner_index(index)
     ivf = faiss.try_extract_index_ivf(inner)
     if ivf is not None and isinstance(inner, faiss.IndexIVF):
         ivf.make_direct_map()
+    return inner
+
+
+def reconstruct_all(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
+    """All stored vectors ``(n, dim)`` and their int64 ids ``(n,)``, in storage order."""
+    inner = _readable(index)
     xb = (
         inner.reconstruct_n(0, inner.ntotal) if inner.ntotal else np.zeros((0, index.d), np.float32)
     )
-    return xb, faiss.vector_to_array(index.id_map).astype(np.int64)
+    return xb, stored_ids(index)
+
+
+def reconstruct_rows(index: faiss.Index, rows: np.ndarray) -> np.ndarray:
+    """The stored vectors ``(len(rows), dim)`` at storage positions ``rows`` only (a sample of
+    a large index without reading the rest back). ``RuntimeError`` when the index type keeps
+    no vectors to read back.
+
+    Example:
+        >>> xb = reconstruct_rows(index, np.array([0, 5]))   # rows 0 and 5 of stored_ids(index)
+    """
+    inner = _readable(index)
+    if not len(rows):
+        return np.zeros((0, index.d), np.float32)
+    return np.stack([inner.reconstruct(int(r)) for r in rows]).astype(np.float32)
 
 
 def estimate_memory_bytes(factory: str, n: int, dim: int) -> int:

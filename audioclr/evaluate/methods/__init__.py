@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 from audioclr.errors import ConfigError
 from audioclr.evaluate.methods.base import (
+    ENCODER_BN,
     Embedded,
     Method,
     MethodSettings,
@@ -50,6 +51,7 @@ DEFAULT_METHODS = [Encoder.name, RandomInit.name, Mfcc.name]  # supervised is op
 __all__ = [
     "DEFAULT_METHODS",
     "ENCODER",
+    "ENCODER_BN",
     "METHODS",
     "Embedded",
     "Method",

@@ -124,6 +124,9 @@ class TrackSet:
     n_classes: int = 0
 
 
+ENCODER_BN = ("pretraining", "task")  # where the encoder's BatchNorm statistics come from
+
+
 @dataclass
 class MethodSettings:
     """How a method embeds: layer, hop, batching, device, and its init draws."""
@@ -137,6 +140,9 @@ class MethodSettings:
     draws: int = 1  # random_init_draws
     supervised_epochs: int = 20
     progress: bool = True
+    # the encoder's BatchNorm running statistics: "pretraining" (as exported) or "task"
+    # (re-estimated on the task's training audio, no labels: what random_init gets)
+    encoder_bn: str = "pretraining"
 
     @property
     def seeds(self) -> list[int]:
