@@ -158,6 +158,9 @@ def test_report_md_numbers_match_json(finished: tuple[Path, dict, list[str]]) ->
 
     precision = "bf16-mixed" if cpu_has_native_bf16() else "32-true"  # auto on this CPU
     assert report["pretrain"]["precision"] == precision and f"precision {precision})" in md
+    # the objective is named, read back from the run's resolved config
+    method = yaml.safe_load((out / "run" / "config.yaml").read_text())["method"]
+    assert report["pretrain"]["method"] == method and f"(method {method}) on" in md
 
 
 def test_retrieval_matches_brute_force(finished: tuple[Path, dict, list[str]]) -> None:
@@ -310,3 +313,13 @@ def test_compare_pairs_two_runs_row_by_row(
     assert main(["compare", str(tmp / "data"), str(tmp / "out")]) != 0
     err = capsys.readouterr().err
     assert "report.json not found" in err and "Traceback" not in err
+
+
+def test_report_says_where_each_encoders_batchnorm_statistics_came_from():
+    from audioclr.pipelines.bench_report import bn_text
+
+    task = bn_text({"config": {"probe": {"encoder_bn": "task"}}})
+    exported = bn_text({"config": {"probe": {"encoder_bn": "pretraining"}}})
+    assert "SSL's too (`probe.encoder_bn=task`)" in task and "exported" not in task
+    assert "SSL's are the exported ones" in exported
+    assert bn_text({"config": {}}) == exported  # reports from before the option

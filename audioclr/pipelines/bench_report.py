@@ -149,6 +149,11 @@ def pool_text(pretrain: dict[str, Any]) -> str:
     return f"{folders + ', ' if folders else ''}{pretrain['pool_hours']:.1f} h"
 
 
+def method_text(p: dict[str, Any]) -> str:
+    """``" (method vicreg)"``: the objective pretrained with (empty if not recorded)."""
+    return f" (method {p['method']})" if p.get("method") else ""
+
+
 def precision_text(p: dict[str, Any]) -> str:
     """``", precision bf16-mixed"``: what the pretraining computed in (empty if not recorded)."""
     return f", precision {p['precision']}" if p.get("precision") else ""
@@ -175,7 +180,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         "# audioclr benchmark on real recordings",
         "",
         *meta_lines(report["meta"]),
-        f"- pretraining: `{p['config']}` on {p['pool_tracks']} tracks "
+        f"- pretraining: `{p['config']}`{method_text(p)} on {p['pool_tracks']} tracks "
         f"({pool_text(p)}), {p['steps']} steps in "
         f"{p['minutes']:.1f} min (budget {p['budget_minutes']:g} min, max_steps "
         f"{p['max_steps']}{precision_text(p)}), encoder id {p['encoder_id']}",

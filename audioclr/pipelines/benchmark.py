@@ -296,6 +296,7 @@ def run_benchmark(
         **report_head(cfg, stages, command),
         "pretrain": {
             "config": cfg.pretrain.config,
+            "method": pre.get("method"),  # the objective, which overrides may change
             "budget_minutes": cfg.pretrain.minutes,
             "max_steps": cfg.pretrain.max_steps,
             "pool_folders": cfg.pools,
