@@ -43,11 +43,11 @@ from audioclr.evaluate.frozen import resolve_device
 from audioclr.evaluate.methods import (
     DEFAULT_METHODS,
     ENCODER,
-    ENCODER_BN,
     Embedded,
     MethodSettings,
     Source,
     TrackSet,
+    check_encoder_bn,
     check_methods,
     get_method,
 )
@@ -131,12 +131,7 @@ class SuiteConfig:
 
     def __post_init__(self) -> None:
         require(len(self.tasks) > 0, "tasks", self.tasks, "must list at least one task")
-        require(
-            self.encoder_bn in ENCODER_BN,
-            "encoder_bn",
-            self.encoder_bn,
-            f"must be one of {list(ENCODER_BN)}",
-        )
+        check_encoder_bn(self.encoder_bn, "encoder_bn")
         require(
             len({t.name for t in self.tasks}) == len(self.tasks),
             "tasks[].name",

@@ -30,7 +30,7 @@ import yaml
 
 from audioclr.config import load_config, require
 from audioclr.errors import AudioReadError, ConfigError
-from audioclr.evaluate.methods import DEFAULT_METHODS, ENCODER_BN, check_methods
+from audioclr.evaluate.methods import DEFAULT_METHODS, check_encoder_bn, check_methods
 from audioclr.evaluate.probe_config import HEADS, ProbeConfig
 
 DEFAULT_DATA = "~/.cache/audioclr-data"
@@ -93,12 +93,7 @@ class ProbeSection:
     encoder_bn: str = "pretraining"
 
     def __post_init__(self) -> None:
-        require(
-            self.encoder_bn in ENCODER_BN,
-            "probe.encoder_bn",
-            self.encoder_bn,
-            f"must be one of {list(ENCODER_BN)}",
-        )
+        check_encoder_bn(self.encoder_bn, "probe.encoder_bn")
         require(
             all(0 < f <= 1 for f in self.fractions) and self.fractions,
             "probe.fractions",

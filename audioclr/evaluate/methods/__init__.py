@@ -31,6 +31,7 @@ from audioclr.evaluate.methods.base import (
     MethodSettings,
     Source,
     TrackSet,
+    check_encoder_bn,
 )
 from audioclr.evaluate.methods.encoder import Encoder
 from audioclr.evaluate.methods.hear import Hear
@@ -59,6 +60,7 @@ __all__ = [
     "Source",
     "TrackSet",
     "baselines",
+    "check_encoder_bn",
     "check_methods",
     "choices",
     "display_name",

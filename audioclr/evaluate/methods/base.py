@@ -127,6 +127,14 @@ class TrackSet:
 ENCODER_BN = ("pretraining", "task")  # where the encoder's BatchNorm statistics come from
 
 
+def check_encoder_bn(value: str, key: str) -> str:
+    """``value`` if one of :data:`ENCODER_BN`; else ``ConfigError`` naming ``key``."""
+    from audioclr.config import require
+
+    require(value in ENCODER_BN, key, value, f"must be one of {list(ENCODER_BN)}")
+    return value
+
+
 @dataclass
 class MethodSettings:
     """How a method embeds: layer, hop, batching, device, and its init draws."""

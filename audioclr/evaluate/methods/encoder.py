@@ -65,12 +65,9 @@ class Encoder(Method):
         meta = source.provenance(self.name)
         loaded = source.load()
         if task_bn:
-            from audioclr.evaluate.batchnorm import reestimated
-            from audioclr.evaluate.methods.random_init import hop_samples
+            from audioclr.evaluate.methods.random_init import task_statistics
 
-            hop = hop_samples(loaded, settings.hop_seconds)
-            loaded, bn = reestimated(loaded, data.train, hop, settings.batch_size, settings.device)
-            meta["bn_reestimation"] = bn
+            loaded, meta["bn_reestimation"] = task_statistics(loaded, data, settings)
         return [embed_loaded(loaded, data, settings, folder, meta)]
 
     def record(self, settings: MethodSettings) -> dict[str, Any]:

@@ -40,6 +40,17 @@ def hop_samples(loaded: LoadedEncoder, hop_seconds: float | None) -> int:
     return int(loaded.input_samples)
 
 
+def task_statistics(
+    loaded: LoadedEncoder, data: TrackSet, settings: MethodSettings
+) -> tuple[Any, dict[str, int]]:
+    """``loaded`` with BatchNorm statistics of ``data.train`` (labels unread), windows cut at
+    the task's hop. Returns (the encoder, ``{"train_tracks", "windows"}``)."""
+    from audioclr.evaluate.batchnorm import reestimated
+
+    hop = hop_samples(loaded, settings.hop_seconds)
+    return reestimated(loaded, data.train, hop, settings.batch_size, settings.device)
+
+
 def fresh_encoder(
     source: Source, seed: int, data: TrackSet, settings: MethodSettings
 ) -> tuple[Any, dict[str, int]]:
@@ -47,11 +58,7 @@ def fresh_encoder(
 
     Returns (the encoder, ``{"train_tracks", "windows"}`` the statistics were estimated on).
     """
-    from audioclr.evaluate.batchnorm import reestimated
-
-    loaded = source.load(random_init_seed=seed)
-    hop = hop_samples(loaded, settings.hop_seconds)
-    return reestimated(loaded, data.train, hop, settings.batch_size, settings.device)
+    return task_statistics(source.load(random_init_seed=seed), data, settings)
 
 
 def draw_key(source: Source, seed: int, data: TrackSet, settings: MethodSettings) -> str:
