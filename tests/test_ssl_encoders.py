@@ -95,3 +95,20 @@ def test_registry_errors_name_the_choices_and_key():
         build_encoder("melcnn", 22050, widths=[8, 8, 8, 8, 8], n_mels=16)
     with pytest.raises(ConfigError, match="input_samples"):
         build_encoder("samplecnn", 22050, input_samples=100)
+
+
+def test_melcnn_freq_bands_keep_each_band_of_the_last_map():
+    torch.manual_seed(0)
+    enc = build_encoder("melcnn", 8000, **{**TINY["melcnn"], "freq_bands": 2}).eval()
+    x = torch.randn(3, 8000)
+    last = enc.features(x)["block3"]  # (3, 16, 2 frequency bins, frames)
+    # channel-major: channel c's low band, then its high band
+    expected = torch.stack([last[:, :, 0].mean(-1), last[:, :, 1].mean(-1)], 2).flatten(1)
+    assert enc.output_dim == 32
+    torch.testing.assert_close(enc(x), expected)
+    one = build_encoder("melcnn", 8000, **TINY["melcnn"]).eval()
+    one.load_state_dict(enc.state_dict())  # same weights, one band: the plain mean over both
+    torch.testing.assert_close(one(x), last.mean(dim=(2, 3)))
+    for bad in (0, 3, 1.5):
+        with pytest.raises(ConfigError, match="freq_bands"):
+            build_encoder("melcnn", 8000, **{**TINY["melcnn"], "freq_bands": bad})

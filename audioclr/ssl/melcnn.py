@@ -2,7 +2,10 @@
 
 Blocks are Conv3x3 -> BatchNorm -> ReLU -> MaxPool(2 in frequency, ``time_strides[i]`` in time).
 Frame latents for CPC are the last block averaged over frequency; the embedding is their mean
-over time (global pooling, so any input of at least ``min_samples`` works).
+over time (global pooling, so any input of at least ``min_samples`` works). ``freq_bands`` > 1
+keeps that many frequency bands of the last map in the embedding (each band's mean over its
+frequencies and time; ``output_dim = widths[-1] * freq_bands``), so the objective's input says
+where in frequency a channel fired, not only that it did.
 
 Layer names and shapes (defaults: widths 32-64-128-256, 64 mels, hop 512, time strides 2-2-2-2):
 ``block1`` (batch, 32, 32, F/2) ... ``block4`` (batch, 256, 4, F/16), ``embedding``
@@ -52,6 +55,7 @@ class MelCNN(Encoder):
         f_min: float = 0.0,
         f_max: float | None = None,
         input_samples: int | None = None,
+        freq_bands: int = 1,
     ) -> None:
         widths = ints("widths", widths)
         time_strides = ints("time_strides", time_strides or [2] * len(widths))
@@ -64,6 +68,12 @@ class MelCNN(Encoder):
             raise ConfigError(
                 f"encoder key 'n_mels' must be >= 2**len(widths) = {2 ** len(widths)}, got {n_mels}"
             )
+        last_freqs = n_mels // 2 ** len(widths)  # the last map's frequency bins
+        if not isinstance(freq_bands, int) or freq_bands < 1 or last_freqs % freq_bands:
+            raise ConfigError(
+                f"encoder key 'freq_bands' must be a positive divisor of the last map's "
+                f"{last_freqs} frequency bins (n_mels // 2**len(widths)), got {freq_bands!r}"
+            )
         super().__init__(
             sample_rate,
             dict(
@@ -75,6 +85,7 @@ class MelCNN(Encoder):
                 f_min=f_min,
                 f_max=f_max,
                 input_samples=input_samples,
+                freq_bands=freq_bands,
             ),
         )
         self.frontend = LogMel(sample_rate, n_fft, hop_length, n_mels, f_min, f_max)
@@ -83,7 +94,9 @@ class MelCNN(Encoder):
         self.blocks = nn.ModuleList(
             conv_block(chans[i], chans[i + 1], time_strides[i]) for i in range(len(widths))
         )
-        self.output_dim = self.frame_dim = widths[-1]
+        self.freq_bands = freq_bands
+        self.frame_dim = widths[-1]
+        self.output_dim = widths[-1] * freq_bands
         self.frame_hop = hop_length * math.prod(time_strides)
         min_frames = math.prod(time_strides)
         self.min_samples = max((min_frames - 1) * hop_length, n_fft // 2 + 1)
@@ -101,7 +114,7 @@ class MelCNN(Encoder):
         for i, block in enumerate(self.blocks):
             h = block(h)
             yield f"block{i + 1}", h
-        yield "embedding", h.mean(dim=(2, 3))
+        yield "embedding", nn.functional.adaptive_avg_pool2d(h, (self.freq_bands, 1)).flatten(1)
 
     def _to_frames(self, last_map: Tensor) -> Tensor:
         """``(batch, c, mels', frames')`` -> ``(batch, c, frames')`` (mean over frequency)."""
