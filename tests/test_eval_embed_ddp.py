@@ -81,6 +81,11 @@ def test_torchrun_probe_reports_the_single_process_scores(tmp_path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("report:") == 1, proc.stdout
+    # each fit runs once, on one rank: per method, 3 fits (2 seeds at 0.5, the first at 1.0)
+    # split 2 + 1, never 3 on both ranks (the results above come back on every rank)
+    bars = [ln for ln in proc.stderr.replace("\r", "\n").splitlines() if "probe linear" in ln]
+    done = {ln.split("|")[-1].split("[")[0].strip() for ln in bars if "100%" in ln}
+    assert done == {"2/2", "1/1"}, bars
     one, two = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("one", "two"))
     (task,) = one["tasks"]
     assert one["tasks"][task]["results"] == two["tasks"][task]["results"]

@@ -27,13 +27,14 @@ Example:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from audioclr.evaluate.distributed import gather, rank_and_world
 from audioclr.evaluate.finetune import finetune_once
 from audioclr.evaluate.folds import fold_ids, fold_view, merge_folds
 from audioclr.evaluate.intervals import TEST_SCORES, TrackScores, cell_interval, paired_difference
@@ -152,6 +153,21 @@ def seeds_for(fraction: float, cfg: ProbeConfig, seeds: Sequence[int]) -> list[i
     return list(seeds)
 
 
+def _fit_shared(
+    jobs: list[tuple[float, int, int, int]],
+    fit: Callable[[float, int, int, int], dict[str, Any]],
+    desc: str,
+) -> dict[tuple[float, int, int, int], dict[str, Any]]:
+    """``{job: fit(*job)}`` with every job fitted once: under ``torchrun`` rank r fits jobs
+    r, r + world, ... and every rank gets all results (:mod:`audioclr.evaluate.distributed`);
+    a plain process fits them all. Each rank's bar counts its own share."""
+    rank, world = rank_and_world()
+    mine = {job: fit(*job) for job in tqdm(jobs[rank::world], desc=desc, unit="fit")}
+    if world == 1:
+        return mine
+    return {job: res for part in gather(mine) for job, res in part.items()}
+
+
 def run_probe(
     data: ProbeData | Sequence[ProbeData],
     cfg: ProbeConfig,
@@ -186,30 +202,40 @@ def run_probe(
     views = [[fold_view(d, i, folds) for d in draws] for i in range(len(folds))] or [draws]
     for fold in views:
         check_classes(fold[0])
-    out: dict[str, dict[str, Any]] = {}
-    bar = tqdm(
-        total=sum(len(seeds_for(f, cfg, seeds)) for f in fractions) * len(draws) * len(views),
-        desc=f"probe {cfg.head}" + (f" ({len(folds)} folds)" if folds else ""),
-        unit="fit",
-    )
+    # plan every fit first (label subsets depend on the seed only), then fit this rank's share
+    chosen_by: dict[tuple[float, int], list[np.ndarray]] = {}
+    missing_by: dict[float, dict[str, list[int]]] = {}
     for fraction in fractions:
-        runs, notes = [], []
-        for message in _set_up_warnings(views[0][0], cfg):
-            _warn(message, notes)
-        missing: dict[str, list[int]] = {}
+        missing_by[fraction] = {}
         for seed in seeds_for(fraction, cfg, seeds):
             chosen = []
             for fold in views:
                 train_all = fold[0].split_indices("train")
                 picked = sample_fraction(first.targets, train_all, fraction, seed, first.multilabel)
                 for name in missing_in_train(fold[0], picked):
-                    missing.setdefault(name, []).append(seed)
+                    missing_by[fraction].setdefault(name, []).append(seed)
                 chosen.append(picked)
+            chosen_by[fraction, seed] = chosen
+    jobs = [
+        (fraction, seed, d, i)
+        for (fraction, seed), chosen in chosen_by.items()
+        for d in range(len(draws))
+        for i in range(len(views))
+    ]
+    desc = f"probe {cfg.head}" + (f" ({len(folds)} folds)" if folds else "")
+    fitted = _fit_shared(
+        jobs, lambda f, s, d, i: once(views[i][d], chosen_by[f, s][i], cfg, s), desc
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for fraction in fractions:
+        runs, notes = [], []
+        for message in _set_up_warnings(views[0][0], cfg):
+            _warn(message, notes)
+        missing = missing_by[fraction]
+        for seed in seeds_for(fraction, cfg, seeds):
+            chosen = chosen_by[fraction, seed]
             for d in range(len(draws)):
-                results = []
-                for fold, picked in zip(views, chosen, strict=True):
-                    results.append(once(fold[d], picked, cfg, seed))
-                    bar.update()
+                results = [fitted[fraction, seed, d, i] for i in range(len(views))]
                 res = merge_folds(results, first.multilabel) if folds else results[0]
                 n_train = int(np.mean([len(c) for c in chosen]))
                 runs.append({"seed": seed, "draw": d, "train_tracks": n_train, **res})
@@ -227,7 +253,6 @@ def run_probe(
         robust = {name: robustness(runs, name, primary, cfg.bootstrap) for name in first.corrupted}
         extra = {"corrupted": robust} if robust else {}
         out[str(float(fraction))] = {**cell, **extra, "runs": runs, "warnings": notes}
-    bar.close()
     return out
 
 

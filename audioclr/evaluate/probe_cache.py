@@ -29,7 +29,7 @@ import numpy as np
 from audioclr.atomic import atomic_write_text
 from audioclr.config import config_to_dict
 from audioclr.errors import AudioclrError
-from audioclr.evaluate.distributed import is_main
+from audioclr.evaluate.distributed import from_rank0, is_main
 from audioclr.evaluate.intervals import TEST_SCORES
 from audioclr.evaluate.probe import run_probe
 from audioclr.evaluate.probe_config import ProbeConfig
@@ -77,10 +77,11 @@ def cached_probe(
         return run_probe(data, cfg, fractions, seeds)
     key = probe_key(draws, cfg, fractions, seeds)
     text, scores = folder / f"{key}.json", folder / f"{key}.npz"
-    if text.is_file() and scores.is_file():
-        kept = _read(text, scores)
-        if kept is not None:
-            return kept
+    # rank 0 decides (and reads): under torchrun every rank then fits together or none does
+    kept = _read(text, scores) if is_main() and text.is_file() and scores.is_file() else None
+    kept = from_rank0(kept)
+    if kept is not None:
+        return kept
     result = run_probe(data, cfg, fractions, seeds)
     if is_main():
         save_scores({"probe": {"head": result}}, scores)
