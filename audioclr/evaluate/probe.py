@@ -218,7 +218,7 @@ def run_probe(
             chosen_by[fraction, seed] = chosen
     jobs = [
         (fraction, seed, d, i)
-        for (fraction, seed), chosen in chosen_by.items()
+        for fraction, seed in chosen_by
         for d in range(len(draws))
         for i in range(len(views))
     ]
