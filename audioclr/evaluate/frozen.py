@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from audioclr.errors import ConfigError
+from audioclr.ssl.pooling import block_stats, time_stats
 
 if TYPE_CHECKING:
     from audioclr.ssl.export import LoadedEncoder
@@ -50,25 +51,13 @@ def check_layer(loaded: LoadedEncoder, layer: str) -> None:
         )
 
 
-def time_stats(fmap: torch.Tensor) -> torch.Tensor:
-    """A block's map ``(batch, channels, [freq,] time)`` -> ``(batch, 2 * channels)``: per channel
-    the mean and the standard deviation over time (frequency averaged first). A pooled vector
-    ``(batch, dim)`` is returned as it is."""
-    if fmap.dim() == 2:
-        return fmap.float()
-    x = fmap.float()
-    if x.dim() > 3:
-        x = x.flatten(2, -2).mean(2)  # (batch, channels, time)
-    return torch.cat([x.mean(-1), x.std(-1, unbiased=False)], dim=1)
-
-
 def layer_vectors(encoder: torch.nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
     """``(batch, samples)`` -> ``(batch, dim)`` for ``layer`` (``last``, a layer name, ``all``)."""
     if layer == "last":
         return encoder(x).float()
-    feats = encoder.features(x)
-    names = list(feats)[:-1] if layer == "all" else [layer]
-    return torch.cat([time_stats(feats[n]) for n in names], dim=1)
+    if layer == "all":
+        return block_stats(encoder, x)
+    return time_stats(encoder.features(x)[layer])
 
 
 def layer_slices(loaded: LoadedEncoder) -> dict[str, slice]:

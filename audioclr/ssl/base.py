@@ -60,13 +60,15 @@ class Encoder(nn.Module):
                 f"got {x.shape[1]}"
             )
 
-    def features(self, x: Tensor) -> dict[str, Tensor]:
+    def features(
+        self, x: Tensor, front_transform: FrontTransform | None = None
+    ) -> dict[str, Tensor]:
         """Every named layer's output, in ``layer_names`` order; the last is ``forward``'s output.
 
         Shapes: ``(batch, channels, ...)`` for maps, ``(batch, output_dim)`` for ``embedding``.
+        ``front_transform``: as in :meth:`forward`.
         """
-        self.check_input(x)
-        return dict(self._layers(self.frontend(x)))
+        return dict(self._layers(self._front(x, front_transform)))
 
     def forward(self, x: Tensor, front_transform: FrontTransform | None = None) -> Tensor:
         """``(batch, samples >= min_samples)`` -> ``(batch, output_dim)``.

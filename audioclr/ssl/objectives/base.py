@@ -60,7 +60,7 @@ def fp32(x: Tensor) -> torch.autocast:
 
 
 def projected_loss(
-    encoder: Encoder,
+    encoder: Encoder | Callable[[Tensor, FrontTransform | None], Tensor],
     projection: nn.Module,
     criterion: Callable[[Tensor, Tensor], Tensor],
     x: Tensor,
@@ -69,6 +69,8 @@ def projected_loss(
     """Encoder -> ``projection`` -> ``criterion(z_a, z_b)`` in float32, with :func:`pair_stats`.
 
     The loss of an objective that compares the two views' projections (SimCLR, VICReg, ...).
+    ``encoder`` may be any ``(x, front) -> (batch, dim)`` map (SimCLR's ``layer=all``: the
+    blocks' statistics, ``audioclr.ssl.pooling.block_stats``).
 
     Example:
         >>> loss, stats = projected_loss(encoder, self.projection, self.criterion, x, front)

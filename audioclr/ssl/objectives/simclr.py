@@ -2,7 +2,9 @@
 
 With metadata positives (``data.positives=group:<column>`` or ``playlist``) the batch carries
 group ids and the loss is the multi-positive form (``supcon.SupConLoss``): clips of a shared
-group are positives, never negatives, across ranks too.
+group are positives, never negatives, across ranks too. ``layer=all`` feeds the projection head
+every block's statistics (``audioclr.ssl.pooling.block_stats``, the vector the probes read by
+default) instead of the pooled embedding, so the loss reaches each block directly.
 
 Example:
     >>> enc = build_encoder("melcnn", 8000, widths=[8, 16])
@@ -21,10 +23,13 @@ from lightly.loss import NTXentLoss
 from lightly.models.modules import SimCLRProjectionHead
 from torch import Tensor
 
-from audioclr.config import require_non_negative, require_positive
+from audioclr.config import require, require_non_negative, require_positive
 from audioclr.ssl.base import Encoder, FrontTransform
 from audioclr.ssl.objectives.base import Objective, projected_loss
 from audioclr.ssl.objectives.supcon import SupConLoss
+from audioclr.ssl.pooling import block_stats, block_stats_dim
+
+LAYERS = ("last", "all")
 
 
 @dataclass
@@ -35,10 +40,14 @@ class SimCLRConfig:
     projection_dim: int = 128
     temperature: float = 0.1
     memory_bank_size: int = 0  # > 0: MoCo-style negatives from a memory bank
+    # the head's input: "last" (the pooled embedding) or "all" (every block's mean and standard
+    # deviation over time, the probes' default representation)
+    layer: str = "last"
 
     def __post_init__(self) -> None:
         require_positive("simclr", self, "projection_hidden", "projection_dim", "temperature")
         require_non_negative("simclr", self, "memory_bank_size")
+        require(self.layer in LAYERS, "simclr.layer", self.layer, f"must be one of {LAYERS}")
 
 
 class SimCLR(Objective):
@@ -50,9 +59,9 @@ class SimCLR(Objective):
 
     def __init__(self, encoder: Encoder, cfg: SimCLRConfig) -> None:
         super().__init__()
-        self.projection = SimCLRProjectionHead(
-            encoder.output_dim, cfg.projection_hidden, cfg.projection_dim
-        )
+        self.layer = cfg.layer
+        width = block_stats_dim(encoder) if cfg.layer == "all" else encoder.output_dim
+        self.projection = SimCLRProjectionHead(width, cfg.projection_hidden, cfg.projection_dim)
         bank = (cfg.memory_bank_size, cfg.projection_dim) if cfg.memory_bank_size else 0
         self.criterion = NTXentLoss(cfg.temperature, memory_bank_size=bank, gather_distributed=True)
         self.group_criterion = SupConLoss(cfg.temperature, gather_distributed=True)
@@ -69,4 +78,5 @@ class SimCLR(Objective):
         criterion: Callable[[Tensor, Tensor], Tensor] = self.criterion
         if group_ids is not None:
             criterion = partial(self.group_criterion, group_ids=group_ids)
-        return projected_loss(encoder, self.projection, criterion, x, front)
+        embed = partial(block_stats, encoder) if self.layer == "all" else encoder
+        return projected_loss(embed, self.projection, criterion, x, front)
