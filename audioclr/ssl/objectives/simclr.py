@@ -39,7 +39,9 @@ class SimCLRConfig:
     projection_hidden: int = 512
     projection_dim: int = 128
     temperature: float = 0.1
-    memory_bank_size: int = 0  # > 0: MoCo-style negatives from a memory bank
+    # > 0: negatives from a queue of past projections (no momentum encoder; on the suite's
+    # recipe it did not learn: benchmarks/results/simclr-knobs.md)
+    memory_bank_size: int = 0
     # the head's input: "last" (the pooled embedding) or "all" (every block's mean and standard
     # deviation over time, the probes' default representation)
     layer: str = "last"
