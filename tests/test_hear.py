@@ -151,7 +151,7 @@ def test_twenty_minutes_are_embedded_window_batch_by_window_batch(enc8):
     model = hear.load_model(enc8, timestamp_window_ms=10, batch_size=256)
     widest: list[int] = []
     features = model.encoder.features
-    model.encoder.features = lambda x: widest.append(x.numel()) or features(x)  # type: ignore[method-assign]
+    model.encoder.features = lambda x, *rest: widest.append(x.numel()) or features(x, *rest)  # type: ignore[method-assign]
     audio = torch.rand(1, 16000 * 60 * 20, generator=torch.Generator().manual_seed(0)) - 0.5
     emb, ts = hear.get_timestamp_embeddings(audio, model)
     scene = hear.get_scene_embeddings(audio, model)
