@@ -2,7 +2,9 @@
 
 A probe's result depends only on the probed rows (every draw's vectors, tracks, targets, splits,
 groups), the head's config, the label fractions and the seeds. ``cached_probe`` hashes exactly
-those; a hit reads the result back (``<key>.json``, with every run's test predictions from
+those, the config as the keys that differ from ``ProbeConfig``'s defaults (so a key added later,
+at a default that keeps the old behaviour, leaves earlier fits valid). A hit reads the result
+back (``<key>.json``, with every run's test predictions from
 ``<key>.npz``: :mod:`audioclr.evaluate.saved_scores`), a miss fits and writes both (the JSON
 last, so a killed write is a miss). The suite keeps them in ``OUT/probes/<method>/``; the
 ablation (``pipelines/ablation.py``) links each recipe's baseline folders there to one shared
@@ -37,7 +39,18 @@ from audioclr.evaluate.probe_data import ProbeData
 from audioclr.evaluate.report import public
 from audioclr.evaluate.saved_scores import load_scores, save_scores
 
-KEY_VERSION = 1  # bump when what a probe computes changes
+KEY_VERSION = 1  # bump when what a probe computes changes, a default value included
+
+
+def changed_fields(cfg: ProbeConfig) -> dict[str, Any]:
+    """The keys of ``cfg`` whose values differ from its class's defaults.
+
+    Example:
+        >>> changed_fields(ProbeConfig(k=10))
+        {'k': 10}
+    """
+    default = config_to_dict(type(cfg)())
+    return {k: v for k, v in config_to_dict(cfg).items() if default.get(k, object()) != v}
 
 
 def _add(h: Any, a: np.ndarray) -> None:
@@ -50,9 +63,11 @@ def probe_key(
     draws: Sequence[ProbeData], cfg: ProbeConfig, fractions: Sequence[float], seeds: Sequence[int]
 ) -> str:
     """A hash of everything a probe's result depends on (no randomness is left out: the label
-    subsets and initialisations come from ``seeds``)."""
+    subsets and initialisations come from ``seeds``). The config enters as
+    :func:`changed_fields`: what a probe computes with a default value is tied to
+    ``KEY_VERSION``."""
     h = hashlib.sha256()
-    head = {"version": KEY_VERSION, "config": config_to_dict(cfg)}
+    head = {"version": KEY_VERSION, "config": changed_fields(cfg)}
     head.update(fractions=[float(f) for f in fractions], seeds=[int(s) for s in seeds])
     h.update(json.dumps(head, sort_keys=True).encode())
     for d in draws:
