@@ -2,7 +2,8 @@
 
 A key added to ``ProbeConfig`` later, at a default that keeps the old behaviour, must not
 throw away earlier fits (they were refitted to identical scores when ``probe.select`` came);
-any changed value, including that new key's, must refit.
+any changed value, including that new key's, must refit; and a changed default must come
+with a new ``KEY_VERSION`` (default-valued keys are not hashed).
 """
 
 from __future__ import annotations
@@ -78,3 +79,44 @@ def test_a_fit_is_read_back_under_a_later_config_and_refitted_when_a_value_chang
     cached_probe(tmp_path, data, LaterProbeConfig(**FAST, new_knob=3), [1.0], [0])
     cached_probe(tmp_path, data, ProbeConfig(**{**FAST, "weight_decays": [1e-2]}), [1.0], [0])
     assert len(fits) == 3
+
+
+# ProbeConfig's defaults when KEY_VERSION was last bumped: default-valued keys are not hashed, so
+# a default that changes what a probe computes must bump KEY_VERSION (and this record with it).
+DEFAULTS_AT_KEY_VERSION = {
+    1: {
+        "head": "linear",
+        "weight_decays": [1e-05, 0.0001, 0.001, 0.01, 0.1],
+        "lr": 0.01,
+        "max_epochs": 100,
+        "max_iterations": 500,
+        "patience": 10,
+        "batch_size": 64,
+        "hidden": 256,
+        "k": 5,
+        "device": "cpu",
+        "bootstrap": 1000,
+        "finetune_lrs": [0.0001, 0.001],
+        "finetune_epochs": 30,
+        "finetune_patience": 5,
+        "finetune_batch_size": 16,
+        "finetune_augment": "none",
+        "standardize": "labelled",
+        "select": "metric",
+    }
+}
+
+
+def test_a_changed_default_comes_with_a_new_key_version():
+    from audioclr.config import config_to_dict
+
+    now = config_to_dict(ProbeConfig())
+    recorded = DEFAULTS_AT_KEY_VERSION.get(probe_cache.KEY_VERSION)
+    assert recorded is not None, "record ProbeConfig's defaults for the new KEY_VERSION here"
+    changed = {k: (recorded[k], now[k]) for k in recorded if now.get(k, recorded[k]) != recorded[k]}
+    assert not changed, (
+        f"ProbeConfig defaults changed {changed} without a KEY_VERSION bump: old cached fits "
+        "would be read back as if fitted with the new defaults"
+    )
+    removed = sorted(set(recorded) - set(now))
+    assert not removed, f"keys {removed} left ProbeConfig: update this record"
