@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import audioclr.evaluate.probe_cache as probe_cache
+from audioclr.config import config_to_dict
 from audioclr.evaluate.probe_cache import cached_probe, changed_fields, probe_key
 from audioclr.evaluate.probe_config import ProbeConfig
 from audioclr.evaluate.probe_data import ProbeData
@@ -108,8 +109,6 @@ DEFAULTS_AT_KEY_VERSION = {
 
 
 def test_a_changed_default_comes_with_a_new_key_version():
-    from audioclr.config import config_to_dict
-
     now = config_to_dict(ProbeConfig())
     recorded = DEFAULTS_AT_KEY_VERSION.get(probe_cache.KEY_VERSION)
     assert recorded is not None, "record ProbeConfig's defaults for the new KEY_VERSION here"
