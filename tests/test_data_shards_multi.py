@@ -157,6 +157,39 @@ def test_cache_shares_draw_each_cache_at_its_share_and_resume_exactly(tmp_path, 
     assert sum(i in second for i in plain) == 3
 
 
+def test_one_cache_per_batch_draws_whole_batches_from_one_cache_and_resumes_exactly() -> None:
+    from audioclr.errors import ConfigError as Err
+    from audioclr.ssl.data import StepBatchSampler
+    from audioclr.ssl.train import check_pools_fill_a_batch
+
+    pools = [list(range(14)), list(range(14, 22))]  # 3 whole batches of 4 (2 left), 2 of 4
+    which = {i: k for k, p in enumerate(pools) for i in p}
+
+    def sampler(start: int = 0, stop: int = 30, **kw):
+        return StepBatchSampler(22, 4, 0, start, stop, pools=pools, one_pool_per_batch=True, **kw)
+
+    batches = list(sampler())
+    assert all(len({which[i] for _, _, i in b}) == 1 for b in batches)
+    for e in range(6):  # 5 batches an epoch: 3 of the first cache, 2 of the second
+        items = [i for b in batches for _, ep, i in b if ep == e]
+        assert len(items) == len(set(items)) == 20
+        assert sum(which[i] == 1 for i in items) == 8
+    assert {i for b in batches for _, _, i in b} == set(range(22))  # the 2 left over come later
+    assert list(sampler(7)) == batches[7:]
+    # shares count whole batches: [1, 1] gives each cache 2 batches an epoch
+    shared = list(sampler(shares=[1, 1]))
+    assert sorted(which[b[0][2]] for b in shared[:4]) == [0, 0, 1, 1]
+    # two ranks: each rank's batch is one cache
+    for rank in (0, 1):
+        ranked = StepBatchSampler(22, 4, 0, 0, 10, rank, 2, pools=pools, one_pool_per_batch=True)
+        assert all(len({which[i] for _, _, i in b}) == 1 for b in ranked)
+    # without the option a batch mixes the caches
+    mixed = list(StepBatchSampler(22, 4, 0, 0, 30, pools=pools, shares=[14, 8]))
+    assert any(len({which[i] for _, _, i in b}) == 2 for b in mixed)
+    with pytest.raises(Err, match="data.one_cache_per_batch.*cache 1 .* 8 usable"):
+        check_pools_fill_a_batch(pools, 10)
+
+
 def test_cache_shares_are_checked_against_the_caches(tmp_path) -> None:
     from audioclr.ssl.config import PretrainConfig
 

@@ -236,6 +236,52 @@ def test_exported_run_encoder_reproduces_the_checkpoint(tmp_path):
     assert loaded.config["trainer"]["max_steps"] == 3 and loaded.config["method"] == "simclr"
 
 
+class WeightSnapshots(pl.Callback):
+    """The encoder's live weights and buffers after every step."""
+
+    def __init__(self) -> None:
+        self.states: list[dict[str, torch.Tensor]] = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.states.append({k: v.detach().clone() for k, v in module.encoder.state_dict().items()})
+
+
+def test_ema_run_exports_the_moving_average_of_the_live_weights(tmp_path):
+    decay = 0.6
+    snaps = WeightSnapshots()
+    cfg = tiny_cfg(
+        tmp_path, "trainer.max_steps=6", "trainer.batch_size=4", f"trainer.ema_decay={decay}"
+    )
+    run = pretrain(cfg, dataset=ToyPairs(), sample_rate=SR, callbacks=[snaps])
+    exported = load_encoder(export_encoder(run, tmp_path / "enc.pt")).encoder.state_dict()
+    assert len(snaps.states) == 6
+    moved = 0
+    for key, value in exported.items():
+        if not value.is_floating_point():
+            continue
+        average = snaps.states[0][key].double()  # the first update copies the weights
+        for state in snaps.states[1:]:
+            average = decay * average + (1 - decay) * state[key].double()
+        torch.testing.assert_close(value.double(), average, rtol=1e-5, atol=1e-6)
+        moved += not torch.allclose(value, snaps.states[-1][key], atol=1e-5)
+    assert moved > 5  # the average is not the last step's weights
+
+
+def test_kill_and_resume_with_ema_equals_uninterrupted_run(tmp_path):
+    extra = ("trainer.max_steps=6", "trainer.checkpoint_every=3", "trainer.batch_size=4")
+    full, cfg_b = full_then_crash(tmp_path, *extra, "trainer.ema_decay=0.5", stop_at=4)
+    resume(cfg_b)
+    final_a = read_run_checkpoint(tmp_path / "a/run")[1]
+    final_b = read_run_checkpoint(tmp_path / "b/run")[1]
+    for k in final_a:  # the average, kept in the step-3 checkpoint and updated from step 4 on
+        torch.testing.assert_close(final_a[k], final_b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_ema_decay_outside_zero_one_is_an_error_naming_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="trainer.ema_decay"):
+        tiny_cfg(tmp_path, "trainer.ema_decay=1.0")
+
+
 def test_non_finite_loss_skips_updates_then_stops(tmp_path):
     cfg = tiny_cfg(
         tmp_path,
@@ -346,6 +392,23 @@ def test_cache_shares_set_the_part_of_each_cache_in_training_batches(tmp_path) -
     cfg = tiny_cfg(tmp_path / "p", "trainer.max_steps=8")
     pretrain(cfg, dataset=ToyPairs(n=32), sample_rate=SR, callbacks=[plain])
     assert sum(i >= 24 for b in plain.items for i in b) == 8 * 16 * 8 // 32  # per track: 1/4
+
+
+def test_one_cache_per_batch_trains_on_batches_of_one_cache(tmp_path) -> None:
+    def two_caches() -> ToyPairs:
+        data = ToyPairs(n=40)  # cache 0: tracks 0-23, cache 1: 24-39
+        data.cache, data.indices = TwoCaches(), list(range(40))
+        return data
+
+    seen = SeenItems()
+    extra = ("data.one_cache_per_batch=true", "trainer.max_steps=10", "trainer.batch_size=8")
+    pretrain(tiny_cfg(tmp_path, *extra), dataset=two_caches(), sample_rate=SR, callbacks=[seen])
+    assert len(seen.items) == 10
+    assert all(len({i >= 24 for i in items}) == 1 for items in seen.items)
+    assert sum(items[0] >= 24 for items in seen.items[:5]) == 2  # an epoch: 3 + 2 batches
+    with pytest.raises(ConfigError, match="data.one_cache_per_batch"):
+        big = tiny_cfg(tmp_path / "big", *extra, "trainer.batch_size=20")
+        pretrain(big, dataset=two_caches(), sample_rate=SR)
 
 
 def test_fewer_tracks_than_a_batch_is_an_error_naming_the_key(tmp_path) -> None:

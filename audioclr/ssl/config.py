@@ -55,6 +55,10 @@ class DataConfig:
     # with a list: the share of pairs drawn from each cache, e.g. [3, 1] (3/4 from the first);
     # empty: every track once per epoch, whichever cache it is in
     cache_shares: list[float] = field(default_factory=list)
+    # true: every batch comes from one cache of data.cache (per device), so a view's negatives
+    # are clips of its own source (speech against speech, music against music); the caches
+    # take turns at their shares, in whole batches
+    one_cache_per_batch: bool = False
     # how far apart (s) two crops of a track may start; null: anywhere in the track. With a list
     # of caches, a list gives each cache its own, e.g. [null, 0.5]: near crops in the second
     max_distance_seconds: Any = None
@@ -166,6 +170,10 @@ class TrainerConfig:
     log_every: int = 10
     max_bad_steps: int = 20  # consecutive non-finite losses before giving up
     progress: bool = True
+    # 0: off. Else checkpoints and the exported encoder hold an exponential moving average of
+    # the weights and buffers, updated after every step with this decay (Lightning's
+    # EMAWeightAveraging); training itself runs on the live weights
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         require(self.max_steps >= 1, "trainer.max_steps", self.max_steps, "must be >= 1")
@@ -195,6 +203,7 @@ class TrainerConfig:
         require(
             self.max_bad_steps >= 1, "trainer.max_bad_steps", self.max_bad_steps, "must be >= 1"
         )
+        require(0 <= self.ema_decay < 1, "trainer.ema_decay", self.ema_decay, "must be in [0, 1)")
         d = self.devices
         ok = d == "auto" or all(p.strip().isdigit() for p in d.split(",")) and d.strip() != ""
         require(ok, "trainer.devices", d, "must be 'auto', a count like 2, or ids like '0,1'")

@@ -50,7 +50,16 @@ class StepBatchSampler(Sampler[list[tuple[int, int, int]]]):
     An epoch is a seeded permutation of every item; with ``pools`` (the item indices of each
     pool, e.g. each clip cache of ``data.cache``) and ``shares``, it is a seeded permutation of
     ``pool_counts`` items of each pool, a fresh seeded subset of a pool per epoch where the pool
-    gives only a part (``data.cache_shares``).
+    gives only a part (``data.cache_shares``). With ``one_pool_per_batch``
+    (``data.one_cache_per_batch``) every batch of a rank holds items of one pool only: the epoch
+    is a seeded order of whole batches, each pool giving ``pool_counts`` of its whole batches
+    (a fresh subset each epoch; the items that do not fill a batch wait for another epoch).
+
+    Example:
+        >>> pools = [[0, 1, 2, 3], [4, 5]]
+        >>> s = StepBatchSampler(6, 2, 0, 0, 3, pools=pools, one_pool_per_batch=True)
+        >>> [[i for _, _, i in s.batch(step)] for step in range(3)]
+        [[3, 2], [4, 5], [0, 1]]
     """
 
     def __init__(
@@ -64,6 +73,7 @@ class StepBatchSampler(Sampler[list[tuple[int, int, int]]]):
         world_size: int = 1,
         pools: Sequence[Sequence[int]] | None = None,
         shares: Sequence[float] | None = None,
+        one_pool_per_batch: bool = False,
     ) -> None:
         if n_items < 1:
             raise ValueError("StepBatchSampler needs at least one item")
@@ -72,11 +82,16 @@ class StepBatchSampler(Sampler[list[tuple[int, int, int]]]):
         self.rank, self.world_size = rank, world_size
         self._perms: dict[int, torch.Tensor] = {}
         self.pools: list[torch.Tensor] | None = None
-        if shares:
-            if pools is None or len(pools) != len(shares) or any(len(p) == 0 for p in pools):
-                raise ValueError("shares need one non-empty pool of items per share")
+        self.block = batch_size if one_pool_per_batch else 1  # items that stay together
+        if shares or one_pool_per_batch:
+            if pools is None or (shares and len(pools) != len(shares)):
+                raise ValueError("shares and one_pool_per_batch need one pool of items per share")
+            sizes = [len(p) // self.block for p in pools]  # whole blocks in each pool
+            if min(sizes) == 0:
+                raise ValueError(f"every pool needs at least {self.block} item(s)")
             self.pools = [torch.as_tensor(list(p), dtype=torch.long) for p in pools]
-            self.counts = pool_counts([len(p) for p in pools], shares)
+            blocks = pool_counts(sizes, shares) if shares else sizes
+            self.counts = [k * self.block for k in blocks]
             self.n = sum(self.counts)  # the epoch's length
 
     def _perm(self, epoch: int) -> torch.Tensor:
@@ -86,11 +101,12 @@ class StepBatchSampler(Sampler[list[tuple[int, int, int]]]):
                 self._perms = {epoch: torch.randperm(self.n, generator=g)}
             else:
                 chosen = [
-                    pool[torch.randperm(len(pool), generator=g)[:k]]
+                    pool[torch.randperm(len(pool), generator=g)[:k]].view(-1, self.block)
                     for pool, k in zip(self.pools, self.counts, strict=True)
                 ]
-                items = torch.cat(chosen)
-                self._perms = {epoch: items[torch.randperm(len(items), generator=g)]}
+                blocks = torch.cat(chosen)  # (blocks, block): one pool per row
+                order = torch.randperm(len(blocks), generator=g)
+                self._perms = {epoch: blocks[order].reshape(-1)}
         return self._perms[epoch]
 
     def batch(self, step: int) -> list[tuple[int, int, int]]:

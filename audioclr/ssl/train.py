@@ -21,6 +21,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import EMAWeightAveraging
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_info
 
@@ -43,7 +44,10 @@ class PairData(pl.LightningDataModule):
 
     def train_dataloader(self) -> Any:
         t = self.trainer
-        pools = cache_pools(self.dataset) if self.cfg.data.cache_shares else None
+        d = self.cfg.data
+        pools = cache_pools(self.dataset) if d.cache_shares or d.one_cache_per_batch else None
+        if d.one_cache_per_batch:
+            check_pools_fill_a_batch(pools, self.cfg.trainer.batch_size)
         sampler = StepBatchSampler(
             len(self.dataset),
             self.cfg.trainer.batch_size,
@@ -53,13 +57,15 @@ class PairData(pl.LightningDataModule):
             rank=t.global_rank,
             world_size=t.world_size,
             pools=pools,
-            shares=self.cfg.data.cache_shares,
+            shares=d.cache_shares,
+            one_pool_per_batch=d.one_cache_per_batch,
         )
         if pools is not None:
             parts = zip(sampler.counts, pools, strict=True)
             rank_zero_info(
-                "pairs per epoch from each cache of data.cache (data.cache_shares="
-                f"{self.cfg.data.cache_shares}): "
+                f"pairs per epoch from each cache of data.cache (data.cache_shares={d.cache_shares}"
+                + (", one cache per batch" if d.one_cache_per_batch else "")
+                + "): "
                 + ", ".join(f"{k} of {len(p)} tracks" for k, p in parts)
             )
         check_enough_tracks(sampler.n, self.cfg.trainer.batch_size, t.world_size)
@@ -97,6 +103,21 @@ def cache_pools(dataset: Any) -> list[list[int]]:
             hint="drop that cache or its share, or use data.short=pad",
         )
     return pools
+
+
+def check_pools_fill_a_batch(pools: list[list[int]], batch_size: int) -> None:
+    """``ConfigError`` naming ``data.one_cache_per_batch`` when a cache has fewer usable tracks
+    than one batch (its batches would hold a track twice)."""
+    short = [k for k, p in enumerate(pools) if len(p) < batch_size]
+    if short:
+        k = short[0]
+        raise ConfigError(
+            f"config key 'data.one_cache_per_batch' needs a batch of trainer.batch_size="
+            f"{batch_size} tracks from each cache, but cache {k} of data.cache has "
+            f"{len(pools[k])} usable tracks",
+            hint=f"set trainer.batch_size={max(2, len(pools[k]))} or less, or "
+            "data.one_cache_per_batch=false",
+        )
 
 
 def check_enough_tracks(tracks: int, batch_size: int, world_size: int = 1) -> None:
@@ -244,6 +265,8 @@ def build_trainer(
         max_time={"minutes": t.max_minutes} if t.max_minutes else None,
         logger=TensorBoardLogger(str(run_dir), name="", version="tb"),
         callbacks=[
+            # before StepCheckpoint: a step's checkpoint holds the average that includes the step
+            *([EMAWeightAveraging(decay=t.ema_decay)] if t.ema_decay else []),
             StepCheckpoint(checkpoint_dir(run_dir), t.checkpoint_every),
             *([TimeBudgetSchedule()] if t.max_minutes else []),
             *callbacks,
